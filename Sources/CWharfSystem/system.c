@@ -1,0 +1,1 @@
+#include "wharf_system.h"

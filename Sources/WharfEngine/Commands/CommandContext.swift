@@ -1,0 +1,140 @@
+import NIOCore
+import Synchronization
+import Atomics
+public import WharfProtocol
+
+/// Everything a command handler works with: the engine, the calling client's session, the
+/// arguments, and the reply writer.
+///
+/// A connection keeps one context for its whole life and refills ``arguments`` for each
+/// command, so the reply buffer inside stays uniquely owned and is written without copies.
+public struct CommandContext {
+    public let engine: Engine
+    public let session: ClientSession
+    public var reply: RESPReplyWriter
+    /// The current command's arguments; valid only while it runs.
+    public var arguments: CommandArguments
+    /// The command's time (Unix ms), read once when it starts, as Redis does, so every key it
+    /// touches sees the same instant.
+    package var now: Int64 = 0
+    /// Set while a caller (EXEC) already holds every shard lock the command needs.
+    package var locksHeld = false
+
+    public init(engine: Engine, session: ClientSession, reply: RESPReplyWriter) {
+        self.engine = engine
+        self.session = session
+        self.reply = reply
+        self.arguments = CommandArguments(base: Self.emptyBase, spans: Self.emptySpans, count: 0)
+    }
+
+    nonisolated(unsafe) private static let emptyBase = UnsafeRawPointer(UnsafeMutableRawPointer.allocate(byteCount: 1, alignment: 1))
+    nonisolated(unsafe) private static let emptySpans = UnsafePointer(UnsafeMutablePointer<ArgumentSpan>.allocate(capacity: 1))
+}
+
+// MARK: - Helpers for handlers
+
+extension CommandContext {
+    @inline(__always)
+    package var database: Database {
+        self.engine.keyspace.databases[self.session.database]
+    }
+
+    @inline(__always)
+    package func hash(_ key: UnsafeRawBufferPointer) -> UInt64 {
+        self.engine.keyspace.hasher.hash(key)
+    }
+
+    @inline(__always)
+    package func lock(_ shard: Shard) {
+        if !self.locksHeld { shard.lock.lock() }
+    }
+
+    @inline(__always)
+    package func unlock(_ shard: Shard) {
+        if !self.locksHeld { shard.lock.unlock() }
+    }
+
+    /// Locks the shards of `database` that hold the given key hashes, in ascending order.
+    package func lock(_ selection: ShardSelection, in database: Database) {
+        if self.locksHeld { return }
+        selection.forEach { database.shards[$0].lock.lock() }
+    }
+
+    package func unlock(_ selection: ShardSelection, in database: Database) {
+        if self.locksHeld { return }
+        selection.forEachReversed { database.shards[$0].lock.unlock() }
+    }
+
+    /// Looks a key up for reading: counts a keyspace hit or miss and records the access.
+    @inline(__always)
+    package func lookupRead(_ shard: Shard, _ key: UnsafeRawBufferPointer, hash: UInt64, touch: Bool = true) -> Entry? {
+        guard let slot = self.lookupReadSlot(shard, key, hash: hash, touch: touch) else { return nil }
+        return shard.entry(at: slot)
+    }
+
+    /// ``lookupRead(_:_:hash:)`` returning the slot, for commands that then change the entry.
+    @inline(__always)
+    package func lookupReadSlot(_ shard: Shard, _ key: UnsafeRawBufferPointer, hash: UInt64, touch: Bool = true) -> Int? {
+        guard let slot = shard.lookup(key, hash: hash, now: self.now) else {
+            self.session.stats.add(.keyspaceMisses)
+            return nil
+        }
+        self.session.stats.add(.keyspaceHits)
+        if touch { self.touch(shard.entry(at: slot)) }
+        return slot
+    }
+
+    /// Records an access to `entry` in its LRU/LFU clock.
+    @inline(__always)
+    package func touch(_ entry: Entry) {
+        let settings = self.engine.settings
+        if !settings.tracksLFU.load(ordering: .relaxed) {
+            entry.accessClock = AccessTracking.lruClock(now: self.now)
+        } else {
+            AccessTracking.touch(
+                entry, now: self.now, lfu: true,
+                logFactor: settings.lfuLogFactor.load(ordering: .relaxed),
+                decayTime: settings.lfuDecayTime.load(ordering: .relaxed))
+        }
+    }
+
+    /// The access clock value for a new entry.
+    @inline(__always)
+    package var initialAccessClock: UInt32 {
+        AccessTracking.initial(now: self.now, lfu: self.engine.settings.tracksLFU.load(ordering: .relaxed))
+    }
+
+    // MARK: Common replies
+
+    /// The reply to `<COMMAND> HELP`, in Redis's layout.
+    package mutating func replyHelp(command: String, lines: [String]) {
+        self.reply.writeArrayHeader(count: lines.count + 3)
+        self.reply.writeSimpleString("\(command) <subcommand> [<arg> [value] [opt] ...]. Subcommands are:")
+        for line in lines { self.reply.writeSimpleString(line) }
+        self.reply.writeSimpleString("HELP")
+        self.reply.writeSimpleString("    Print this help.")
+    }
+
+    package mutating func replyWrongType() {
+        self.reply.writeError("WRONGTYPE Operation against a key holding the wrong kind of value")
+    }
+
+    package mutating func replySyntaxError() {
+        self.reply.writeError("ERR syntax error")
+    }
+
+    package mutating func replyNotInteger() {
+        self.reply.writeError("ERR value is not an integer or out of range")
+    }
+
+    package mutating func replyNotFloat() {
+        self.reply.writeError("ERR value is not a valid float")
+    }
+
+    /// Argument `index` as an integer, or replies with Redis's error and returns nil.
+    package mutating func integerArgument(_ index: Int) -> Int64? {
+        if let value = DecimalInteger.parse(self.arguments[index]) { return value }
+        self.replyNotInteger()
+        return nil
+    }
+}

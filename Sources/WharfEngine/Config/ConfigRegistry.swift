@@ -1,0 +1,162 @@
+import NIOCore
+import Synchronization
+import Atomics
+
+/// One configuration parameter: its Redis name, how to read it and how to change it.
+package struct ConfigParameter: Sendable {
+    package let name: String
+    package let isMutable: Bool
+    package let summary: String
+    package let get: @Sendable (EngineSettings) -> String
+    /// Validates and applies a value; the error message says what is allowed.
+    package let set: @Sendable (EngineSettings, String) throws(ConfigError) -> Void
+}
+
+/// Every parameter CONFIG GET/SET and the start-up configuration know, in one table.
+///
+/// Start-up (file, environment, flags) and `CONFIG SET` go through the same `set`, so a
+/// value is validated the same way wherever it comes from.
+package enum ConfigRegistry {
+    package static let parameters: [ConfigParameter] = [
+        external("port", "TCP port of the RESP listener"),
+        external("bind", "addresses the RESP listener binds"),
+        external("dir", "data directory"),
+        external("threads", "event loop threads (0: one per core)"),
+        ConfigParameter(name: "databases", isMutable: false, summary: "number of databases SELECT can choose",
+                        get: { "\($0.databases)" }, set: { _, _ throws(ConfigError) in }),
+        ConfigParameter(name: "shards", isMutable: false, summary: "lock shards per database (a power of two up to 256)",
+                        get: { "\($0.shards)" }, set: { _, _ throws(ConfigError) in }),
+        integer("maxclients", "most simultaneous clients", \.maxClients, min: 1, max: 1_000_000),
+        integer("timeout", "close clients idle this many seconds (0: never)", \.idleTimeoutSeconds, min: 0, max: Int(Int32.max)),
+        integer("tcp-keepalive", "TCP keepalive interval in seconds for new connections (0: off)", \.tcpKeepaliveSeconds, min: 0, max: Int(Int32.max)),
+        memory("proto-max-bulk-len", "largest bulk string a client may send", \.protoMaxBulkLength, min: 1024 * 1024, max: Int(Int32.max) * 4),
+        integer("proto-max-multibulk-len", "most arguments in one command", \.protoMaxMultibulkLength, min: 1, max: Int(Int32.max)),
+        memory("proto-inline-max-size", "longest inline command and longest RESP header line", \.protoInlineMaxSize, min: 1024, max: 1024 * 1024 * 1024),
+        memory("client-query-buffer-limit", "most unprocessed input one client may buffer", \.clientQueryBufferLimit, min: 1024 * 1024, max: Int(Int32.max) * 4),
+        integer("hz", "background task frequency (expiry sweep, statistics)", \.hz, min: 1, max: 500),
+        integer("active-expire-effort", "how hard the expiry sweep works, 1 to 10", \.activeExpireEffort, min: 1, max: 10),
+        integer("lfu-log-factor", "LFU counter logarithm factor", \.lfuLogFactor, min: 0, max: Int(Int32.max)),
+        integer("lfu-decay-time", "minutes for the LFU counter to decay by one", \.lfuDecayTime, min: 0, max: Int(Int32.max)),
+        ConfigParameter(
+            name: "maxmemory-policy", isMutable: true,
+            summary: "eviction policy; also chooses LRU or LFU access tracking",
+            get: { $0.maxmemoryPolicy.rawValue },
+            set: { settings, value throws(ConfigError) in
+                guard let index = MaxmemoryPolicy.allCases.firstIndex(where: { $0.rawValue == value.lowercased() }) else {
+                    throw ConfigError(key: "maxmemory-policy", "argument(s) must be one of the following: \(MaxmemoryPolicy.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                settings.maxmemoryPolicyIndex.store(index, ordering: .relaxed)
+                settings.tracksLFU.store(MaxmemoryPolicy.allCases[index].usesLFU, ordering: .relaxed)
+            }),
+        ConfigParameter(
+            name: "requirepass", isMutable: true, summary: "password of the default user (empty: none)",
+            get: { $0.password },
+            set: { settings, value throws(ConfigError) in
+                settings.requirePassword.withLock { $0 = value }
+                settings.hasPassword.store(!value.isEmpty, ordering: .relaxed)
+            }),
+        ConfigParameter(
+            name: "loglevel", isMutable: true, summary: "log verbosity",
+            get: { settings in settings.logLevel.withLock { $0 } },
+            set: { settings, value throws(ConfigError) in
+                let allowed = ["debug", "verbose", "notice", "warning", "nothing"]
+                guard allowed.contains(value.lowercased()) else {
+                    throw ConfigError(key: "loglevel", "argument(s) must be one of the following: \(allowed.joined(separator: ", "))")
+                }
+                settings.logLevel.withLock { $0 = value.lowercased() }
+            }),
+        ConfigParameter(
+            name: "client-output-buffer-limit", isMutable: true,
+            summary: "output buffer limits per client class: class hard soft soft-seconds …",
+            get: { settings in settings.outputBufferLimits.withLock { $0.description } },
+            set: { settings, value throws(ConfigError) in
+                let parsed = try parseOutputBufferLimits(value, current: settings.outputBufferLimits.withLock { $0 })
+                settings.outputBufferLimits.withLock { $0 = parsed }
+            }),
+    ]
+
+    package static func parameter(named name: String) -> ConfigParameter? {
+        let lowered = name.lowercased()
+        return self.parameters.first { $0.name == lowered }
+    }
+
+    // MARK: Kinds of parameter
+
+    private static func external(_ name: String, _ summary: String) -> ConfigParameter {
+        ConfigParameter(
+            name: name, isMutable: false, summary: summary,
+            get: { settings in settings.external.withLock { $0[name] ?? "" } },
+            set: { settings, value throws(ConfigError) in settings.external.withLock { $0[name] = value } })
+    }
+
+    private static func integer(
+        _ name: String, _ summary: String, _ path: any KeyPath<EngineSettings, ManagedAtomic<Int>> & Sendable, min: Int, max: Int
+    ) -> ConfigParameter {
+        ConfigParameter(
+            name: name, isMutable: true, summary: summary,
+            get: { "\($0[keyPath: path].load(ordering: .relaxed))" },
+            set: { settings, value throws(ConfigError) in
+                guard let parsed = Int(value) else {
+                    throw ConfigError(key: name, "argument couldn't be parsed into an integer")
+                }
+                guard parsed >= min && parsed <= max else {
+                    throw ConfigError(key: name, "argument must be between \(min) and \(max) inclusive")
+                }
+                settings[keyPath: path].store(parsed, ordering: .relaxed)
+            })
+    }
+
+    private static func memory(
+        _ name: String, _ summary: String, _ path: any KeyPath<EngineSettings, ManagedAtomic<Int>> & Sendable, min: Int, max: Int
+    ) -> ConfigParameter {
+        ConfigParameter(
+            name: name, isMutable: true, summary: summary,
+            get: { "\($0[keyPath: path].load(ordering: .relaxed))" },
+            set: { settings, value throws(ConfigError) in
+                guard let parsed = parseMemory(value) else {
+                    throw ConfigError(key: name, "argument must be a memory value")
+                }
+                guard parsed >= min && parsed <= max else {
+                    throw ConfigError(key: name, "argument must be between \(min) and \(max) inclusive")
+                }
+                settings[keyPath: path].store(parsed, ordering: .relaxed)
+            })
+    }
+
+    /// Parses `1024`, `64kb`, `1gb`, `100k` (k = 1000, kb = 1024), as Redis's `memtoull`.
+    package static func parseMemory(_ text: String) -> Int? {
+        let lowered = text.lowercased()
+        let units: [(String, Int)] = [("gb", 1 << 30), ("mb", 1 << 20), ("kb", 1 << 10), ("g", 1_000_000_000), ("m", 1_000_000), ("k", 1000), ("b", 1)]
+        for (suffix, multiplier) in units where lowered.hasSuffix(suffix) {
+            guard let number = Int(lowered.dropLast(suffix.count)), number >= 0 else { return nil }
+            let (product, overflow) = number.multipliedReportingOverflow(by: multiplier)
+            return overflow ? nil : product
+        }
+        guard let number = Int(lowered), number >= 0 else { return nil }
+        return number
+    }
+
+    static func parseOutputBufferLimits(_ text: String, current: OutputBufferLimits) throws(ConfigError) -> OutputBufferLimits {
+        let words = text.split(separator: " ").map(String.init)
+        guard !words.isEmpty, words.count % 4 == 0 else {
+            throw ConfigError(key: "client-output-buffer-limit", "Wrong number of arguments in buffer limit configuration.")
+        }
+        var limits = current
+        var index = 0
+        while index < words.count {
+            guard let hard = parseMemory(words[index + 1]), let soft = parseMemory(words[index + 2]), let seconds = Int(words[index + 3]), seconds >= 0 else {
+                throw ConfigError(key: "client-output-buffer-limit", "Error in hard, soft or soft_seconds setting in buffer limit configuration.")
+            }
+            let limit = OutputBufferLimits.Limit(hardBytes: hard, softBytes: soft, softSeconds: seconds)
+            switch words[index].lowercased() {
+            case "normal": limits.normal = limit
+            case "replica", "slave": limits.replica = limit
+            case "pubsub": limits.pubsub = limit
+            default:
+                throw ConfigError(key: "client-output-buffer-limit", "Invalid client class specified in buffer limit configuration.")
+            }
+            index += 4
+        }
+        return limits
+    }
+}

@@ -1,0 +1,68 @@
+import NIOCore
+package import Atomics
+package import Synchronization
+
+/// The live values of every configuration parameter.
+///
+/// Values read on hot paths are atomics (a relaxed load is a plain load), so `CONFIG SET`
+/// takes effect without locking anything a command uses. Start-up-only values are constants.
+public final class EngineSettings: Sendable {
+    // Fixed at start-up.
+    public let databases: Int
+    public let shards: Int
+
+    // Changeable at run time.
+    package let maxClients = ManagedAtomic<Int>(10_000)
+    package let idleTimeoutSeconds = ManagedAtomic<Int>(0)
+    package let tcpKeepaliveSeconds = ManagedAtomic<Int>(300)
+    package let protoMaxBulkLength = ManagedAtomic<Int>(512 * 1024 * 1024)
+    package let protoMaxMultibulkLength = ManagedAtomic<Int>(1024 * 1024)
+    package let protoInlineMaxSize = ManagedAtomic<Int>(64 * 1024)
+    package let clientQueryBufferLimit = ManagedAtomic<Int>(1024 * 1024 * 1024)
+    package let hz = ManagedAtomic<Int>(10)
+    package let activeExpireEffort = ManagedAtomic<Int>(1)
+    package let maxmemoryPolicyIndex = ManagedAtomic<Int>(0)
+    /// Whether keys track an LFU counter (an LFU policy) rather than LRU time.
+    package let tracksLFU = ManagedAtomic<Bool>(false)
+    package let lfuLogFactor = ManagedAtomic<Int>(10)
+    package let lfuDecayTime = ManagedAtomic<Int>(1)
+    /// `client-output-buffer-limit` hard/soft limits in bytes and soft seconds, per class.
+    package let outputBufferLimits = Mutex<OutputBufferLimits>(OutputBufferLimits())
+    package let requirePassword = Mutex<String>("")
+    /// Whether any password is set, readable without the lock.
+    package let hasPassword = ManagedAtomic<Bool>(false)
+    package let logLevel = Mutex<String>("notice")
+    /// Values of parameters owned by layers above the engine (port, bind, dir, …), shown by CONFIG GET.
+    package let external = Mutex<[String: String]>([:])
+
+    public init(databases: Int = 16, shards: Int = 32) {
+        self.databases = databases
+        self.shards = shards
+    }
+
+    public var maxmemoryPolicy: MaxmemoryPolicy {
+        MaxmemoryPolicy.allCases[self.maxmemoryPolicyIndex.load(ordering: .relaxed)]
+    }
+
+    public var password: String { self.requirePassword.withLock { $0 } }
+}
+
+/// Redis's three `client-output-buffer-limit` classes.
+public struct OutputBufferLimits: Sendable, Hashable {
+    public struct Limit: Sendable, Hashable {
+        public var hardBytes: Int
+        public var softBytes: Int
+        public var softSeconds: Int
+    }
+
+    public var normal = Limit(hardBytes: 0, softBytes: 0, softSeconds: 0)
+    public var replica = Limit(hardBytes: 256 << 20, softBytes: 64 << 20, softSeconds: 60)
+    public var pubsub = Limit(hardBytes: 32 << 20, softBytes: 8 << 20, softSeconds: 60)
+
+    public var description: String {
+        func text(_ name: String, _ limit: Limit) -> String {
+            "\(name) \(limit.hardBytes) \(limit.softBytes) \(limit.softSeconds)"
+        }
+        return [text("normal", self.normal), text("slave", self.replica), text("pubsub", self.pubsub)].joined(separator: " ")
+    }
+}

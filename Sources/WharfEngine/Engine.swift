@@ -1,0 +1,254 @@
+import NIOCore
+import Atomics
+import Synchronization
+import WharfProtocol
+
+/// What SHUTDOWN asked for.
+public struct ShutdownRequest: Sendable, Hashable {
+    /// `SAVE` / `NOSAVE`, or nil when neither was given.
+    public var save: Bool?
+    public var now: Bool
+    public var force: Bool
+}
+
+/// Hooks through which the engine reaches the layer that hosts it, which it otherwise
+/// knows nothing of (sockets, processes).
+public final class EngineHooks: Sendable {
+    /// Performs SHUTDOWN; returns an error message to reply with, or nil when shutting down.
+    let shutdown = Mutex<(@Sendable (ShutdownRequest) -> String?)?>(nil)
+    /// Extra `INFO server` fields from the host (port, executable, config file).
+    let serverInfo = Mutex<(@Sendable () -> [(String, String)])?>(nil)
+
+    public func onShutdown(_ handler: @escaping @Sendable (ShutdownRequest) -> String?) {
+        self.shutdown.withLock { $0 = handler }
+    }
+
+    public func onServerInfo(_ provider: @escaping @Sendable () -> [(String, String)]) {
+        self.serverInfo.withLock { $0 = provider }
+    }
+}
+
+/// The Wharf engine: keyspace, command table, sessions and statistics. It executes
+/// commands synchronously on the caller's thread, locking only the shards of the keys a
+/// command touches, and knows nothing of sockets.
+///
+/// ```swift
+/// let engine = Engine()
+/// let session = engine.makeSession(address: "embedded")
+/// var context = CommandContext(engine: engine, session: session, reply: RESPReplyWriter(buffer: ByteBuffer()))
+/// // fill context.arguments, then:
+/// engine.execute(&context)
+/// ```
+public final class Engine: Sendable {
+    public let settings: EngineSettings
+    public let clock: EngineClock
+    public let clients: ClientRegistry
+    public let hooks = EngineHooks()
+    package let keyspace: Keyspace
+    package let commands: CommandTable
+    package let stats: EngineStats
+    package let startedAt: Int64
+    package let startedMonotonic: Int64
+    private let cron = Mutex<CronState>(CronState())
+    /// Identifies this run, as Redis's `run_id`.
+    package let runID: String
+
+    struct CronState {
+        var expiryPosition = 0
+        var opsSamples: [(time: Int64, count: Int)] = []
+        var peakMemory = 0
+    }
+
+    public init(settings: EngineSettings = EngineSettings(), clock: EngineClock = .system) {
+        self.settings = settings
+        self.clock = clock
+        self.clients = ClientRegistry()
+        self.keyspace = Keyspace(databaseCount: settings.databases, shardsPerDatabase: settings.shards, hasher: .process)
+        self.commands = CommandTable(Engine.declarations)
+        self.stats = EngineStats(commandCount: self.commands.all.count)
+        self.startedAt = clock.nowMilliseconds()
+        self.startedMonotonic = EngineClock.monotonicNanoseconds()
+        self.runID = (0..<40).map { _ in String("0123456789abcdef".randomElement()!) }.joined()
+    }
+
+    /// Every command family's declarations; the one list the command table is built from.
+    static var declarations: [CommandSpec] {
+        ConnectionCommands.declarations + ServerCommands.declarations + KeyCommands.declarations
+            + StringCommands.declarations
+    }
+
+    /// A statistics slab for one thread that will run commands (an event loop).
+    package func makeStatsSlab() -> StatsSlab {
+        self.stats.makeSlab()
+    }
+
+    /// A session for a new client. Pass a per-thread slab from ``makeStatsSlab()`` when the
+    /// caller runs all its commands on one thread; otherwise a shared, atomic one is used.
+    package func makeSession(info: ClientInfo, stats: StatsSlab? = nil) -> ClientSession {
+        ClientSession(info: info, isAuthenticated: !self.settings.hasPassword.load(ordering: .relaxed), stats: stats ?? self.stats.sharedSlab)
+    }
+
+    /// A session for an in-process caller.
+    public func makeSession(address: String) -> ClientSession {
+        let info = ClientInfo(id: self.clients.makeID(), address: address, localAddress: "", createdAt: self.clock.nowMilliseconds(), close: nil)
+        return self.makeSession(info: info)
+    }
+
+    // MARK: Executing
+
+    /// Runs the command in `context.arguments` and writes its reply.
+    public func execute(_ context: inout CommandContext) {
+        let arguments = context.arguments
+        let session = context.session
+        let stats = session.stats
+        guard arguments.count > 0 else { return }
+        guard var spec = self.commands.lookup(arguments[0]) else {
+            self.replyUnknownCommand(&context)
+            stats.add(.errorReplies)
+            return
+        }
+        if !spec.subcommands.isEmpty {
+            guard arguments.count >= 2 else {
+                self.reject(&context, spec, "ERR wrong number of arguments for '\(spec.fullName)' command")
+                return
+            }
+            guard let sub = self.commands.subcommand(of: spec, named: arguments[1]) else {
+                let name = String(decoding: arguments[1].prefix(128), as: UTF8.self)
+                self.reject(&context, spec, "ERR unknown subcommand '\(name)'. Try \(spec.name.uppercased()) HELP.")
+                return
+            }
+            spec = sub
+        }
+        if !spec.acceptsArgumentCount(arguments.count) {
+            self.reject(&context, spec, "ERR wrong number of arguments for '\(spec.fullName)' command")
+            return
+        }
+        if !session.isAuthenticated && !spec.flags.contains(.noAuth) {
+            self.reject(&context, spec, "NOAUTH Authentication required.")
+            return
+        }
+        let start = EngineClock.systemNanoseconds()
+        context.now = self.clock.isManual ? self.clock.nowMilliseconds() : start / 1_000_000
+        let mark = context.reply.buffer.writerIndex
+        spec.handler.unsafelyUnwrapped(&context)
+        let elapsed = EngineClock.systemNanoseconds() &- start
+        stats.add(.commandsProcessed)
+        stats.add(command: spec.index, .calls)
+        stats.add(command: spec.index, .nanoseconds, Int(elapsed))
+        if context.reply.buffer.getInteger(at: mark, as: UInt8.self) == UInt8(ascii: "-") {
+            stats.add(command: spec.index, .failed)
+            stats.add(.errorReplies)
+        }
+        session.info.lastCommand.store(spec.index, ordering: .relaxed)
+        session.info.lastInteraction.store(context.now, ordering: .relaxed)
+    }
+
+    private func reject(_ context: inout CommandContext, _ spec: CommandSpec, _ message: String) {
+        context.reply.writeError(message)
+        context.session.stats.add(command: spec.index, .rejected)
+        context.session.stats.add(.errorReplies)
+    }
+
+    /// `ERR unknown command 'x', with args beginning with: 'a' 'b' `, truncated as Redis does.
+    private func replyUnknownCommand(_ context: inout CommandContext) {
+        let arguments = context.arguments
+        var listed = ""
+        var index = 1
+        while index < arguments.count && listed.utf8.count < 128 {
+            let room = 128 - listed.utf8.count
+            listed += "'\(String(decoding: arguments[index].prefix(room), as: UTF8.self))' "
+            index += 1
+        }
+        let name = String(decoding: arguments[0].prefix(128), as: UTF8.self)
+        context.reply.writeError("ERR unknown command '\(name)', with args beginning with: \(listed)")
+    }
+
+    // MARK: Background work
+
+    /// Periodic work, called `hz` times a second by the host: active expiry and the
+    /// operations-per-second sample.
+    public func runCron() {
+        let now = self.clock.nowMilliseconds()
+        let hz = max(1, self.settings.hz.load(ordering: .relaxed))
+        // Like Redis: the sweep may use up to 25% of each cron period.
+        let budget = Int64(1_000_000_000 / hz / 4)
+        _ = self.activeExpireCycle(now: now, budgetNanoseconds: budget)
+        let processed = self.stats.totals()[.commandsProcessed]
+        let monotonic = EngineClock.monotonicNanoseconds()
+        let memory = ProcessMemory.allocatedBytes()
+        self.cron.withLock { state in
+            state.opsSamples.append((monotonic, processed))
+            if state.opsSamples.count > 16 { state.opsSamples.removeFirst(state.opsSamples.count - 16) }
+            state.peakMemory = max(state.peakMemory, memory)
+        }
+    }
+
+    /// Deletes expired keys, sampling keys with a TTL in every shard of every database until
+    /// few of those sampled have expired or the time budget is spent (Redis's adaptive cycle).
+    ///
+    /// - Returns: the number of keys deleted.
+    @discardableResult
+    public func activeExpireCycle(now: Int64, budgetNanoseconds: Int64) -> Int {
+        let effort = self.settings.activeExpireEffort.load(ordering: .relaxed)
+        let perLoop = 20 + 5 * (effort - 1)
+        let acceptableStalePercent = 10 - effort + 1
+        let deadline = EngineClock.monotonicNanoseconds() + budgetNanoseconds
+        let shardsPerDatabase = self.keyspace.shardsPerDatabase
+        let totalShards = self.keyspace.databases.count * shardsPerDatabase
+        let startPosition = self.cron.withLock { $0.expiryPosition }
+        var expiredTotal = 0
+        var visited = 0
+        while visited < totalShards {
+            let position = (startPosition + visited) % totalShards
+            let shard = self.keyspace.databases[position / shardsPerDatabase].shards[position % shardsPerDatabase]
+            while true {
+                shard.lock.lock()
+                let result = shard.volatileCount == 0 ? (examined: 0, expired: 0) : shard.sweepExpired(now: now, limit: perLoop)
+                shard.lock.unlock()
+                expiredTotal += result.expired
+                if result.examined == 0 || result.expired * 100 <= result.examined * acceptableStalePercent { break }
+                if EngineClock.monotonicNanoseconds() > deadline { break }
+            }
+            visited += 1
+            if EngineClock.monotonicNanoseconds() > deadline { break }
+        }
+        self.cron.withLock { $0.expiryPosition = (startPosition + visited) % max(totalShards, 1) }
+        return expiredTotal
+    }
+
+    /// Keys removed because they expired, in all databases.
+    package var expiredKeys: Int {
+        var total = 0
+        for database in self.keyspace.databases {
+            for shard in database.shards {
+                shard.lock.lock()
+                total += shard.expiredKeys
+                shard.lock.unlock()
+            }
+        }
+        return total
+    }
+
+    /// Zeroes the per-shard counters (CONFIG RESETSTAT).
+    package func resetKeyspaceCounters() {
+        for database in self.keyspace.databases {
+            for shard in database.shards {
+                shard.lock.lock()
+                shard.expiredKeys = 0
+                shard.lock.unlock()
+            }
+        }
+    }
+
+    /// Operations per second over the recent cron samples.
+    package var instantaneousOpsPerSecond: Int {
+        self.cron.withLock { state in
+            guard let first = state.opsSamples.first, let last = state.opsSamples.last, last.time > first.time else { return 0 }
+            return Int(Double(last.count - first.count) / (Double(last.time - first.time) / 1e9))
+        }
+    }
+
+    package var peakMemory: Int {
+        max(self.cron.withLock { $0.peakMemory }, ProcessMemory.allocatedBytes())
+    }
+}

@@ -1,0 +1,127 @@
+/// One lock's worth of a database: a slice of its keys, chosen by hash.
+///
+/// Every method here expects the caller to hold `lock`. The table and the set of entries
+/// with an expiry are changed only through these methods, which keep them in step.
+package final class Shard: @unchecked Sendable {
+    package let lock = ShardLock()
+    package private(set) var table: EntryTable
+    private var volatile = VolatileSet()
+    /// Keys removed because their time ran out (lazily or by the sweep), for INFO.
+    package var expiredKeys = 0
+    /// Where the active expiry sweep resumes in `volatile`.
+    private var sweepCursor = 0
+
+    init(hasher: KeyHasher) {
+        self.table = EntryTable(hasher: hasher)
+    }
+
+    deinit {
+        self.volatile.deallocate()
+    }
+
+    package var count: Int { self.table.count }
+    package var volatileCount: Int { self.volatile.count }
+
+    /// The slot of `key` if it exists and has not expired; an expired key is deleted here
+    /// (Redis's lazy expiry: a key is expired once `now` is past its expiry time).
+    @inline(__always)
+    package func lookup(_ key: UnsafeRawBufferPointer, hash: UInt64, now: Int64) -> Int? {
+        guard let slot = self.table.find(key, hash: hash) else { return nil }
+        let entry = self.table.entry(at: slot)
+        if entry.hasExpiry, let expireAt = entry.expireAt, now > expireAt {
+            self.remove(at: slot)
+            self.expiredKeys += 1
+            return nil
+        }
+        return slot
+    }
+
+    @inline(__always)
+    package func entry(at slot: Int) -> Entry {
+        self.table.entry(at: slot)
+    }
+
+    /// Adds an entry for a key that is not present. Returns its slot.
+    @discardableResult
+    package func insert(_ entry: Entry, hash: UInt64) -> Int {
+        if entry.hasExpiry { self.volatile.insert(entry) }
+        return self.table.insert(entry, hash: hash)
+    }
+
+    /// Replaces the entry in `slot` with one for the same key.
+    package func replace(at slot: Int, with entry: Entry) {
+        let old = self.table.entry(at: slot)
+        if old.hasExpiry { self.volatile.remove(old) }
+        if entry.hasExpiry { self.volatile.insert(entry) }
+        self.table.replace(at: slot, with: entry)
+    }
+
+    /// Removes the entry in `slot`.
+    @discardableResult
+    package func remove(at slot: Int) -> Entry {
+        let old = self.table.entry(at: slot)
+        if old.hasExpiry { self.volatile.remove(old) }
+        return self.table.remove(at: slot)
+    }
+
+    /// The entry in `slot`, copied first if a snapshot shares it, so it may be changed in place.
+    package func mutableEntry(at slot: Int) -> Entry {
+        if self.table.isEntryUnique(at: slot) { return self.table.entry(at: slot) }
+        let copy = self.table.entry(at: slot).clone()
+        self.replace(at: slot, with: copy)
+        return copy
+    }
+
+    /// Removes every key; returns the old table storage so the caller may free it elsewhere.
+    package func removeAll() -> EntryTableStorage {
+        self.volatile.removeAll()
+        self.sweepCursor = 0
+        return self.table.removeAll()
+    }
+
+    /// Active expiry: examines up to `limit` entries that have a TTL, continuing where the
+    /// previous call stopped, and deletes those whose time has passed.
+    ///
+    /// - Returns: how many entries were examined and how many were deleted.
+    package func sweepExpired(now: Int64, limit: Int) -> (examined: Int, expired: Int) {
+        var examined = 0
+        var expired = 0
+        var visitedSlots = 0
+        while examined < limit && self.volatile.count > 0 && visitedSlots < self.volatile.capacity {
+            if self.sweepCursor >= self.volatile.capacity { self.sweepCursor = 0 }
+            let slot = self.sweepCursor
+            visitedSlots += 1
+            guard let entry = self.volatile.entry(atSlot: slot) else {
+                self.sweepCursor += 1
+                continue
+            }
+            examined += 1
+            if let expireAt = entry.expireAt, now > expireAt {
+                let key = entry.key
+                let hash = self.table.hasher.hash(key)
+                if let tableSlot = self.table.find(key, hash: hash) {
+                    // Removal may shift a later entry back into this slot; look at it again.
+                    self.remove(at: tableSlot)
+                    self.expiredKeys += 1
+                    expired += 1
+                    continue
+                }
+            }
+            self.sweepCursor += 1
+        }
+        return (examined, expired)
+    }
+
+    /// Remaining TTLs (ms) of up to `limit` keys that have one, for INFO's `avg_ttl`.
+    package func sampleTTLs(limit: Int, now: Int64) -> [Int64] {
+        var ttls: [Int64] = []
+        var slot = 0
+        while ttls.count < limit && slot < self.volatile.capacity {
+            if let entry = self.volatile.entry(atSlot: slot), let expireAt = entry.expireAt {
+                ttls.append(max(0, expireAt - now))
+            }
+            slot += 1
+        }
+        return ttls
+    }
+}

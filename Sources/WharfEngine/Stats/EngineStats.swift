@@ -1,0 +1,62 @@
+import NIOCore
+import Atomics
+import Synchronization
+
+/// All statistics slabs of an engine and the sums INFO reports.
+package final class EngineStats: Sendable {
+    private let slabs = Mutex<[StatsSlab]>([])
+    /// Sums at the last CONFIG RESETSTAT, subtracted from what INFO shows.
+    private let baseline: Mutex<[Int]>
+    let commandCount: Int
+    /// A slab for callers that are not event loops (embedded use, tests); written atomically.
+    package let sharedSlab: StatsSlab
+
+    init(commandCount: Int) {
+        self.commandCount = commandCount
+        let shared = StatsSlab(commandCount: commandCount, isShared: true)
+        self.sharedSlab = shared
+        self.slabs.withLock { $0.append(shared) }
+        self.baseline = Mutex(Array(repeating: 0, count: shared.size))
+    }
+
+    /// A new slab for one writer thread.
+    package func makeSlab() -> StatsSlab {
+        let slab = StatsSlab(commandCount: self.commandCount, isShared: false)
+        self.slabs.withLock { $0.append(slab) }
+        return slab
+    }
+
+    private func rawSums() -> [Int] {
+        let slabs = self.slabs.withLock { $0 }
+        var sums = Array(repeating: 0, count: self.sharedSlab.size)
+        for slab in slabs {
+            for index in 0..<sums.count { sums[index] &+= slab.load(at: index) }
+        }
+        return sums
+    }
+
+    /// Current totals since the last reset.
+    package func totals() -> StatsTotals {
+        let raw = self.rawSums()
+        let base = self.baseline.withLock { $0 }
+        return StatsTotals(values: zip(raw, base).map { $0 &- $1 })
+    }
+
+    package func reset() {
+        let raw = self.rawSums()
+        self.baseline.withLock { $0 = raw }
+    }
+}
+
+/// Summed counters.
+package struct StatsTotals {
+    let values: [Int]
+
+    package subscript(field: StatsSlab.Field) -> Int {
+        self.values[field.rawValue]
+    }
+
+    package func command(_ index: Int, _ field: StatsSlab.CommandField) -> Int {
+        self.values[StatsSlab.globalFieldCount + index * StatsSlab.perCommand + field.rawValue]
+    }
+}

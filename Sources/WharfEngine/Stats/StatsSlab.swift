@@ -1,0 +1,73 @@
+import NIOCore
+import Synchronization
+import Atomics
+
+/// Counters written by one thread (an event loop) and summed by INFO.
+///
+/// Each slab has a single writer, so an increment is a relaxed load and a relaxed store —
+/// plain memory operations — instead of a locked read-modify-write on a line every core
+/// fights over. Readers on other threads see values that are at most a moment old.
+package final class StatsSlab: @unchecked Sendable {
+    /// Engine-wide counters, at the start of the slab.
+    package enum Field: Int, CaseIterable {
+        case commandsProcessed
+        case keyspaceHits
+        case keyspaceMisses
+        case netInputBytes
+        case netOutputBytes
+        case errorReplies
+    }
+
+    /// Per-command counters, `perCommand` of them for each command.
+    package enum CommandField: Int, CaseIterable {
+        case calls
+        case nanoseconds
+        case failed
+        case rejected
+    }
+
+    static let perCommand = 4
+    static let globalFieldCount = 6
+    let commandCount: Int
+    let size: Int
+    private let storage: UnsafeMutablePointer<UnsafeAtomic<Int>.Storage>
+    /// Slabs shared by several threads (embedded use) add atomically instead.
+    let isShared: Bool
+
+    init(commandCount: Int, isShared: Bool) {
+        self.commandCount = commandCount
+        self.isShared = isShared
+        self.size = Self.globalFieldCount + commandCount * Self.perCommand
+        self.storage = .allocate(capacity: self.size)
+        self.storage.initialize(repeating: UnsafeAtomic<Int>.Storage(0), count: self.size)
+    }
+
+    deinit {
+        self.storage.deinitialize(count: self.size)
+        self.storage.deallocate()
+    }
+
+    @inline(__always)
+    private func add(at index: Int, _ delta: Int) {
+        let atomic = UnsafeAtomic<Int>(at: self.storage + index)
+        if self.isShared {
+            atomic.wrappingIncrement(by: delta, ordering: .relaxed)
+        } else {
+            atomic.store(atomic.load(ordering: .relaxed) &+ delta, ordering: .relaxed)
+        }
+    }
+
+    @inline(__always)
+    package func add(_ field: Field, _ delta: Int = 1) {
+        self.add(at: field.rawValue, delta)
+    }
+
+    @inline(__always)
+    package func add(command: Int, _ field: CommandField, _ delta: Int = 1) {
+        self.add(at: Self.globalFieldCount + command * Self.perCommand + field.rawValue, delta)
+    }
+
+    func load(at index: Int) -> Int {
+        UnsafeAtomic<Int>(at: self.storage + index).load(ordering: .relaxed)
+    }
+}
