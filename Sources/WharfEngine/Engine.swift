@@ -68,6 +68,7 @@ public final class Engine: Sendable {
         self.stats = EngineStats(commandCount: self.commands.all.count)
         self.startedAt = clock.nowMilliseconds()
         self.startedMonotonic = EngineClock.monotonicNanoseconds()
+        Ticks.start()
         self.runID = (0..<40).map { _ in String("0123456789abcdef".randomElement()!) }.joined()
     }
 
@@ -85,7 +86,7 @@ public final class Engine: Sendable {
     /// A session for a new client. Pass a per-thread slab from ``makeStatsSlab()`` when the
     /// caller runs all its commands on one thread; otherwise a shared, atomic one is used.
     package func makeSession(info: ClientInfo, stats: StatsSlab? = nil) -> ClientSession {
-        ClientSession(info: info, isAuthenticated: !self.settings.hasPassword.load(ordering: .relaxed), stats: stats ?? self.stats.sharedSlab)
+        ClientSession(info: info, isAuthenticated: !self.settings.hasPassword.load(ordering: .relaxed), stats: stats ?? self.stats.sharedSlab, keyspace: self.keyspace)
     }
 
     /// A session for an in-process caller.
@@ -127,20 +128,19 @@ public final class Engine: Sendable {
             self.reject(&context, spec, "NOAUTH Authentication required.")
             return
         }
-        let start = EngineClock.systemNanoseconds()
-        context.now = self.clock.isManual ? self.clock.nowMilliseconds() : start / 1_000_000
+        let start = Ticks.now()
+        context.now = context.batchTime ?? self.clock.nowMilliseconds()
         let mark = context.reply.buffer.writerIndex
         spec.handler.unsafelyUnwrapped(&context)
-        let elapsed = EngineClock.systemNanoseconds() &- start
+        let elapsed = Ticks.now() &- start
         stats.add(.commandsProcessed)
         stats.add(command: spec.index, .calls)
-        stats.add(command: spec.index, .nanoseconds, Int(elapsed))
+        stats.add(command: spec.index, .ticks, Int(truncatingIfNeeded: elapsed))
         if context.reply.buffer.getInteger(at: mark, as: UInt8.self) == UInt8(ascii: "-") {
             stats.add(command: spec.index, .failed)
             stats.add(.errorReplies)
         }
-        session.info.lastCommand.store(spec.index, ordering: .relaxed)
-        session.info.lastInteraction.store(context.now, ordering: .relaxed)
+        context.lastCommand = spec.index
     }
 
     private func reject(_ context: inout CommandContext, _ spec: CommandSpec, _ message: String) {

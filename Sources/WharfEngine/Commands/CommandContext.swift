@@ -17,6 +17,12 @@ public struct CommandContext {
     /// The command's time (Unix ms), read once when it starts, as Redis does, so every key it
     /// touches sees the same instant.
     package var now: Int64 = 0
+    /// The time a connection read for its current batch of commands. When set, commands
+    /// use it instead of reading the clock each (one clock read per batch, as Redis caches
+    /// its time per event-loop turn); when nil each command reads the clock.
+    public var batchTime: Int64?
+    /// Index of the last command run, for the host to publish (CLIENT LIST's `cmd`).
+    public var lastCommand = -1
     /// Set while a caller (EXEC) already holds every shard lock the command needs.
     package var locksHeld = false
 
@@ -36,7 +42,7 @@ public struct CommandContext {
 extension CommandContext {
     @inline(__always)
     package var database: Database {
-        self.engine.keyspace.databases[self.session.database]
+        self.session.currentDatabase
     }
 
     @inline(__always)

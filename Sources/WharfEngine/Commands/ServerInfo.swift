@@ -127,11 +127,12 @@ struct ServerInfo {
             return fields
         case "commandstats":
             var fields: [(String, String)] = []
+            let nanosecondsPerTick = Ticks.nanosecondsPerTick
             for spec in self.engine.commands.all {
                 let calls = totals.command(spec.index, .calls)
                 let rejected = totals.command(spec.index, .rejected)
                 if calls == 0 && rejected == 0 { continue }
-                let microseconds = totals.command(spec.index, .nanoseconds) / 1000
+                let microseconds = Int(Double(totals.command(spec.index, .ticks)) * nanosecondsPerTick / 1000)
                 let perCall = calls > 0 ? Double(microseconds) / Double(calls) : 0
                 fields.append(("cmdstat_\(spec.fullName)",
                                "calls=\(calls),usec=\(microseconds),usec_per_call=\(String(format2: perCall)),rejected_calls=\(rejected),failed_calls=\(totals.command(spec.index, .failed))"))

@@ -160,3 +160,23 @@ package enum ConfigRegistry {
         return limits
     }
 }
+
+/// The engine's configuration parameters, for hosts that load them at start-up.
+public enum EngineParameters {
+    /// Every parameter name CONFIG GET knows.
+    public static var names: [String] { ConfigRegistry.parameters.map(\.name) }
+
+    /// Validates and applies `value` to the parameter `name`, as CONFIG SET would, but also
+    /// for parameters that can only be set at start-up.
+    public static func set(_ name: String, _ value: String, on settings: EngineSettings) throws(ConfigError) {
+        guard let parameter = ConfigRegistry.parameter(named: name) else {
+            throw ConfigError(key: name, "unknown configuration parameter")
+        }
+        try parameter.set(settings, value)
+    }
+
+    /// The current value of `name`.
+    public static func get(_ name: String, from settings: EngineSettings) -> String? {
+        ConfigRegistry.parameter(named: name)?.get(settings)
+    }
+}

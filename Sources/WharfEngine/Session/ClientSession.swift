@@ -11,8 +11,15 @@ public import WharfProtocol
 public final class ClientSession {
     public let info: ClientInfo
     public var database: Int = 0 {
-        didSet { self.info.database.store(self.database, ordering: .relaxed) }
+        didSet {
+            self.info.database.store(self.database, ordering: .relaxed)
+            self.currentDatabase = self.keyspace.databases[self.database]
+        }
     }
+    /// The selected database's object, kept so commands reach it without indexing (and
+    /// without reference counting: the keyspace owns every database for the engine's life).
+    package private(set) unowned(unsafe) var currentDatabase: Database
+    private let keyspace: Keyspace
     public var protocolVersion: RESPVersion = .resp2 {
         didSet { self.info.protocolVersion.store(self.protocolVersion.rawValue, ordering: .relaxed) }
     }
@@ -20,13 +27,18 @@ public final class ClientSession {
     /// Set by QUIT and a successful SHUTDOWN: the connection closes once the reply is sent.
     public var closeAfterReply = false
     /// Counters this connection adds to; one slab per thread.
-    package let stats: StatsSlab
+    package unowned(unsafe) let stats: StatsSlab
+    /// Keeps the slab alive; ``stats`` is the unretained view commands use.
+    private let statsOwner: StatsSlab
 
     public var id: Int64 { self.info.id }
 
-    package init(info: ClientInfo, isAuthenticated: Bool, stats: StatsSlab) {
+    package init(info: ClientInfo, isAuthenticated: Bool, stats: StatsSlab, keyspace: Keyspace) {
         self.info = info
         self.isAuthenticated = isAuthenticated
         self.stats = stats
+        self.statsOwner = stats
+        self.keyspace = keyspace
+        self.currentDatabase = keyspace.databases[0]
     }
 }

@@ -21,7 +21,8 @@ package final class StatsSlab: @unchecked Sendable {
     /// Per-command counters, `perCommand` of them for each command.
     package enum CommandField: Int, CaseIterable {
         case calls
-        case nanoseconds
+        /// Time spent, in ``Ticks``.
+        case ticks
         case failed
         case rejected
     }
