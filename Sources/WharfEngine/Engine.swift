@@ -128,6 +128,8 @@ public final class Engine: Sendable {
             self.reject(&context, spec, "NOAUTH Authentication required.")
             return
         }
+        // A relaxed store is a plain store; CLIENT LIST shows it (also for the client asking).
+        session.info.lastCommand.store(spec.index, ordering: .relaxed)
         let start = Ticks.now()
         context.now = context.batchTime ?? self.clock.nowMilliseconds()
         let mark = context.reply.buffer.writerIndex
@@ -140,7 +142,6 @@ public final class Engine: Sendable {
             stats.add(command: spec.index, .failed)
             stats.add(.errorReplies)
         }
-        context.lastCommand = spec.index
     }
 
     private func reject(_ context: inout CommandContext, _ spec: CommandSpec, _ message: String) {

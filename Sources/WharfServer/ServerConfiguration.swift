@@ -15,6 +15,8 @@ public struct ServerConfiguration: Sendable {
     public var directory = "./wharf-data"
     /// Event loop threads; 0 means one per available core.
     public var threads = 0
+    /// How client connections are served: `epoll` (Linux, the fast path) or `nio` (SwiftNIO).
+    public var transport: Transport = Transport.platformDefault
     public var databases = 16
     public var shards = 32
     public var configFile: String?
@@ -23,12 +25,25 @@ public struct ServerConfiguration: Sendable {
 
     public init() {}
 
+    public enum Transport: String, Sendable, CaseIterable {
+        case epoll
+        case nio
+
+        public static var platformDefault: Transport {
+            #if os(Linux)
+            return .epoll
+            #else
+            return .nio
+            #endif
+        }
+    }
+
     /// Keys handled here rather than by the engine's parameter table.
-    static let serverKeys: Set<String> = ["port", "bind", "dir", "threads", "databases", "shards"]
+    static let serverKeys: Set<String> = ["port", "bind", "dir", "threads", "databases", "shards", "transport"]
 
     /// Every key a flag, variable or file may set.
     public static var knownKeys: [String] {
-        ["port", "bind", "dir", "threads", "databases", "shards"]
+        ["port", "bind", "dir", "threads", "databases", "shards", "transport"]
             + EngineParameters.names.filter { !serverKeys.contains($0) }
     }
 
@@ -87,6 +102,14 @@ public struct ServerConfiguration: Sendable {
                     throw ServerConfigurationError("'threads': argument must be between 0 and 1024 inclusive (got '\(value)')")
                 }
                 configuration.threads = threads
+            case "transport":
+                guard let transport = Transport(rawValue: value.lowercased()) else {
+                    throw ServerConfigurationError("'transport': argument must be one of the following: epoll, nio (got '\(value)')")
+                }
+                #if !os(Linux)
+                if transport == .epoll { throw ServerConfigurationError("'transport': epoll is only available on Linux") }
+                #endif
+                configuration.transport = transport
             case "databases":
                 guard let databases = Int(value), (1...10_000).contains(databases) else {
                     throw ServerConfigurationError("'databases': argument must be between 1 and 10000 inclusive (got '\(value)')")

@@ -16,8 +16,17 @@ public enum WharfServerApplication {
         let engine = try makeEngine(configuration)
         try createDataDirectory(configuration.directory)
         let threads = configuration.threads > 0 ? configuration.threads : ProcessorCount.available
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
-        let server = RESPServer(engine: engine, configuration: configuration, group: group, logger: logger)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.transport == .nio ? threads : 1)
+        let server: any RESPListener
+        #if os(Linux)
+        if configuration.transport == .epoll {
+            server = EpollRESPServer(engine: engine, configuration: configuration, threads: threads, logger: logger)
+        } else {
+            server = NIORESPServer(engine: engine, configuration: configuration, group: group, logger: logger)
+        }
+        #else
+        server = NIORESPServer(engine: engine, configuration: configuration, group: group, logger: logger)
+        #endif
         let serviceGroup = ServiceGroup(
             configuration: .init(
                 services: [
@@ -37,11 +46,12 @@ public enum WharfServerApplication {
                 ("executable", executable),
                 ("config_file", configuration.configFile ?? ""),
                 ("event_loop_threads", "\(threads)"),
+                ("transport", configuration.transport.rawValue),
             ]
         }
         logger.notice("Wharf starting", metadata: [
             "version": "\(WharfVersion.current)", "pid": "\(getpid())", "threads": "\(threads)",
-            "dir": "\(configuration.directory)",
+            "dir": "\(configuration.directory)", "transport": "\(configuration.transport.rawValue)",
         ])
         do {
             try await serviceGroup.run()

@@ -1,14 +1,11 @@
 #ifndef WHARF_SYSTEM_H
 #define WHARF_SYSTEM_H
 
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 #if defined(__linux__)
-#include <sched.h>
+#include <sys/prctl.h>
 #endif
 #if defined(__x86_64__)
 #include <x86intrin.h>
@@ -28,16 +25,7 @@ static inline size_t wharf_allocated_bytes(void) {
 }
 
 /// CPUs in this process's affinity mask (what taskset allows), or 0 where unknown.
-static inline int wharf_affinity_cpu_count(void) {
-#if defined(__linux__)
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    if (sched_getaffinity(0, sizeof(set), &set) != 0) return 0;
-    return CPU_COUNT(&set);
-#else
-    return 0;
-#endif
-}
+int wharf_affinity_cpu_count(void);
 
 /// A cheap, monotonic tick count for timing commands: the CPU's time-stamp counter on
 /// x86-64 (constant-rate on every CPU Wharf targets), nanoseconds of CLOCK_MONOTONIC elsewhere.
@@ -48,6 +36,15 @@ static inline uint64_t wharf_ticks(void) {
     struct timespec spec;
     clock_gettime(CLOCK_MONOTONIC, &spec);
     return (uint64_t)spec.tv_sec * 1000000000ull + (uint64_t)spec.tv_nsec;
+#endif
+}
+
+/// Names the calling thread (shown by top -H and in crash reports); at most 15 bytes count.
+static inline void wharf_set_thread_name(const char *name) {
+#if defined(__linux__)
+    prctl(PR_SET_NAME, name, 0, 0, 0);
+#else
+    (void)name;
 #endif
 }
 

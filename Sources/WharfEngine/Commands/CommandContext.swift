@@ -21,8 +21,6 @@ public struct CommandContext {
     /// use it instead of reading the clock each (one clock read per batch, as Redis caches
     /// its time per event-loop turn); when nil each command reads the clock.
     public var batchTime: Int64?
-    /// Index of the last command run, for the host to publish (CLIENT LIST's `cmd`).
-    public var lastCommand = -1
     /// Set while a caller (EXEC) already holds every shard lock the command needs.
     package var locksHeld = false
 

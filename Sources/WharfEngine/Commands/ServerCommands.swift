@@ -379,6 +379,7 @@ enum ServerCommands {
                 return context.reply.writeError("ERR CONFIG SET failed (possibly related to argument '\(parameter.name)') - \(error.message)")
             }
         }
+        settings.generation.wrappingIncrement(ordering: .relaxed)
         context.reply.writeOK()
     }
 

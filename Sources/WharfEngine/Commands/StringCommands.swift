@@ -359,13 +359,15 @@ enum StringCommands {
             context.reply.writeInteger(delta)
             return
         }
-        let entry = shard.entry(at: slot)
+        // No local reference to the entry is kept: holding one would make it look shared
+        // and force a copy instead of the in-place update below.
+        let kind = shard.entry(at: slot).kind
         let current: Int64
-        switch entry.kind {
+        switch kind {
         case .integer:
-            current = entry.integerValue
+            current = shard.entry(at: slot).integerValue
         case .string, .growableString:
-            guard let parsed = entry.withStringBytes({ DecimalInteger.parse($0) }) else { return context.replyNotInteger() }
+            guard let parsed = shard.entry(at: slot).withStringBytes({ DecimalInteger.parse($0) }) else { return context.replyNotInteger() }
             current = parsed
         }
         let (result, overflow) = current.addingReportingOverflow(delta)
@@ -373,13 +375,14 @@ enum StringCommands {
             context.reply.writeError("ERR increment or decrement would overflow")
             return
         }
-        if entry.kind == .integer {
+        if kind == .integer {
             // The common case changes eight bytes in place.
             let target = shard.mutableEntry(at: slot)
             target.overwriteInteger(result)
             context.touch(target)
         } else {
-            shard.replace(at: slot, with: Entry.makeInteger(key: key, value: result, expireAt: entry.expireAt, access: context.initialAccessClock))
+            let expireAt = shard.entry(at: slot).expireAt
+            shard.replace(at: slot, with: Entry.makeInteger(key: key, value: result, expireAt: expireAt, access: context.initialAccessClock))
         }
         context.reply.writeInteger(result)
     }

@@ -173,6 +173,7 @@ public enum EngineParameters {
             throw ConfigError(key: name, "unknown configuration parameter")
         }
         try parameter.set(settings, value)
+        settings.generation.wrappingIncrement(ordering: .relaxed)
     }
 
     /// The current value of `name`.

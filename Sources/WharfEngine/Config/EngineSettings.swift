@@ -11,6 +11,9 @@ public final class EngineSettings: Sendable {
     public let databases: Int
     public let shards: Int
 
+    /// Incremented by every change, so readers can cache derived values cheaply.
+    package let generation = ManagedAtomic<Int>(0)
+
     // Changeable at run time.
     package let maxClients = ManagedAtomic<Int>(10_000)
     package let idleTimeoutSeconds = ManagedAtomic<Int>(0)

@@ -5,20 +5,26 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import CWharfSystem
 
 /// Runs a closure once on a new detached OS thread, for long work that must not occupy an
 /// event loop or a thread of Swift's cooperative pool.
 package enum BackgroundThread {
     private final class Work {
         let body: () -> Void
-        init(_ body: @escaping () -> Void) { self.body = body }
+        let name: String?
+        init(_ body: @escaping () -> Void, name: String?) {
+            self.body = body
+            self.name = name
+        }
     }
 
-    package static func start(_ body: @escaping () -> Void) {
-        let work = Unmanaged.passRetained(Work(body)).toOpaque()
+    package static func start(name: String? = nil, _ body: @escaping () -> Void) {
+        let work = Unmanaged.passRetained(Work(body, name: name)).toOpaque()
         var thread = pthread_t()
         let result = pthread_create(&thread, nil, { argument in
             let work = Unmanaged<Work>.fromOpaque(argument!).takeRetainedValue()
+            if let name = work.name { wharf_set_thread_name(name) }
             work.body()
             return nil
         }, work)

@@ -9,12 +9,19 @@ import ServiceLifecycle
 import Synchronization
 import WharfEngine
 
-/// The RESP listener: accepts clients on every bind address and gives each a
-/// ``RESPConnectionHandler`` on one of the event loops.
+/// A RESP listener: a service that accepts clients until graceful shutdown.
+protocol RESPListener: Service {
+    /// The ports actually bound (they differ from the configured port when that is 0).
+    var ports: [Int] { get }
+}
+
+/// The SwiftNIO RESP listener: accepts clients on every bind address and gives each a
+/// ``RESPConnectionHandler`` on one of the event loops. Used where epoll is not available
+/// and when `transport nio` is configured.
 ///
 /// On graceful shutdown it stops accepting, lets every connection send the replies of the
 /// commands it has already read, closes them, and returns.
-final class RESPServer: Service {
+final class NIORESPServer: RESPListener {
     private let engine: Engine
     private let configuration: ServerConfiguration
     private let group: any EventLoopGroup
@@ -32,7 +39,6 @@ final class RESPServer: Service {
         self.logger = logger
     }
 
-    /// The ports actually bound (differs from the configured port when that is 0).
     var ports: [Int] { self.boundPorts.withLock { $0 } }
 
     func run() async throws {

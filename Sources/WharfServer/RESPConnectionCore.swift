@@ -1,0 +1,128 @@
+import Atomics
+import NIOCore
+import WharfEngine
+import WharfProtocol
+
+/// The transport-independent part of a client connection: decodes commands out of the
+/// input, runs them on the engine, and collects the replies in one output buffer.
+///
+/// Both transports (the epoll loop and the SwiftNIO handler) own one per connection and
+/// differ only in how bytes reach it and how the output leaves.
+final class RESPConnectionCore {
+    /// Why ``process(_:outputLimit:)`` returned.
+    enum Outcome {
+        /// Every complete command has run; the rest of the input (if any) is an incomplete command.
+        case needInput
+        /// The output reached the limit; send it before processing more.
+        case outputFull
+        /// The connection must close once the output is sent (QUIT, protocol error, kill).
+        case close
+    }
+
+    let engine: Engine
+    let session: ClientSession
+    private let decoder: RESPCommandDecoder
+    private var context: CommandContext
+    private(set) var isClosing = false
+    private var settingsGeneration = -1
+
+    init(engine: Engine, session: ClientSession, output: ByteBuffer) {
+        self.engine = engine
+        self.session = session
+        self.decoder = RESPCommandDecoder(isAuthenticated: session.isAuthenticated)
+        self.context = CommandContext(engine: engine, session: session, reply: RESPReplyWriter(buffer: output))
+    }
+
+    /// Replies not yet sent.
+    var output: ByteBuffer {
+        get { self.context.reply.buffer }
+        _modify { yield &self.context.reply.buffer }
+    }
+
+    /// Runs the complete commands at the front of `input`, consuming them.
+    func process(_ input: inout ByteBuffer, outputLimit: Int) -> Outcome {
+        if self.isClosing { return .close }
+        self.refreshLimits()
+        self.context.batchTime = self.engine.clock.nowMilliseconds()
+        var consumed = 0
+        var failure: RESPProtocolError?
+        var outcome = Outcome.needInput
+        input.withUnsafeReadableBytes { bytes in
+            while true {
+                let frame: RESPFrame
+                do throws(RESPProtocolError) {
+                    guard let decoded = try self.decoder.decode(bytes, frameStart: consumed) else { return }
+                    frame = decoded
+                } catch {
+                    failure = error
+                    return
+                }
+                if frame.argumentCount > 0 {
+                    self.context.arguments = self.decoder.arguments(of: frame, in: bytes, frameStart: consumed)
+                    self.engine.execute(&self.context)
+                    self.decoder.isAuthenticated = self.session.isAuthenticated
+                }
+                consumed += frame.length
+                if self.session.closeAfterReply {
+                    outcome = .close
+                    return
+                }
+                if self.context.reply.buffer.readableBytes >= outputLimit {
+                    outcome = .outputFull
+                    return
+                }
+            }
+        }
+        input.moveReaderIndex(forwardBy: consumed)
+        let info = self.session.info
+        info.lastInteraction.store(self.context.now, ordering: .relaxed)
+        info.queryBufferBytes.store(input.readableBytes, ordering: .relaxed)
+        if let failure {
+            self.context.reply.writeError(failure.replyText)
+            outcome = .close
+        }
+        if outcome == .close {
+            self.isClosing = true
+            input.clear()
+        }
+        return outcome
+    }
+
+    /// Checks the unprocessed input against `client-query-buffer-limit`; over it, queues
+    /// an error naming the limit and marks the connection closing.
+    func checkQueryBuffer(pendingBytes: Int) -> Bool {
+        let limit = self.engine.settings.clientQueryBufferLimit.load(ordering: .relaxed)
+        guard pendingBytes > limit else { return true }
+        self.decoder.reset()
+        self.context.reply.writeError("ERR Protocol error: client query buffer exceeds client-query-buffer-limit (\(limit) bytes)")
+        self.isClosing = true
+        return false
+    }
+
+    /// Marks the connection as closing without a reply (CLIENT KILL, shutdown, idle timeout).
+    func beginClosing() {
+        self.isClosing = true
+    }
+
+    /// Re-reads the decoder limits when CONFIG SET may have changed them.
+    private func refreshLimits() {
+        let settings = self.engine.settings
+        let generation = settings.generation.load(ordering: .relaxed)
+        if generation == self.settingsGeneration { return }
+        self.settingsGeneration = generation
+        self.decoder.limits = RESPRequestLimits(
+            maxBulkLength: settings.protoMaxBulkLength.load(ordering: .relaxed),
+            maxArguments: settings.protoMaxMultibulkLength.load(ordering: .relaxed),
+            maxInlineLength: settings.protoInlineMaxSize.load(ordering: .relaxed),
+            maxQueryBuffer: settings.clientQueryBufferLimit.load(ordering: .relaxed))
+    }
+
+    /// Accounts bytes received and sent in INFO's network counters.
+    func countInput(_ bytes: Int) {
+        self.session.stats.add(.netInputBytes, bytes)
+    }
+
+    func countOutput(_ bytes: Int) {
+        self.session.stats.add(.netOutputBytes, bytes)
+    }
+}
