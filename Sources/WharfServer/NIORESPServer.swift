@@ -93,9 +93,7 @@ final class NIORESPServer: RESPListener {
             createdAt: engine.clock.nowMilliseconds(),
             close: { channel.pipeline.fireUserInboundEventTriggered(GracefulCloseEvent()) })
         guard engine.clients.register(info, limit: engine.settings.maxClients.load(ordering: .relaxed)) else {
-            var refusal = channel.allocator.buffer(capacity: 48)
-            refusal.writeString("-ERR max number of clients reached\r\n")
-            channel.writeAndFlush(refusal).whenComplete { _ in channel.close(promise: nil) }
+            try channel.pipeline.syncOperations.addHandler(RefusedConnectionHandler(message: "-ERR max number of clients reached\r\n"))
             return
         }
         let keepalive = engine.settings.tcpKeepaliveSeconds.load(ordering: .relaxed)
@@ -126,5 +124,34 @@ final class NIORESPServer: RESPListener {
     private static func describe(_ address: SocketAddress?) -> String {
         guard let address else { return "?:0" }
         return "\(address.ipAddress ?? "?"):\(address.port ?? 0)"
+    }
+}
+
+/// Answers a refused connection with one error, half-closes, and discards what the client
+/// still sends until it closes (or two seconds pass), so the error is read rather than lost
+/// to a reset.
+final class RefusedConnectionHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+    private let message: String
+
+    init(message: String) {
+        self.message = message
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        let channel = context.channel
+        let buffer = channel.allocator.buffer(string: self.message)
+        context.writeAndFlush(self.wrapOutboundOut(buffer)).whenComplete { _ in
+            channel.close(mode: .output, promise: nil)
+        }
+        context.eventLoop.scheduleTask(in: .seconds(2)) { channel.close(promise: nil) }
+        context.fireChannelActive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {}
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
     }
 }

@@ -30,9 +30,10 @@ public enum CommandCatalog {
             if members.isEmpty { continue }
             out += "#### \(title)\n\n| Command | Since | Summary |\n|---|---|---|\n"
             for spec in members {
-                if spec.subcommands.isEmpty {
+                if spec.subcommands.isEmpty || spec.handler != nil {
                     out += "| `\(spec.name.uppercased())` | \(spec.since) | \(spec.summary) |\n"
-                } else {
+                }
+                if !spec.subcommands.isEmpty {
                     for sub in spec.subcommands {
                         out += "| `\(spec.name.uppercased()) \(sub.name.uppercased())` | \(sub.since) | \(sub.summary) |\n"
                     }

@@ -91,7 +91,13 @@ final class EpollEventLoop: @unchecked Sendable {
             loop.stopDeadline = EngineClock.monotonicNanoseconds() / 1_000_000 + Self.drainMilliseconds
             for fd in loop.listeners { _ = wharf_epoll_remove(loop.epfd, fd) }
             loop.listeners.removeAll()
-            for connection in loop.connections.compactMap({ $0 }) { loop.beginClose(connection) }
+            for connection in loop.connections.compactMap({ $0 }) {
+                // Commands already read (held back by a slow reader) still run before closing.
+                if var input = connection.pending.take(), !connection.core.isClosing {
+                    _ = connection.core.process(&input, outputLimit: Int.max)
+                }
+                loop.beginClose(connection)
+            }
         }
     }
 
@@ -173,12 +179,7 @@ final class EpollEventLoop: @unchecked Sendable {
             id: id, address: Self.address(fd, peer: true), localAddress: Self.address(fd, peer: false),
             createdAt: engine.clock.nowMilliseconds(),
             close: { [weak self] in self?.execute { loop in loop.closeClient(fd: fd, id: id) } })
-        guard engine.clients.register(info, limit: engine.settings.maxClients.load(ordering: .relaxed)) else {
-            let refusal = Array("-ERR max number of clients reached\r\n".utf8)
-            _ = refusal.withUnsafeBytes { wharf_send(fd, $0.baseAddress, $0.count) }
-            _ = wharf_close(fd)
-            return
-        }
+        let accepted = engine.clients.register(info, limit: engine.settings.maxClients.load(ordering: .relaxed))
         let session = engine.makeSession(info: info, stats: self.stats)
         let core = RESPConnectionCore(engine: engine, session: session, output: self.allocator.buffer(capacity: 1024))
         let connection = EpollConnection(fd: fd, id: id, core: core)
@@ -186,7 +187,16 @@ final class EpollEventLoop: @unchecked Sendable {
         self.connections[Int(fd)] = connection
         self.connectionCount += 1
         let status = wharf_epoll_add(self.epfd, fd, WHARF_EPOLLIN | WHARF_EPOLLRDHUP)
-        if status < 0 { self.close(connection) }
+        if status < 0 {
+            self.close(connection)
+            return
+        }
+        if !accepted {
+            // Refused clients get the error and a lingering close, so it is read, not reset.
+            core.output.writeString("-ERR max number of clients reached\r\n")
+            self.beginClose(connection)
+            return
+        }
         if self.stopping { self.beginClose(connection) }
     }
 
