@@ -55,6 +55,16 @@ class WharfServer:
             time.sleep(0.05)
         raise RuntimeError(f"wharf did not answer on port {self.port}:\n{self.output()}")
 
+    def wait_for_clients(self, count, timeout=10):
+        """Waits until the server counts `count` connected clients besides the one asking."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            info = self.cli("INFO", "clients").stdout
+            if f"connected_clients:{count + 1}\n" in info.replace("\r", "") + "\n":
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"server never had {count} other clients")
+
     def client(self, **options):
         return redis.Redis(host="127.0.0.1", port=self.port, **options)
 

@@ -70,9 +70,10 @@ def test_binds_loopback_by_default(epoll_server):
 
 @pytest.mark.parametrize("transport", ["epoll", "nio"])
 def test_maxclients(transport):
-    s = WharfServer("--maxclients", "3", transport=transport)
+    s = WharfServer("--maxclients", "4", transport=transport)
     try:
-        held = [s.raw() for _ in range(3)]
+        s.wait_for_clients(0)  # the start-up probe's connection has gone
+        held = [s.raw() for _ in range(4)]
         for sock in held:
             assert roundtrip(sock, b"PING\r\n", expect_bytes=7) == b"+PONG\r\n"
         extra = s.raw()

@@ -284,3 +284,18 @@ def test_auth_with_requirepass():
         resp3.close()
     finally:
         assert s.stop() == 0
+
+
+def test_connection_commands(server):
+    from conftest import roundtrip
+    client = server.client(decode_responses=True)
+    assert client.echo("hello") == "hello"
+    assert client.ping() is True
+    assert server.cli("PING", "msg").stdout.strip() == "msg"
+    client.close()
+    sock = server.raw()
+    assert roundtrip(sock, b"HELLO 3\r\n").startswith(b"%7\r\n$6\r\nserver\r\n$5\r\nredis\r\n")
+    assert roundtrip(sock, b"SELECT 2\r\nRESET\r\nGET k\r\n", expect_bytes=20) == b"+OK\r\n+RESET\r\n$-1\r\n"
+    assert roundtrip(sock, b"QUIT\r\nPING\r\n") == b"+OK\r\n"
+    assert sock.recv(10) == b""
+    sock.close()
