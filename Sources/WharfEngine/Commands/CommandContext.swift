@@ -21,6 +21,8 @@ public struct CommandContext {
     /// use it instead of reading the clock each (one clock read per batch, as Redis caches
     /// its time per event-loop turn); when nil each command reads the clock.
     public var batchTime: Int64?
+    /// Counts constant-time commands so one in ``Engine/timingSampleRate`` is timed.
+    var timingCountdown = 0
     /// Set while a caller (EXEC) already holds every shard lock the command needs.
     package var locksHeld = false
 

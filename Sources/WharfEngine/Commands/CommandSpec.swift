@@ -129,6 +129,8 @@ package final class CommandSpec: Sendable {
     package let subcommands: [CommandSpec]
     /// Position in the engine's flat list, for statistics.
     package let index: Int
+    /// Declared O(1): timed on a sample of calls only.
+    let isConstantTime: Bool
     let nameBytes: [UInt8]
 
     package init(
@@ -149,6 +151,7 @@ package final class CommandSpec: Sendable {
         self.handler = handler
         self.subcommands = subcommands
         self.index = index
+        self.isConstantTime = complexity == "O(1)"
         self.nameBytes = Array(name.lowercased().utf8)
     }
 

@@ -123,7 +123,7 @@ enum KeyCommands {
     static func type(_ context: inout CommandContext) {
         let key = context.arguments[1]
         let hash = context.hash(key)
-        let shard = context.database.shard(for: hash)
+        unowned(unsafe) let shard = context.database.shard(for: hash)
         context.lock(shard)
         defer { context.unlock(shard) }
         guard let entry = context.lookupRead(shard, key, hash: hash, touch: false) else {
@@ -177,7 +177,7 @@ enum KeyCommands {
         when += base
         let key = context.arguments[1]
         let hash = context.hash(key)
-        let shard = context.database.shard(for: hash)
+        unowned(unsafe) let shard = context.database.shard(for: hash)
         context.lock(shard)
         defer { context.unlock(shard) }
         guard let slot = shard.lookup(key, hash: hash, now: context.now) else {
@@ -204,7 +204,7 @@ enum KeyCommands {
     static func ttlGeneric(_ context: inout CommandContext, milliseconds: Bool, absolute: Bool) {
         let key = context.arguments[1]
         let hash = context.hash(key)
-        let shard = context.database.shard(for: hash)
+        unowned(unsafe) let shard = context.database.shard(for: hash)
         context.lock(shard)
         defer { context.unlock(shard) }
         guard let entry = context.lookupRead(shard, key, hash: hash, touch: false) else {
@@ -219,7 +219,7 @@ enum KeyCommands {
     static func persist(_ context: inout CommandContext) {
         let key = context.arguments[1]
         let hash = context.hash(key)
-        let shard = context.database.shard(for: hash)
+        unowned(unsafe) let shard = context.database.shard(for: hash)
         context.lock(shard)
         defer { context.unlock(shard) }
         guard let slot = shard.lookup(key, hash: hash, now: context.now), shard.entry(at: slot).hasExpiry else {
@@ -453,7 +453,7 @@ enum KeyCommands {
     static func objectGeneric(_ context: inout CommandContext, _ query: ObjectQuery) {
         let key = context.arguments[2]
         let hash = context.hash(key)
-        let shard = context.database.shard(for: hash)
+        unowned(unsafe) let shard = context.database.shard(for: hash)
         context.lock(shard)
         defer { context.unlock(shard) }
         guard let slot = shard.lookup(key, hash: hash, now: context.now) else {

@@ -61,7 +61,7 @@ enum StringCommands {
     static func get(_ context: inout CommandContext) {
         let key = context.arguments[1]
         let hash = context.hash(key)
-        let shard = context.database.shard(for: hash)
+        unowned(unsafe) let shard = context.database.shard(for: hash)
         context.lock(shard)
         defer { context.unlock(shard) }
         guard let entry = context.lookupRead(shard, key, hash: hash) else {
@@ -106,7 +106,7 @@ enum StringCommands {
         let key = arguments[1]
         let value = arguments[2]
         let hash = context.hash(key)
-        let shard = context.database.shard(for: hash)
+        unowned(unsafe) let shard = context.database.shard(for: hash)
         context.lock(shard)
         defer { context.unlock(shard) }
         let slot = shard.lookup(key, hash: hash, now: context.now)
@@ -130,7 +130,7 @@ enum StringCommands {
     private static func store(_ context: inout CommandContext, value: UnsafeRawBufferPointer, expireAt: Int64?) {
         let key = context.arguments[1]
         let hash = context.hash(key)
-        let shard = context.database.shard(for: hash)
+        unowned(unsafe) let shard = context.database.shard(for: hash)
         context.lock(shard)
         defer { context.unlock(shard) }
         let entry = Entry.makeString(key: key, value: value, expireAt: expireAt, access: context.initialAccessClock)
@@ -144,7 +144,7 @@ enum StringCommands {
     static func setnx(_ context: inout CommandContext) {
         let key = context.arguments[1]
         let hash = context.hash(key)
-        let shard = context.database.shard(for: hash)
+        unowned(unsafe) let shard = context.database.shard(for: hash)
         context.lock(shard)
         defer { context.unlock(shard) }
         if shard.lookup(key, hash: hash, now: context.now) != nil {
@@ -191,7 +191,7 @@ enum StringCommands {
         }
         let key = context.arguments[1]
         let hash = context.hash(key)
-        let shard = context.database.shard(for: hash)
+        unowned(unsafe) let shard = context.database.shard(for: hash)
         context.lock(shard)
         defer { context.unlock(shard) }
         guard let slot = context.lookupReadSlot(shard, key, hash: hash) else {
@@ -214,7 +214,7 @@ enum StringCommands {
     static func getdel(_ context: inout CommandContext) {
         let key = context.arguments[1]
         let hash = context.hash(key)
-        let shard = context.database.shard(for: hash)
+        unowned(unsafe) let shard = context.database.shard(for: hash)
         context.lock(shard)
         defer { context.unlock(shard) }
         guard let slot = context.lookupReadSlot(shard, key, hash: hash) else {
@@ -229,7 +229,7 @@ enum StringCommands {
     static func getset(_ context: inout CommandContext) {
         let key = context.arguments[1]
         let hash = context.hash(key)
-        let shard = context.database.shard(for: hash)
+        unowned(unsafe) let shard = context.database.shard(for: hash)
         context.lock(shard)
         defer { context.unlock(shard) }
         let entry = Entry.makeString(key: key, value: context.arguments[2], expireAt: nil, access: context.initialAccessClock)
@@ -351,7 +351,7 @@ enum StringCommands {
     private static func incrementBy(_ context: inout CommandContext, _ delta: Int64) {
         let key = context.arguments[1]
         let hash = context.hash(key)
-        let shard = context.database.shard(for: hash)
+        unowned(unsafe) let shard = context.database.shard(for: hash)
         context.lock(shard)
         defer { context.unlock(shard) }
         guard let slot = shard.lookup(key, hash: hash, now: context.now) else {
@@ -390,7 +390,7 @@ enum StringCommands {
     static func incrbyfloat(_ context: inout CommandContext) {
         let key = context.arguments[1]
         let hash = context.hash(key)
-        let shard = context.database.shard(for: hash)
+        unowned(unsafe) let shard = context.database.shard(for: hash)
         context.lock(shard)
         defer { context.unlock(shard) }
         let slot = shard.lookup(key, hash: hash, now: context.now)
@@ -430,7 +430,7 @@ enum StringCommands {
         let key = context.arguments[1]
         let addition = context.arguments[2]
         let hash = context.hash(key)
-        let shard = context.database.shard(for: hash)
+        unowned(unsafe) let shard = context.database.shard(for: hash)
         context.lock(shard)
         defer { context.unlock(shard) }
         guard let slot = shard.lookup(key, hash: hash, now: context.now) else {
@@ -458,7 +458,7 @@ enum StringCommands {
     static func strlen(_ context: inout CommandContext) {
         let key = context.arguments[1]
         let hash = context.hash(key)
-        let shard = context.database.shard(for: hash)
+        unowned(unsafe) let shard = context.database.shard(for: hash)
         context.lock(shard)
         defer { context.unlock(shard) }
         guard let entry = context.lookupRead(shard, key, hash: hash) else { return context.reply.writeInteger(0) }
@@ -470,7 +470,7 @@ enum StringCommands {
         guard var start = context.integerArgument(2), var end = context.integerArgument(3) else { return }
         let key = context.arguments[1]
         let hash = context.hash(key)
-        let shard = context.database.shard(for: hash)
+        unowned(unsafe) let shard = context.database.shard(for: hash)
         context.lock(shard)
         defer { context.unlock(shard) }
         guard let entry = context.lookupRead(shard, key, hash: hash) else {
@@ -504,7 +504,7 @@ enum StringCommands {
         let patch = context.arguments[3]
         let key = context.arguments[1]
         let hash = context.hash(key)
-        let shard = context.database.shard(for: hash)
+        unowned(unsafe) let shard = context.database.shard(for: hash)
         context.lock(shard)
         defer { context.unlock(shard) }
         let slot = shard.lookup(key, hash: hash, now: context.now)

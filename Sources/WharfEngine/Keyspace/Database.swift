@@ -1,8 +1,11 @@
 /// One of the numbered databases `SELECT` chooses between: a fixed power-of-two number of
 /// shards, each with its own lock.
-package final class Database: Sendable {
+package final class Database: @unchecked Sendable {
     package let index: Int
     package let shards: [Shard]
+    /// The same shards as unretained references, so picking a shard for a key costs no
+    /// reference counting (the array above keeps them alive).
+    private let shardTable: UnsafeMutablePointer<Unmanaged<Shard>>
     let shardMask: Int
     let hasher: KeyHasher
 
@@ -12,6 +15,14 @@ package final class Database: Sendable {
         self.hasher = hasher
         self.shardMask = shardCount - 1
         self.shards = (0..<shardCount).map { _ in Shard(hasher: hasher) }
+        self.shardTable = .allocate(capacity: shardCount)
+        for (index, shard) in self.shards.enumerated() {
+            (self.shardTable + index).initialize(to: Unmanaged.passUnretained(shard))
+        }
+    }
+
+    deinit {
+        self.shardTable.deallocate()
     }
 
     /// The shard a key hash belongs to. Bits 48–55 pick it, so the bits that pick the home
@@ -23,7 +34,7 @@ package final class Database: Sendable {
 
     @inline(__always)
     package func shard(for hash: UInt64) -> Shard {
-        self.shards[self.shardIndex(for: hash)]
+        self.shardTable[self.shardIndex(for: hash)].takeUnretainedValue()
     }
 
     /// Number of keys, counting keys that have expired but not yet been removed (as DBSIZE does).
