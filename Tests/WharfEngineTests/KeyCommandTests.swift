@@ -48,6 +48,18 @@ struct KeyCommandTests {
         #expect(h.run("EXISTS", "k") == .integer(0))
     }
 
+    @Test("expiry times at the edge of Int64 do not overflow")
+    func extremeExpiry() {
+        let h = EngineHarness()
+        h.run("SET", "k", "v")
+        #expect(h.run("PEXPIREAT", "k", "9223372036854775807") == .integer(1))
+        #expect(h.run("PEXPIRETIME", "k") == .integer(9_223_372_036_854_775_807))
+        #expect(h.run("EXPIRETIME", "k") == .integer(9_223_372_036_854_776))
+        #expect(h.run("TTL", "k") == .integer((9_223_372_036_854_775_807 - h.clock.nowMilliseconds() + 500) / 1000))
+        #expect(h.run("EXPIRE", "k", "-9223372036854775") == .integer(1))
+        #expect(h.run("EXISTS", "k") == .integer(0))
+    }
+
     @Test("EXPIRE errors", arguments: [
         (["EXPIRE", "k", "10", "NX", "XX"], "ERR NX and XX, GT or LT options at the same time are not compatible"),
         (["EXPIRE", "k", "10", "GT", "LT"], "ERR GT and LT options at the same time are not compatible"),

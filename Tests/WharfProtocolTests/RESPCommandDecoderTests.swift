@@ -167,3 +167,55 @@ struct SeededGenerator: RandomNumberGenerator {
         return z ^ (z >> 31)
     }
 }
+
+@Suite("RESP command decoder, random input")
+struct RESPCommandDecoderFuzzTests {
+    @Test("random bytes never crash the decoder; it decodes, waits or reports an error", arguments: 0..<20)
+    func randomBytes(seed: UInt64) {
+        var generator = SeededGenerator(seed: seed)
+        let alphabet: [UInt8] = Array("*$\r\n0123456789-abc \"'\\x".utf8) + [0, 255]
+        for _ in 0..<500 {
+            let length = Int.random(in: 0...64, using: &generator)
+            let input = (0..<length).map { _ in alphabet.randomElement(using: &generator)! }
+            let chunk = Int.random(in: 1...8, using: &generator)
+            do {
+                _ = try decodeAllLeavingRemainder(input, chunk: chunk)
+            } catch {
+                #expect(!error.message.isEmpty)
+            }
+        }
+    }
+}
+
+/// Like `decodeAll` but tolerates an incomplete command at the end.
+private func decodeAllLeavingRemainder(_ bytes: [UInt8], chunk: Int) throws(RESPProtocolError) -> Int {
+    let decoder = RESPCommandDecoder(limits: RESPRequestLimits(maxInlineLength: 32))
+    var buffer = ByteBuffer()
+    var frames = 0
+    var offset = 0
+    while offset < bytes.count {
+        let end = min(bytes.count, offset + chunk)
+        buffer.writeBytes(bytes[offset..<end])
+        offset = end
+        var consumed = 0
+        var failure: RESPProtocolError?
+        buffer.withUnsafeReadableBytes { raw in
+            while true {
+                do throws(RESPProtocolError) {
+                    guard let frame = try decoder.decode(raw, frameStart: consumed) else { return }
+                    let arguments = decoder.arguments(of: frame, in: raw, frameStart: consumed)
+                    for index in 0..<arguments.count { _ = arguments[index].count }
+                    consumed += frame.length
+                    frames += 1
+                } catch {
+                    failure = error
+                    return
+                }
+            }
+        }
+        if let failure { throw failure }
+        buffer.moveReaderIndex(forwardBy: consumed)
+        buffer.discardReadBytes()
+    }
+    return frames
+}

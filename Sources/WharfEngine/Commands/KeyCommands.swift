@@ -213,7 +213,8 @@ enum KeyCommands {
         guard let expireAt = entry.expireAt else { return context.reply.writeInteger(-1) }
         var remaining = absolute ? expireAt : expireAt - context.now
         if remaining < 0 { remaining = 0 }
-        context.reply.writeInteger(milliseconds ? remaining : (remaining + 500) / 1000)
+        // Rounded to the nearest second without overflowing near Int64.max.
+        context.reply.writeInteger(milliseconds ? remaining : remaining / 1000 + (remaining % 1000 >= 500 ? 1 : 0))
     }
 
     static func persist(_ context: inout CommandContext) {
