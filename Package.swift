@@ -17,6 +17,7 @@ let package = Package(
     products: [
         .executable(name: "wharf", targets: ["wharf"]),
         .library(name: "WharfProtocol", targets: ["WharfProtocol"]),
+        .library(name: "WharfStorage", targets: ["WharfStorage"]),
         .library(name: "WharfEngine", targets: ["WharfEngine"]),
         .library(name: "WharfServer", targets: ["WharfServer"]),
     ],
@@ -38,9 +39,15 @@ let package = Package(
         ),
         .target(name: "CWharfSystem"),
         .target(
+            name: "WharfStorage",
+            dependencies: ["CWharfSystem"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "WharfEngine",
             dependencies: [
                 "WharfProtocol",
+                "WharfStorage",
                 "CWharfSystem",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Atomics", package: "swift-atomics"),
@@ -52,6 +59,7 @@ let package = Package(
             dependencies: [
                 "WharfProtocol",
                 "WharfEngine",
+                "WharfStorage",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Atomics", package: "swift-atomics"),
@@ -67,6 +75,8 @@ let package = Package(
             name: "wharf",
             dependencies: [
                 "WharfServer",
+                "WharfStorage",
+                "WharfProtocol",
                 "CWharfSystem",
                 "WharfEngine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -80,15 +90,19 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "WharfStorageTests",
+            dependencies: ["WharfStorage", "CWharfSystem"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "WharfEngineTests",
-            dependencies: ["WharfEngine", "WharfProtocol", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["WharfEngine", "WharfProtocol", "WharfStorage", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "WharfServerTests",
             dependencies: [
-                "WharfServer",
-                "CWharfSystem", "WharfEngine", "WharfProtocol",
+                "WharfServer", "WharfEngine", "WharfProtocol",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ],

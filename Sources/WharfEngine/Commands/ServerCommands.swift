@@ -1,3 +1,4 @@
+import WharfStorage
 import NIOCore
 import Synchronization
 import Atomics

@@ -6,6 +6,7 @@ import Logging
 import NIOCore
 import Synchronization
 import WharfEngine
+import WharfStorage
 
 /// One thread running an epoll loop over its share of the client connections.
 ///

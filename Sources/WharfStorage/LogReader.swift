@@ -1,0 +1,262 @@
+/// Damage in the middle of the log: start-up stops here unless asked to repair.
+public struct LogDamage: Error, Sendable, CustomStringConvertible {
+    public let path: String
+    public let offset: Int
+    public let reason: String
+    /// Bytes of log after the damage (this segment's rest plus later segments).
+    public let bytesAfter: Int
+
+    public var description: String {
+        "log damaged in \(self.path) at offset \(self.offset) (\(self.reason)); \(self.bytesAfter) bytes follow it. "
+            + "Start with --repair to keep everything before the damage and drop those bytes."
+    }
+}
+
+/// What reading the log found.
+public struct LogScanResult: Sendable {
+    public var records = 0
+    /// The LSN just past the last good record: where appending resumes.
+    public var endLSN: UInt64
+    /// The segment that ends at `endLSN`, to continue appending to (nil: start a new one).
+    public var lastSegment: (start: UInt64, path: String)?
+    /// A torn final record that was (or, in a dry run, would be) cut off.
+    public var tornTail: (path: String, offset: Int, bytes: Int)?
+    /// Damage that `repair` cut off.
+    public var repaired: (path: String, offset: Int, droppedBytes: Int, reason: String)?
+    /// Log bytes read.
+    public var bytes: Int = 0
+}
+
+/// Reads the log back for recovery and `wharf check`.
+///
+/// An incomplete or checksum-failing record at the very end of the last segment is a torn
+/// write from a crash: it is truncated (its acknowledgement can never have been sent, since
+/// replies wait for the write). Anything else that fails — a bad record followed by more
+/// data, a gap between segments, a bad segment header — is damage.
+public enum LogReader {
+    /// Reads every record from `lsn` on, calling `body` for each.
+    ///
+    /// - Parameters:
+    ///   - repair: cut the log at damage instead of failing.
+    ///   - modify: truncate torn tails and repaired damage on disk (false for `wharf check`).
+    public static func read(
+        _ layout: StorageLayout, from lsn: UInt64, repair: Bool, modify: Bool = true,
+        _ body: (LogRecord) throws -> Void
+    ) throws -> LogScanResult {
+        let segments = try layout.segments()
+        var result = LogScanResult(endLSN: lsn)
+        guard let firstIndex = segments.lastIndex(where: { $0.start <= lsn }) else {
+            if let first = segments.first {
+                let damage = LogDamage(path: first.path, offset: 0, reason: "log starts at \(first.start) but recovery needs \(lsn)", bytesAfter: segments.reduce(0) { $0 + StorageFiles.size($1.path) })
+                if !repair { throw damage }
+                if modify { for segment in segments { try StorageFiles.remove(segment.path) } }
+                result.repaired = (first.path, 0, damage.bytesAfter, damage.reason)
+            }
+            return result
+        }
+        var position = lsn
+        var index = firstIndex
+        while index < segments.count {
+            let segment = segments[index]
+            let isLast = index == segments.count - 1
+            if segment.start != position && index != firstIndex {
+                let damage = LogDamage(path: segment.path, offset: 0, reason: "segment starts at \(segment.start), previous ended at \(position)", bytesAfter: Self.bytes(of: segments[index...]))
+                try Self.handle(damage, repair: repair, modify: modify, directory: layout.directory, segments: segments, from: index, cutAt: nil, result: &result)
+                return result
+            }
+            let outcome = try Self.readSegment(segment, from: position, isLast: isLast, modify: modify, result: &result, body)
+            switch outcome {
+            case .complete(let end):
+                position = end
+                result.endLSN = end
+                result.lastSegment = segment
+            case .damaged(let damage, let cutOffset, let end):
+                result.endLSN = end
+                result.lastSegment = segment
+                try Self.handle(damage, repair: repair, modify: modify, directory: layout.directory, segments: segments, from: index + 1, cutAt: (segment.path, cutOffset), result: &result)
+                return result
+            }
+            index += 1
+        }
+        return result
+    }
+
+    private static func bytes(of segments: ArraySlice<(start: UInt64, path: String)>) -> Int {
+        segments.reduce(0) { $0 + StorageFiles.size($1.path) }
+    }
+
+    private static func handle(
+        _ damage: LogDamage, repair: Bool, modify: Bool, directory: String, segments: [(start: UInt64, path: String)], from laterIndex: Int,
+        cutAt: (path: String, offset: Int)?, result: inout LogScanResult
+    ) throws {
+        guard repair else { throw damage }
+        if modify {
+            if let cutAt {
+                let file = try StorageFile.openForReadWrite(cutAt.path)
+                try file.truncate(to: cutAt.offset)
+                try file.syncData()
+            }
+            for segment in segments[laterIndex...] { try StorageFiles.remove(segment.path) }
+            try StorageFiles.syncDirectory(directory)
+        }
+        result.repaired = (damage.path, damage.offset, damage.bytesAfter, damage.reason)
+    }
+
+    private enum SegmentOutcome {
+        case complete(end: UInt64)
+        case damaged(LogDamage, cutOffset: Int, end: UInt64)
+    }
+
+    private static func readSegment(
+        _ segment: (start: UInt64, path: String), from lsn: UInt64, isLast: Bool, modify: Bool,
+        result: inout LogScanResult, _ body: (LogRecord) throws -> Void
+    ) throws -> SegmentOutcome {
+        let file = try StorageFile.openForReading(segment.path)
+        let size = try file.size()
+        let reader = ChunkedReader(file: file, size: size)
+        // Header.
+        var header = [UInt8](repeating: 0, count: LogRecordFormat.segmentHeaderSize)
+        let headerRead = try header.withUnsafeMutableBytes { try reader.read(into: $0, at: 0) }
+        let expectedStart = withUnsafeBytes(of: segment.start.littleEndian) { Array($0) }
+        if headerRead < LogRecordFormat.segmentHeaderSize || Array(header[0..<8]) != LogRecordFormat.segmentMagic || Array(header[8..<16]) != expectedStart {
+            if isLast && headerRead < LogRecordFormat.segmentHeaderSize {
+                // Crashed while creating the segment: nothing in it was ever acknowledged.
+                if modify { try StorageFiles.remove(segment.path) }
+                result.tornTail = (segment.path, 0, size)
+                return .complete(end: segment.start)
+            }
+            return .damaged(LogDamage(path: segment.path, offset: 0, reason: "bad segment header", bytesAfter: size), cutOffset: 0, end: lsn)
+        }
+        var offset = LogRecordFormat.segmentHeaderSize + Int(lsn - segment.start)
+        var position = lsn
+        while offset < size {
+            let problem: String
+            if size - offset < LogRecordFormat.headerSize {
+                problem = "incomplete record header"
+            } else {
+                let length = Int(try reader.loadUInt32(at: offset))
+                let stored = try reader.loadUInt32(at: offset + 4)
+                if length < LogRecordFormat.payloadPrefixSize || length > LogRecordFormat.maximumPayload {
+                    problem = "impossible record length \(length)"
+                } else if offset + LogRecordFormat.headerSize + length > size {
+                    problem = "record runs past the end of the file"
+                } else {
+                    let payload = try reader.slice(at: offset + LogRecordFormat.headerSize, count: length)
+                    let lengthChecksum = try reader.checksumOfUInt32(at: offset)
+                    if CRC32C.checksum(payload, continuing: lengthChecksum) != stored {
+                        problem = "checksum mismatch"
+                    } else if let record = Self.decode(payload, end: position + UInt64(LogRecordFormat.headerSize + length)) {
+                        try body(record)
+                        result.records += 1
+                        result.bytes += LogRecordFormat.headerSize + length
+                        offset += LogRecordFormat.headerSize + length
+                        position += UInt64(LogRecordFormat.headerSize + length)
+                        continue
+                    } else {
+                        problem = "malformed record"
+                    }
+                }
+            }
+            // A bad record that reaches the end of the last segment, or is followed only by
+            // zeros (blocks the file system allocated but never wrote), is a torn tail.
+            let reachesEnd = Self.recordReachesEnd(reader, at: offset, size: size)
+            let zeroTail = isLast && !reachesEnd ? try reader.isZero(from: offset) : false
+            if isLast && (reachesEnd || zeroTail) {
+                if modify {
+                    let writable = try StorageFile.openForReadWrite(segment.path)
+                    try writable.truncate(to: offset)
+                    try writable.syncData()
+                }
+                result.tornTail = (segment.path, offset, size - offset)
+                return .complete(end: position)
+            }
+            return .damaged(LogDamage(path: segment.path, offset: offset, reason: problem, bytesAfter: size - offset), cutOffset: offset, end: position)
+        }
+        return .complete(end: position)
+    }
+
+    private static func recordReachesEnd(_ reader: ChunkedReader, at offset: Int, size: Int) -> Bool {
+        if size - offset < LogRecordFormat.headerSize { return true }
+        guard let length = try? reader.loadUInt32(at: offset) else { return true }
+        return offset + LogRecordFormat.headerSize + Int(length) >= size
+    }
+
+    /// Splits a checked payload into time, database and arguments.
+    static func decode(_ payload: UnsafeRawBufferPointer, end: UInt64) -> LogRecord? {
+        let time = Int64(littleEndian: payload.loadUnaligned(fromByteOffset: 0, as: Int64.self))
+        let database = Int(UInt32(littleEndian: payload.loadUnaligned(fromByteOffset: 8, as: UInt32.self)))
+        let count = Int(UInt32(littleEndian: payload.loadUnaligned(fromByteOffset: 12, as: UInt32.self)))
+        var offset = LogRecordFormat.payloadPrefixSize
+        var arguments: [UnsafeRawBufferPointer] = []
+        arguments.reserveCapacity(count)
+        for _ in 0..<count {
+            guard offset + 4 <= payload.count else { return nil }
+            let length = Int(UInt32(littleEndian: payload.loadUnaligned(fromByteOffset: offset, as: UInt32.self)))
+            offset += 4
+            guard offset + length <= payload.count else { return nil }
+            arguments.append(UnsafeRawBufferPointer(rebasing: payload[offset..<(offset + length)]))
+            offset += length
+        }
+        guard offset == payload.count, count > 0 else { return nil }
+        return LogRecord(time: time, database: database, arguments: arguments, endLSN: end)
+    }
+}
+
+/// Reads a file through a window of a few megabytes, so records are checked and replayed
+/// without loading whole segments.
+final class ChunkedReader {
+    let file: StorageFile
+    let size: Int
+    private var window: UnsafeMutableRawBufferPointer
+    private var windowStart = 0
+    private var windowCount = 0
+
+    init(file: StorageFile, size: Int) {
+        self.file = file
+        self.size = size
+        self.window = .allocate(byteCount: 4 << 20, alignment: 8)
+    }
+
+    deinit {
+        self.window.deallocate()
+    }
+
+    func read(into buffer: UnsafeMutableRawBufferPointer, at offset: Int) throws(StorageError) -> Int {
+        try self.file.read(into: buffer, at: offset)
+    }
+
+    /// `count` bytes at `offset`, valid until the next call.
+    func slice(at offset: Int, count: Int) throws(StorageError) -> UnsafeRawBufferPointer {
+        if offset < self.windowStart || offset + count > self.windowStart + self.windowCount {
+            if count > self.window.count {
+                self.window.deallocate()
+                self.window = .allocate(byteCount: count, alignment: 8)
+            }
+            self.windowStart = offset
+            self.windowCount = try self.file.read(into: self.window, at: offset)
+            if self.windowCount < count {
+                throw StorageError(path: self.file.path, operation: "read", reason: "file shorter than expected")
+            }
+        }
+        return UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(self.window)[(offset - self.windowStart)..<(offset - self.windowStart + count)])
+    }
+
+    func loadUInt32(at offset: Int) throws(StorageError) -> UInt32 {
+        UInt32(littleEndian: try self.slice(at: offset, count: 4).loadUnaligned(as: UInt32.self))
+    }
+
+    func checksumOfUInt32(at offset: Int) throws(StorageError) -> UInt32 {
+        CRC32C.checksum(try self.slice(at: offset, count: 4))
+    }
+
+    func isZero(from offset: Int) throws(StorageError) -> Bool {
+        var position = offset
+        while position < self.size {
+            let count = min(1 << 20, self.size - position)
+            let bytes = try self.slice(at: position, count: count)
+            if bytes.contains(where: { $0 != 0 }) { return false }
+            position += count
+        }
+        return true
+    }
+}

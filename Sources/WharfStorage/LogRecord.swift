@@ -1,0 +1,77 @@
+/// The framing of the write-ahead log.
+///
+/// A segment file starts with a 16-byte header (`WHRFWAL1` and its start LSN). Records
+/// follow back to back:
+///
+/// ```
+/// length: UInt32 LE   bytes of payload
+/// crc:    UInt32 LE   CRC-32C of the length field and the payload
+/// payload:
+///   time:     Int64 LE   Unix ms the command ran at (replay uses it, so expiry is exact)
+///   database: UInt32 LE
+///   count:    UInt32 LE  number of arguments
+///   count × (length: UInt32 LE, bytes)
+/// ```
+///
+/// Covering the length with the checksum means a torn or flipped length is detected too.
+public enum LogRecordFormat {
+    public static let segmentMagic: [UInt8] = Array("WHRFWAL1".utf8)
+    public static let segmentHeaderSize = 16
+    public static let headerSize = 8
+    /// Payload bytes before the arguments.
+    public static let payloadPrefixSize = 16
+    /// Largest payload a reader accepts; anything bigger is damage.
+    public static let maximumPayload = 1 << 34
+}
+
+/// Writes the arguments of one record into the log's append buffer.
+public struct LogRecordWriter {
+    @usableFromInline var buffer: UnsafeMutablePointer<AppendBuffer>
+    @usableFromInline var count: UInt32 = 0
+
+    @usableFromInline
+    init(buffer: UnsafeMutablePointer<AppendBuffer>) {
+        self.buffer = buffer
+    }
+
+    @inlinable
+    public mutating func argument(_ bytes: UnsafeRawBufferPointer) {
+        self.buffer.pointee.append(UInt32(bytes.count))
+        self.buffer.pointee.append(bytes)
+        self.count += 1
+    }
+
+    @inlinable
+    public mutating func argument(_ text: StaticString) {
+        self.argument(UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
+    }
+
+    /// An integer, as its decimal text (how commands take numbers).
+    public mutating func argument(_ value: Int64) {
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
+        withUnsafeMutableBytes(of: &digits) { raw in
+            var magnitude = value.magnitude
+            var position = 24
+            repeat {
+                position -= 1
+                raw[position] = UInt8(truncatingIfNeeded: magnitude % 10) &+ 48
+                magnitude /= 10
+            } while magnitude > 0
+            if value < 0 {
+                position -= 1
+                raw[position] = UInt8(ascii: "-")
+            }
+            self.argument(UnsafeRawBufferPointer(rebasing: raw[position..<24]))
+        }
+    }
+}
+
+/// One record read back from the log.
+public struct LogRecord {
+    public let time: Int64
+    public let database: Int
+    /// The arguments, as slices of the reader's buffer (valid until the next record).
+    public let arguments: [UnsafeRawBufferPointer]
+    /// LSN just past this record.
+    public let endLSN: UInt64
+}

@@ -1,0 +1,345 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Synchronization
+
+/// When the log's data reaches the disk.
+public enum FsyncPolicy: String, Sendable, CaseIterable {
+    /// A reply is sent only after its record is on disk (group commit by the flusher).
+    case always
+    /// Records reach the operating system before the reply; the disk once a second.
+    case everysec
+    /// Records reach the operating system before the reply; the OS decides when to write them.
+    case no
+}
+
+/// The write-ahead log: records appended in memory under a short lock, written to the
+/// current segment file by the threads that serve clients (before they send replies), and
+/// made durable by a flusher thread according to the ``FsyncPolicy``.
+///
+/// Three positions describe it, all LSNs (byte offsets in the whole log):
+/// `appended` (in memory), `written` (handed to the OS), `durable` (on disk). A reply may
+/// leave once `written` (or, with `always`, `durable`) covers every record it depends on.
+///
+/// When a write fails (disk full, I/O error) nothing is lost from memory: the unwritten
+/// bytes are kept, the file is cut back to its last whole record, ``failure`` says why, and
+/// the flusher retries until the disk accepts them again.
+public final class WriteAheadLog: @unchecked Sendable {
+    private struct AppendState {
+        var buffer = AppendBuffer()
+        var lsn: UInt64
+    }
+
+    private struct WriterState {
+        var file: StorageFile
+        var segmentStart: UInt64
+        /// Bytes of records in the current segment (after its header).
+        var segmentBytes: Int
+        /// Bytes that must still reach the file, oldest first.
+        var backlog = AppendBuffer()
+        var spare = AppendBuffer()
+        /// The file may hold a partial batch from a failed write and must be cut back first.
+        var needsTruncate = false
+    }
+
+    public let layout: StorageLayout
+    public let segmentLimit: Int
+    private let appendState: Mutex<AppendState>
+    private let writer: Mutex<WriterState>
+    private let appendedPosition: Atomic<UInt64>
+    private let writtenPosition: Atomic<UInt64>
+    private let durablePosition: Atomic<UInt64>
+    private let policyIndex: Atomic<Int>
+    private let failed = Atomic<Bool>(false)
+    private let failureText = Mutex<String?>(nil)
+    private let listeners = Mutex<[@Sendable (UInt64) -> Void]>([])
+    private let wakeup = ConditionSignal()
+    private let running = Atomic<Bool>(true)
+    private let flusherDone = ConditionSignal()
+    private let flusherExited = Atomic<Bool>(false)
+    private let syncRequested = Atomic<Bool>(false)
+    private let syncCount = Atomic<Int>(0)
+
+    /// Completed fsyncs, for INFO and tests.
+    public var syncs: Int { self.syncCount.load(ordering: .relaxed) }
+
+    /// Opens the log for appending at `lsn`: continues `segment` (whose records end exactly
+    /// at `lsn`) or, if nil, starts a new segment there.
+    public init(layout: StorageLayout, lsn: UInt64, continuing segment: (start: UInt64, path: String)?, policy: FsyncPolicy, segmentLimit: Int = 64 * 1024 * 1024) throws(StorageError) {
+        self.layout = layout
+        self.segmentLimit = segmentLimit
+        let state: WriterState
+        if let segment {
+            let file = try StorageFile.openForAppend(segment.path)
+            state = WriterState(file: file, segmentStart: segment.start, segmentBytes: Int(lsn - segment.start))
+        } else {
+            let file = try Self.createSegment(layout: layout, start: lsn)
+            state = WriterState(file: file, segmentStart: lsn, segmentBytes: 0)
+        }
+        self.writer = Mutex(state)
+        self.appendState = Mutex(AppendState(lsn: lsn))
+        self.appendedPosition = Atomic(lsn)
+        self.writtenPosition = Atomic(lsn)
+        self.durablePosition = Atomic(lsn)
+        self.policyIndex = Atomic(FsyncPolicy.allCases.firstIndex(of: policy)!)
+        BackgroundThread.start(name: "wharf-wal-flush") { [self] in self.runFlusher() }
+    }
+
+    deinit {
+        self.appendState.withLock { $0.buffer.deallocate() }
+        self.writer.withLock {
+            $0.backlog.deallocate()
+            $0.spare.deallocate()
+        }
+    }
+
+    private static func createSegment(layout: StorageLayout, start: UInt64) throws(StorageError) -> StorageFile {
+        let path = layout.segmentPath(startingAt: start)
+        let file = try StorageFile.create(path)
+        var header = LogRecordFormat.segmentMagic
+        withUnsafeBytes(of: start.littleEndian) { header.append(contentsOf: $0) }
+        try file.write(header)
+        try file.syncData()
+        try StorageFiles.syncDirectory(layout.directory)
+        return file
+    }
+
+    // MARK: Positions and state
+
+    public var appended: UInt64 { self.appendedPosition.load(ordering: .acquiring) }
+    public var written: UInt64 { self.writtenPosition.load(ordering: .acquiring) }
+    public var durable: UInt64 { self.durablePosition.load(ordering: .acquiring) }
+
+    public var policy: FsyncPolicy {
+        get { FsyncPolicy.allCases[self.policyIndex.load(ordering: .relaxed)] }
+        set {
+            self.policyIndex.store(FsyncPolicy.allCases.firstIndex(of: newValue)!, ordering: .relaxed)
+            self.wakeup.signal()
+        }
+    }
+
+    /// Why the last write or fsync failed, while the log cannot write; nil when healthy.
+    public var failure: String? {
+        self.failed.load(ordering: .relaxed) ? self.failureText.withLock { $0 } : nil
+    }
+
+    public var isFailing: Bool { self.failed.load(ordering: .relaxed) }
+
+    /// Bytes in the current segment and the segments before it since `since`.
+    public var currentSegmentStart: UInt64 { self.writer.withLock { $0.segmentStart } }
+
+    // MARK: Appending
+
+    /// Appends one record; `body` writes its arguments. Called with the shard locks of the
+    /// command held, so records of one key are in execution order.
+    ///
+    /// - Returns: the LSN just past the record.
+    @discardableResult
+    public func append(time: Int64, database: Int, _ body: (inout LogRecordWriter) -> Void) -> UInt64 {
+        self.appendState.withLock { state in
+            let start = state.buffer.count
+            state.buffer.reserve(LogRecordFormat.headerSize + LogRecordFormat.payloadPrefixSize)
+            state.buffer.append(UInt32(0))
+            state.buffer.append(UInt32(0))
+            state.buffer.append(time)
+            state.buffer.append(UInt32(truncatingIfNeeded: database))
+            state.buffer.append(UInt32(0))
+            let count = withUnsafeMutablePointer(to: &state.buffer) { pointer in
+                var writer = LogRecordWriter(buffer: pointer)
+                body(&writer)
+                return writer.count
+            }
+            let payloadLength = state.buffer.count - start - LogRecordFormat.headerSize
+            state.buffer.set(UInt32(truncatingIfNeeded: payloadLength), at: start)
+            state.buffer.set(count, at: start + LogRecordFormat.headerSize + 12)
+            let checksum = CRC32C.checksum(UnsafeRawBufferPointer(start: state.buffer.base + start, count: 4))
+            let crc = CRC32C.checksum(
+                UnsafeRawBufferPointer(start: state.buffer.base + start + LogRecordFormat.headerSize, count: payloadLength),
+                continuing: checksum)
+            state.buffer.set(crc, at: start + 4)
+            state.lsn += UInt64(state.buffer.count - start)
+            self.appendedPosition.store(state.lsn, ordering: .releasing)
+            return state.lsn
+        }
+    }
+
+    // MARK: Writing
+
+    /// Hands every appended record to the operating system. Threads that serve clients call
+    /// this before sending replies, so an acknowledged write survives a process crash.
+    ///
+    /// - Returns: false when the write failed (see ``failure``); the records stay queued.
+    @discardableResult
+    public func writePending() -> Bool {
+        if self.written == self.appended && !self.isFailing { return true }
+        return self.writer.withLock { state in self.writeLocked(&state) }
+    }
+
+    private func writeLocked(_ state: inout WriterState) -> Bool {
+        var target: UInt64 = 0
+        self.appendState.withLock { append in
+            swap(&append.buffer, &state.spare)
+            target = append.lsn
+        }
+        if state.backlog.count == 0 {
+            swap(&state.backlog, &state.spare)
+        } else {
+            state.backlog.append(state.spare.bytes)
+            state.spare.reset()
+        }
+        if state.backlog.count == 0 { return true }
+        do {
+            if state.needsTruncate {
+                try state.file.truncate(to: LogRecordFormat.segmentHeaderSize + state.segmentBytes)
+                state.needsTruncate = false
+            }
+            if state.segmentBytes >= self.segmentLimit {
+                try self.rotateLocked(&state, at: self.written)
+            }
+            try state.file.write(state.backlog.bytes)
+        } catch {
+            // Part of the batch may be in the file; cut it back before the next attempt.
+            state.needsTruncate = true
+            self.recordFailure("\(error.reason)")
+            return false
+        }
+        state.segmentBytes += state.backlog.count
+        state.backlog.reset()
+        self.writtenPosition.store(target, ordering: .releasing)
+        if self.failed.load(ordering: .relaxed) { self.clearFailure() }
+        return true
+    }
+
+    private func rotateLocked(_ state: inout WriterState, at lsn: UInt64) throws(StorageError) {
+        try state.file.syncData()
+        let durable = self.written
+        let file = try Self.createSegment(layout: self.layout, start: lsn)
+        state.file.close()
+        state.file = file
+        state.segmentStart = lsn
+        state.segmentBytes = 0
+        self.advanceDurable(to: durable)
+    }
+
+    /// Starts a new segment at the current position, after writing and syncing everything.
+    /// The caller guarantees nothing is appended meanwhile (it holds every shard lock), so
+    /// the new segment starts exactly at ``appended``; a snapshot at that LSN then makes all
+    /// older segments removable.
+    public func rotate() throws(StorageError) {
+        var failure: StorageError?
+        self.writer.withLock { state in
+            guard self.writeLocked(&state) else {
+                failure = StorageError(path: state.file.path, operation: "write", reason: self.failure ?? "write failed")
+                return
+            }
+            if state.segmentBytes == 0 { return }
+            do throws(StorageError) {
+                try self.rotateLocked(&state, at: self.written)
+            } catch {
+                failure = error
+            }
+        }
+        if let failure { throw failure }
+    }
+
+    // MARK: Syncing
+
+    /// Asks the flusher to make everything written durable now (group commit for `always`).
+    public func requestSync() {
+        self.syncRequested.store(true, ordering: .releasing)
+        self.wakeup.signal()
+    }
+
+    /// Calls `listener` (on the flusher thread) each time the durable position advances.
+    public func addDurabilityListener(_ listener: @escaping @Sendable (UInt64) -> Void) {
+        self.listeners.withLock { $0.append(listener) }
+    }
+
+    /// Writes and syncs everything now, on the calling thread.
+    public func sync() throws(StorageError) {
+        guard self.writePending() else {
+            throw StorageError(path: self.layout.directory, operation: "write log", reason: self.failure ?? "write failed")
+        }
+        try self.syncWritten()
+    }
+
+    private func syncWritten() throws(StorageError) {
+        var duplicate: StorageFile?
+        var target: UInt64 = 0
+        var failure: StorageError?
+        self.writer.withLock { state in
+            target = self.written
+            do throws(StorageError) { duplicate = try state.file.duplicate() } catch { failure = error }
+        }
+        if let failure { throw failure }
+        if target <= self.durable { return }
+        // fsync runs outside the writer lock: clients keep appending and writing meanwhile.
+        try duplicate!.syncData()
+        duplicate!.close()
+        self.syncCount.add(1, ordering: .relaxed)
+        self.advanceDurable(to: target)
+    }
+
+    private func advanceDurable(to lsn: UInt64) {
+        var current = self.durable
+        while lsn > current {
+            let (exchanged, original) = self.durablePosition.compareExchange(expected: current, desired: lsn, ordering: .acquiringAndReleasing)
+            if exchanged { break }
+            current = original
+        }
+        let listeners = self.listeners.withLock { $0 }
+        for listener in listeners { listener(self.durable) }
+    }
+
+    private func recordFailure(_ text: String) {
+        self.failureText.withLock { $0 = text }
+        self.failed.store(true, ordering: .relaxed)
+    }
+
+    private func clearFailure() {
+        self.failed.store(false, ordering: .relaxed)
+        self.failureText.withLock { $0 = nil }
+    }
+
+    private func runFlusher() {
+        var lastSync = Self.monotonicMilliseconds()
+        while self.running.load(ordering: .acquiring) {
+            let policy = self.policy
+            let timeout: Int64 = self.isFailing ? 100 : (policy == .always ? 1000 : max(1, 1000 - (Self.monotonicMilliseconds() - lastSync)))
+            self.wakeup.wait(milliseconds: timeout)
+            if !self.running.load(ordering: .acquiring) { break }
+            // Loops write before they reply; this catches records nobody wrote yet.
+            if !self.writePending() { continue }
+            let now = Self.monotonicMilliseconds()
+            let requested = self.syncRequested.exchange(false, ordering: .acquiringAndReleasing)
+            let due = (policy == .always && (requested || self.written > self.durable))
+                || (policy == .everysec && now - lastSync >= 1000)
+            if due && self.written > self.durable {
+                do {
+                    try self.syncWritten()
+                    if self.isFailing && self.written == self.appended { self.clearFailure() }
+                } catch {
+                    self.recordFailure("\(error.reason)")
+                }
+            }
+            if policy == .everysec && now - lastSync >= 1000 { lastSync = now }
+        }
+        self.flusherExited.store(true, ordering: .releasing)
+        self.flusherDone.signal()
+    }
+
+    /// Writes and syncs what is left, stops the flusher and closes the segment.
+    public func close() throws(StorageError) {
+        self.running.store(false, ordering: .releasing)
+        self.wakeup.signal()
+        while !self.flusherExited.load(ordering: .acquiring) { self.flusherDone.wait(milliseconds: 50) }
+        try self.sync()
+        self.writer.withLock { $0.file.close() }
+    }
+
+    static func monotonicMilliseconds() -> Int64 {
+        var spec = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &spec)
+        return Int64(spec.tv_sec) * 1000 + Int64(spec.tv_nsec) / 1_000_000
+    }
+}
