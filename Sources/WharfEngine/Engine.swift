@@ -39,7 +39,7 @@ public final class EngineHooks: Sendable {
 /// // fill context.arguments, then:
 /// engine.execute(&context)
 /// ```
-public final class Engine: Sendable {
+public final class Engine: @unchecked Sendable {
     public let settings: EngineSettings
     public let clock: EngineClock
     public let clients: ClientRegistry
@@ -52,6 +52,8 @@ public final class Engine: Sendable {
     private let cron = Mutex<CronState>(CronState())
     /// Identifies this run, as Redis's `run_id`.
     package let runID: String
+    /// Durability (log, snapshots); nil for a purely in-memory engine.
+    public let persistence: Persistence?
 
     struct CronState {
         var expiryPosition = 0
@@ -59,7 +61,7 @@ public final class Engine: Sendable {
         var peakMemory = 0
     }
 
-    public init(settings: EngineSettings = EngineSettings(), clock: EngineClock = .system) {
+    public init(settings: EngineSettings = EngineSettings(), clock: EngineClock = .system, persistence: Persistence? = nil) {
         self.settings = settings
         self.clock = clock
         self.clients = ClientRegistry()
@@ -70,12 +72,14 @@ public final class Engine: Sendable {
         self.startedMonotonic = EngineClock.monotonicNanoseconds()
         Ticks.start()
         self.runID = (0..<40).map { _ in String("0123456789abcdef".randomElement()!) }.joined()
+        self.persistence = persistence
+        persistence?.engine = self
     }
 
     /// Every command family's declarations; the one list the command table is built from.
     static var declarations: [CommandSpec] {
         ConnectionCommands.declarations + ServerCommands.declarations + KeyCommands.declarations
-            + StringCommands.declarations
+            + StringCommands.declarations + PersistenceCommands.declarations
     }
 
     /// A statistics slab for one thread that will run commands (an event loop).
@@ -129,6 +133,11 @@ public final class Engine: Sendable {
         }
         if !session.isAuthenticated && !spec.flags.contains(.noAuth) {
             self.reject(&context, spec, "NOAUTH Authentication required.")
+            return
+        }
+        if spec.flags.contains(.write), let persistence = self.persistence, persistence.isFailing, !context.replaying {
+            // As Redis: writes are refused while the log cannot be written; reads go on.
+            self.reject(&context, spec, "MISCONF Errors writing to the AOF file: \(persistence.failure ?? "unknown error")")
             return
         }
         // A relaxed store is a plain store; CLIENT LIST shows it (also for the client asking).
@@ -189,6 +198,7 @@ public final class Engine: Sendable {
         // Like Redis: the sweep may use up to 25% of each cron period.
         let budget = Int64(1_000_000_000 / hz / 4)
         _ = self.activeExpireCycle(now: now, budgetNanoseconds: budget)
+        self.persistence?.cron(now: now)
         let processed = self.stats.totals()[.commandsProcessed]
         let monotonic = EngineClock.monotonicNanoseconds()
         let memory = ProcessMemory.allocatedBytes()

@@ -39,6 +39,9 @@ final class RESPConnectionCore {
         _modify { yield &self.context.reply.buffer }
     }
 
+    /// The log position this connection's replies depend on (its last appended record).
+    var appendedLSN: UInt64 { self.context.appendedLSN }
+
     /// Runs the complete commands at the front of `input`, consuming them.
     func process(_ input: inout ByteBuffer, outputLimit: Int) -> Outcome {
         if self.isClosing { return .close }

@@ -2,6 +2,7 @@ import Atomics
 import NIOCore
 import WharfEngine
 import WharfProtocol
+import WharfStorage
 
 /// Asks a connection to close once the replies it has produced are sent (CLIENT KILL,
 /// idle timeout, server shutdown).
@@ -23,6 +24,7 @@ final class RESPConnectionHandler: ChannelInboundHandler {
     private var pending: ByteBuffer?
     private var paused = false
     private var closed = false
+    private var retryScheduled = false
     private let onClose: @Sendable () -> Void
 
     /// Replies beyond this size are sent before the batch ends.
@@ -120,8 +122,25 @@ final class RESPConnectionHandler: ChannelInboundHandler {
     }
 
     private func flush(context: ChannelHandlerContext) {
+        guard self.core.output.readableBytes > 0 else { return }
+        if let log = self.core.engine.persistence?.log, self.core.appendedLSN > 0 {
+            let required = self.core.appendedLSN
+            if required > log.written { log.writePending() }
+            let held = required > log.written || (log.policy == .always && required > log.durable)
+            if held {
+                // Replies wait for their log records; check again shortly.
+                if log.policy == .always { log.requestSync() }
+                if !self.retryScheduled {
+                    self.retryScheduled = true
+                    context.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: .microseconds(200)) {
+                        self.retryScheduled = false
+                        self.flush(context: context)
+                    }
+                }
+                return
+            }
+        }
         let reply = self.core.output
-        guard reply.readableBytes > 0 else { return }
         self.core.countOutput(reply.readableBytes)
         context.writeAndFlush(self.wrapOutboundOut(reply), promise: nil)
         if reply.capacity > Self.retainedBufferLimit {

@@ -20,6 +20,8 @@ public struct ServerConfiguration: Sendable {
     public var databases = 16
     public var shards = 32
     public var configFile: String?
+    /// Cut the log at damage found during recovery instead of refusing to start (`--repair`).
+    public var repair = false
     /// Engine parameters to apply at start-up, by name, in order.
     public var parameters: [(String, String)] = []
 

@@ -5,6 +5,7 @@ public import Logging
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
+import WharfStorage
 import UnixSignals
 import Synchronization
 public import WharfEngine
@@ -13,8 +14,28 @@ public import WharfEngine
 /// background cron until SIGTERM, SIGINT or SHUTDOWN.
 public enum WharfServerApplication {
     public static func run(_ configuration: ServerConfiguration, logger: Logger) async throws {
-        let engine = try makeEngine(configuration)
         try createDataDirectory(configuration.directory)
+        let engine = try makeEngine(configuration)
+        if let persistence = engine.persistence {
+            logger.notice("Loading data", metadata: ["dir": "\(configuration.directory)"])
+            let report: RecoveryReport
+            do {
+                report = try persistence.recover(into: engine)
+            } catch let error as RecoveryError {
+                throw ServerConfigurationError(error.description)
+            } catch {
+                throw ServerConfigurationError("cannot load \(configuration.directory): \(error)")
+            }
+            if let torn = report.tornTail { logger.warning("\(torn)") }
+            if let repaired = report.repaired { logger.warning("\(repaired)") }
+            if report.replayErrors > 0 { logger.error("\(report.replayErrors) log records failed to replay") }
+            logger.notice("Data loaded: \(report.summary)")
+            if let log = persistence.log {
+                engine.settings.fsyncObserver.withLock { observer in
+                    observer = { value in if let policy = FsyncPolicy(rawValue: value) { log.policy = policy } }
+                }
+            }
+        }
         let threads = configuration.threads > 0 ? configuration.threads : ProcessorCount.available
         let group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.transport == .nio ? threads : 1)
         let server: any RESPListener
@@ -56,8 +77,14 @@ public enum WharfServerApplication {
         do {
             try await serviceGroup.run()
         } catch {
+            try? engine.persistence?.close()
             try? await group.shutdownGracefully()
             throw error
+        }
+        do {
+            try engine.persistence?.close()
+        } catch {
+            logger.error("Could not write the log at shutdown: \(error)")
         }
         try? await group.shutdownGracefully()
         logger.notice("Wharf stopped")
@@ -77,7 +104,13 @@ public enum WharfServerApplication {
                              ("dir", configuration.directory), ("threads", "\(configuration.threads)")] {
             try? EngineParameters.set(key, value, on: settings)
         }
-        return Engine(settings: settings)
+        let appendOnly = EngineParameters.get("appendonly", from: settings) != "no"
+        var options = PersistenceOptions(directory: configuration.directory)
+        options.appendOnly = appendOnly
+        options.fsync = FsyncPolicy(rawValue: EngineParameters.get("appendfsync", from: settings) ?? "everysec") ?? .everysec
+        options.repair = configuration.repair
+        options.segmentSize = Int(EngineParameters.get("wal-segment-size", from: settings) ?? "") ?? 64 << 20
+        return Engine(settings: settings, persistence: Persistence(options: options))
     }
 
     private static func createDataDirectory(_ path: String) throws {

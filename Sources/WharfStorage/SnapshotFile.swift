@@ -23,6 +23,12 @@ public struct SnapshotDamage: Error, Sendable, CustomStringConvertible {
     public let offset: Int
     public let reason: String
 
+    public init(path: String, offset: Int, reason: String) {
+        self.path = path
+        self.offset = offset
+        self.reason = reason
+    }
+
     public var description: String { "snapshot \(self.path) is damaged at offset \(self.offset): \(self.reason)" }
 }
 

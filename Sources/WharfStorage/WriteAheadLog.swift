@@ -93,14 +93,16 @@ public final class WriteAheadLog: @unchecked Sendable {
         }
     }
 
-    private static func createSegment(layout: StorageLayout, start: UInt64) throws(StorageError) -> StorageFile {
+    private static func createSegment(layout: StorageLayout, start: UInt64, sync: Bool = true) throws(StorageError) -> StorageFile {
         let path = layout.segmentPath(startingAt: start)
         let file = try StorageFile.create(path)
         var header = LogRecordFormat.segmentMagic
         withUnsafeBytes(of: start.littleEndian) { header.append(contentsOf: $0) }
         try file.write(header)
-        try file.syncData()
-        try StorageFiles.syncDirectory(layout.directory)
+        if sync {
+            try file.syncData()
+            try StorageFiles.syncDirectory(layout.directory)
+        }
         return file
     }
 
@@ -206,7 +208,12 @@ public final class WriteAheadLog: @unchecked Sendable {
         state.segmentBytes += state.backlog.count
         state.backlog.reset()
         self.writtenPosition.store(target, ordering: .releasing)
-        if self.failed.load(ordering: .relaxed) { self.clearFailure() }
+        if self.failed.load(ordering: .relaxed) {
+            self.clearFailure()
+            // Replies held while the disk refused writes can go now.
+            let listeners = self.listeners.withLock { $0 }
+            for listener in listeners { listener(self.durable) }
+        }
         return true
     }
 
@@ -221,12 +228,16 @@ public final class WriteAheadLog: @unchecked Sendable {
         self.advanceDurable(to: durable)
     }
 
-    /// Starts a new segment at the current position, after writing and syncing everything.
-    /// The caller guarantees nothing is appended meanwhile (it holds every shard lock), so
-    /// the new segment starts exactly at ``appended``; a snapshot at that LSN then makes all
-    /// older segments removable.
-    public func rotate() throws(StorageError) {
+    /// Starts a new segment at the current position after writing everything appended. The
+    /// caller guarantees nothing is appended meanwhile (it holds every shard lock), so the
+    /// new segment starts exactly at ``appended``; a snapshot at that LSN then makes all
+    /// older segments removable. Nothing is fsynced here, so the caller's locks are held only
+    /// for a write: pass the returned segment to ``finishRotation(_:)`` after releasing them.
+    ///
+    /// - Returns: the retired segment, or nil when the current one was empty (no rotation).
+    public func rotate() throws(StorageError) -> StorageFile? {
         var failure: StorageError?
+        var retired: StorageFile?
         self.writer.withLock { state in
             guard self.writeLocked(&state) else {
                 failure = StorageError(path: state.file.path, operation: "write", reason: self.failure ?? "write failed")
@@ -234,12 +245,37 @@ public final class WriteAheadLog: @unchecked Sendable {
             }
             if state.segmentBytes == 0 { return }
             do throws(StorageError) {
-                try self.rotateLocked(&state, at: self.written)
+                let file = try Self.createSegment(layout: self.layout, start: self.written, sync: false)
+                retired = state.file
+                state.file = file
+                state.segmentStart = self.written
+                state.segmentBytes = 0
             } catch {
                 failure = error
             }
         }
         if let failure { throw failure }
+        return retired
+    }
+
+    /// Makes a rotation durable: the retired segment's records, the new segment's header and
+    /// the directory entry.
+    public func finishRotation(_ retired: StorageFile?) throws(StorageError) {
+        let start = self.currentSegmentStart
+        if let retired {
+            try retired.syncData()
+            retired.close()
+        }
+        var current: StorageFile?
+        var failure: StorageError?
+        self.writer.withLock { state in
+            do throws(StorageError) { current = try state.file.duplicate() } catch { failure = error }
+        }
+        if let failure { throw failure }
+        try current?.syncData()
+        current?.close()
+        try StorageFiles.syncDirectory(self.layout.directory)
+        self.advanceDurable(to: start)
     }
 
     // MARK: Syncing
@@ -250,7 +286,8 @@ public final class WriteAheadLog: @unchecked Sendable {
         self.wakeup.signal()
     }
 
-    /// Calls `listener` (on the flusher thread) each time the durable position advances.
+    /// Calls `listener` (on the flusher or a writing thread) each time the durable position
+    /// advances, and when writing resumes after a failure.
     public func addDurabilityListener(_ listener: @escaping @Sendable (UInt64) -> Void) {
         self.listeners.withLock { $0.append(listener) }
     }
@@ -321,6 +358,10 @@ public final class WriteAheadLog: @unchecked Sendable {
                 } catch {
                     self.recordFailure("\(error.reason)")
                 }
+            } else if requested {
+                // Whoever asked may be waiting on a position that was already durable.
+                let listeners = self.listeners.withLock { $0 }
+                for listener in listeners { listener(self.durable) }
             }
             if policy == .everysec && now - lastSync >= 1000 { lastSync = now }
         }

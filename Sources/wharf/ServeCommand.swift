@@ -29,6 +29,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Configuration file, YAML (.yaml/.yml) or JSON (.json), keyed by parameter name.")
     var config: String?
 
+    @Flag(help: "If the log is damaged, keep everything before the damage and start (reports what was dropped).")
+    var repair = false
+
     @Argument(parsing: .allUnrecognized, help: "Further parameters as --name value pairs.")
     var parameters: [String] = []
 
@@ -62,13 +65,14 @@ struct ServeCommand: AsyncParsableCommand {
             flags[name.lowercased()] = value
             index += 1
         }
-        let configuration: ServerConfiguration
+        var configuration: ServerConfiguration
         do {
             configuration = try await ServerConfiguration.load(
                 flags: flags, environment: ProcessInfo.processInfo.environment, configFile: self.config)
         } catch let error as ServerConfigurationError {
             throw ValidationError("invalid configuration: \(error.description)")
         }
+        configuration.repair = self.repair
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = .info

@@ -23,6 +23,11 @@ public struct CommandContext {
     public var batchTime: Int64?
     /// Counts constant-time commands so one in ``Engine/timingSampleRate`` is timed.
     var timingCountdown = 0
+    /// Set while the log is being replayed: effects are not logged again.
+    package var replaying = false
+    /// The log position just past the last record this client's commands appended; its
+    /// replies may be sent once the log has written (or synced) that far.
+    public var appendedLSN: UInt64 = 0
     /// Set while a caller (EXEC) already holds every shard lock the command needs.
     package var locksHeld = false
 

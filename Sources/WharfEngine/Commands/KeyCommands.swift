@@ -1,3 +1,4 @@
+import WharfStorage
 import NIOCore
 import Synchronization
 import Atomics
@@ -72,7 +73,10 @@ enum KeyCommands {
 
     /// Runs `body` for each key argument from index 1 with its shard locked (all shards of
     /// the command locked together, so the command is atomic).
-    private static func forEachKey(_ context: inout CommandContext, _ body: (inout CommandContext, Shard, UnsafeRawBufferPointer, UInt64) -> Void) {
+    private static func forEachKey(
+        _ context: inout CommandContext, _ body: (inout CommandContext, Shard, UnsafeRawBufferPointer, UInt64) -> Void,
+        whileLocked finish: (inout CommandContext) -> Void = { _ in }
+    ) {
         let keyCount = context.arguments.count - 1
         withUnsafeTemporaryAllocation(of: UInt64.self, capacity: keyCount) { hashes in
             let database = context.database
@@ -87,6 +91,7 @@ enum KeyCommands {
             for position in 0..<keyCount {
                 body(&context, database.shard(for: hashes[position]), context.arguments[position + 1], hashes[position])
             }
+            finish(&context)
         }
     }
 
@@ -97,6 +102,8 @@ enum KeyCommands {
                 shard.remove(at: slot)
                 removed += 1
             }
+        } whileLocked: { context in
+            if removed > 0 { context.logCommand() }
         }
         context.reply.writeInteger(removed)
     }
@@ -192,11 +199,23 @@ enum KeyCommands {
         if lt, let current, when >= current { return context.reply.writeInteger(0) }
         if when <= context.now {
             shard.remove(at: slot)
-        } else if entry.hasExpiry {
-            // Same layout: change the time in place (after copying if a snapshot shares it).
-            shard.mutableEntry(at: slot).overwriteExpiry(when)
+            context.logEffect { log in
+                log.argument("DEL")
+                log.argument(key)
+            }
         } else {
-            shard.replace(at: slot, with: entry.withExpiry(when))
+            if entry.hasExpiry {
+                // Same layout: change the time in place (after copying if a snapshot shares it).
+                shard.mutableEntry(at: slot).overwriteExpiry(when)
+            } else {
+                shard.replace(at: slot, with: entry.withExpiry(when))
+            }
+            let deadline = when
+            context.logEffect { log in
+                log.argument("PEXPIREAT")
+                log.argument(key)
+                log.argument(deadline)
+            }
         }
         context.reply.writeInteger(1)
     }
@@ -228,6 +247,7 @@ enum KeyCommands {
         }
         shard.replace(at: slot, with: shard.entry(at: slot).withExpiry(nil))
         context.reply.writeInteger(1)
+        context.logCommand()
     }
 
     // MARK: Iteration
@@ -347,6 +367,7 @@ enum KeyCommands {
         let moved = sourceShard.remove(at: slot).renamed(to: target, copyingPayload: false)
         targetShard.insert(moved, hash: targetHash)
         onlyIfMissing ? context.reply.writeInteger(1) : context.reply.writeOK()
+        context.logCommand()
     }
 
     static func copy(_ context: inout CommandContext) {
@@ -391,6 +412,7 @@ enum KeyCommands {
                 targetShard.insert(copy, hash: targetHash)
             }
             context.reply.writeInteger(1)
+            context.logCommand()
         }
     }
 
@@ -419,6 +441,7 @@ enum KeyCommands {
             }
             targetShard.insert(sourceShard.remove(at: slot), hash: hash)
             context.reply.writeInteger(1)
+            context.logCommand()
         }
     }
 

@@ -81,6 +81,7 @@ enum ServerCommands {
         for database in databases {
             for shard in database.shards { released.append(shard.removeAll()) }
         }
+        context.logEffect { log in log.argument(all ? "FLUSHALL" : "FLUSHDB") }
         if !context.locksHeld {
             for database in databases.reversed() { for shard in database.shards.reversed() { shard.lock.unlock() } }
         }

@@ -10,8 +10,8 @@ struct ServerInfo {
     let engine: Engine
     let now: Int64
 
-    static let defaultSections = ["server", "clients", "memory", "stats", "replication", "cpu", "modules", "errorstats", "cluster", "keyspace"]
-    static let allSections = ["server", "clients", "memory", "stats", "replication", "cpu", "modules", "commandstats", "errorstats", "cluster", "keyspace"]
+    static let defaultSections = ["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "modules", "errorstats", "cluster", "keyspace"]
+    static let allSections = ["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "modules", "commandstats", "errorstats", "cluster", "keyspace"]
 
     func render(sections requested: [String]) -> String {
         var wanted: [String]
@@ -86,6 +86,9 @@ struct ServerInfo {
                 ("mem_fragmentation_ratio", used > 0 ? String(format2: Double(rss) / Double(used)) : "0.00"),
                 ("mem_allocator", "libc"),
             ]
+        case "persistence":
+            if let persistence = self.engine.persistence { return persistence.infoFields() }
+            return [("loading", "0"), ("async_loading", "0"), ("rdb_bgsave_in_progress", "0"), ("aof_enabled", "0"), ("aof_rewrite_in_progress", "0")]
         case "stats":
             return [
                 ("total_connections_received", "\(self.engine.clients.totalConnections.load(ordering: .relaxed))"),

@@ -1,3 +1,4 @@
+import WharfStorage
 import NIOCore
 import Synchronization
 import Atomics
@@ -124,6 +125,16 @@ enum StringCommands {
             context.reply.writeOK()
         }
         if let slot { shard.replace(at: slot, with: entry) } else { shard.insert(entry, hash: hash) }
+        let finalExpiry = expireAt
+        context.logEffect { log in
+            log.argument("SET")
+            log.argument(key)
+            log.argument(value)
+            if let finalExpiry {
+                log.argument("PXAT")
+                log.argument(finalExpiry)
+            }
+        }
     }
 
     /// Stores `value` under the key in argument 1 with `expireAt`, replacing any value.
@@ -139,6 +150,15 @@ enum StringCommands {
         } else {
             shard.insert(entry, hash: hash)
         }
+        context.logEffect { log in
+            log.argument("SET")
+            log.argument(key)
+            log.argument(value)
+            if let expireAt {
+                log.argument("PXAT")
+                log.argument(expireAt)
+            }
+        }
     }
 
     static func setnx(_ context: inout CommandContext) {
@@ -153,6 +173,12 @@ enum StringCommands {
         }
         shard.insert(Entry.makeString(key: key, value: context.arguments[2], expireAt: nil, access: context.initialAccessClock), hash: hash)
         context.reply.writeInteger(1)
+        let value = context.arguments[2]
+        context.logEffect { log in
+            log.argument("SET")
+            log.argument(key)
+            log.argument(value)
+        }
     }
 
     static func setex(_ context: inout CommandContext) {
@@ -203,11 +229,24 @@ enum StringCommands {
         if let expireAt {
             if expiry?.absolute == true && expireAt <= context.now {
                 shard.remove(at: slot)
+                context.logEffect { log in
+                    log.argument("DEL")
+                    log.argument(key)
+                }
             } else {
                 shard.replace(at: slot, with: entry.withExpiry(expireAt))
+                context.logEffect { log in
+                    log.argument("PEXPIREAT")
+                    log.argument(key)
+                    log.argument(expireAt)
+                }
             }
         } else if persist && entry.hasExpiry {
             shard.replace(at: slot, with: entry.withExpiry(nil))
+            context.logEffect { log in
+                log.argument("PERSIST")
+                log.argument(key)
+            }
         }
     }
 
@@ -224,6 +263,10 @@ enum StringCommands {
         guard entry.isString else { return context.replyWrongType() }
         context.reply.writeBulkString(entry)
         shard.remove(at: slot)
+        context.logEffect { log in
+            log.argument("DEL")
+            log.argument(key)
+        }
     }
 
     static func getset(_ context: inout CommandContext) {
@@ -233,15 +276,26 @@ enum StringCommands {
         context.lock(shard)
         defer { context.unlock(shard) }
         let entry = Entry.makeString(key: key, value: context.arguments[2], expireAt: nil, access: context.initialAccessClock)
+        let value = context.arguments[2]
         guard let slot = shard.lookup(key, hash: hash, now: context.now) else {
             context.reply.writeNull()
             shard.insert(entry, hash: hash)
+            context.logEffect { log in
+                log.argument("SET")
+                log.argument(key)
+                log.argument(value)
+            }
             return
         }
         let old = shard.entry(at: slot)
         guard old.isString else { return context.replyWrongType() }
         context.reply.writeBulkString(old)
         shard.replace(at: slot, with: entry)
+        context.logEffect { log in
+            log.argument("SET")
+            log.argument(key)
+            log.argument(value)
+        }
     }
 
     // MARK: Several keys
@@ -326,6 +380,11 @@ enum StringCommands {
                 }
             }
             if onlyIfNoneExist { context.reply.writeInteger(1) } else { context.reply.writeOK() }
+            let arguments = context.arguments
+            context.logEffect { log in
+                log.argument("MSET")
+                for index in 1..<arguments.count { log.argument(arguments[index]) }
+            }
         }
     }
 
@@ -357,6 +416,7 @@ enum StringCommands {
         guard let slot = shard.lookup(key, hash: hash, now: context.now) else {
             shard.insert(Entry.makeInteger(key: key, value: delta, expireAt: nil, access: context.initialAccessClock), hash: hash)
             context.reply.writeInteger(delta)
+            context.logCommand()
             return
         }
         // No local reference to the entry is kept: holding one would make it look shared
@@ -384,6 +444,7 @@ enum StringCommands {
             let expireAt = shard.entry(at: slot).expireAt
             shard.replace(at: slot, with: Entry.makeInteger(key: key, value: result, expireAt: expireAt, access: context.initialAccessClock))
         }
+        context.logCommand()
         context.reply.writeInteger(result)
     }
 
@@ -413,6 +474,13 @@ enum StringCommands {
             let entry = Entry.makeRawString(key: key, value: UnsafeRawBufferPointer(utf8), expireAt: expireAt, access: context.initialAccessClock)
             if let slot { shard.replace(at: slot, with: entry) } else { shard.insert(entry, hash: hash) }
             context.reply.writeBulkString(UnsafeRawBufferPointer(utf8))
+            // Logged as the value it produced: float formatting must not be redone on replay.
+            context.logEffect { log in
+                log.argument("SET")
+                log.argument(key)
+                log.argument(UnsafeRawBufferPointer(utf8))
+                log.argument("KEEPTTL")
+            }
         }
     }
 
@@ -436,6 +504,7 @@ enum StringCommands {
         guard let slot = shard.lookup(key, hash: hash, now: context.now) else {
             shard.insert(Entry.makeString(key: key, value: addition, expireAt: nil, access: context.initialAccessClock), hash: hash)
             context.reply.writeInteger(addition.count)
+            context.logCommand()
             return
         }
         let entry = shard.entry(at: slot)
@@ -446,6 +515,7 @@ enum StringCommands {
             let storage = target.payload as! GrowableString
             storage.bytes.append(contentsOf: addition)
             context.reply.writeInteger(storage.bytes.count)
+            context.logCommand()
             return
         }
         var bytes = entry.stringBytes
@@ -453,6 +523,7 @@ enum StringCommands {
         let grown = Entry.makeObject(key: key, kind: .growableString, payload: GrowableString(bytes: bytes), expireAt: entry.expireAt, access: context.initialAccessClock)
         shard.replace(at: slot, with: grown)
         context.reply.writeInteger(bytes.count)
+        context.logCommand()
     }
 
     static func strlen(_ context: inout CommandContext) {
@@ -526,6 +597,7 @@ enum StringCommands {
             let storage = shard.mutableEntry(at: slot).payload as! GrowableString
             Self.patch(&storage.bytes, at: offset, with: patch)
             context.reply.writeInteger(storage.bytes.count)
+            context.logCommand()
             return
         }
         var bytes = entry?.stringBytes ?? []
@@ -533,6 +605,7 @@ enum StringCommands {
         let updated = Entry.makeObject(key: key, kind: .growableString, payload: GrowableString(bytes: bytes), expireAt: entry?.expireAt, access: context.initialAccessClock)
         if let slot { shard.replace(at: slot, with: updated) } else { shard.insert(updated, hash: hash) }
         context.reply.writeInteger(bytes.count)
+        context.logCommand()
     }
 
     private static func patch(_ bytes: inout [UInt8], at offset: Int, with patch: UnsafeRawBufferPointer) {

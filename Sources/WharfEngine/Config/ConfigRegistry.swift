@@ -66,6 +66,44 @@ package enum ConfigRegistry {
                 settings.logLevel.withLock { $0 = value.lowercased() }
             }),
         ConfigParameter(
+            name: "appendonly", isMutable: false, summary: "keep a write-ahead log (yes) or persist by snapshots only (no)",
+            get: { settings in settings.external.withLock { $0["appendonly"] ?? "yes" } },
+            set: { settings, value throws(ConfigError) in
+                guard ["yes", "no"].contains(value.lowercased()) else { throw ConfigError(key: "appendonly", "argument must be 'yes' or 'no'") }
+                settings.external.withLock { $0["appendonly"] = value.lowercased() }
+            }),
+        ConfigParameter(
+            name: "appendfsync", isMutable: true, summary: "when the log reaches the disk: always, everysec or no",
+            get: { settings in settings.appendFsync.withLock { $0 } },
+            set: { settings, value throws(ConfigError) in
+                let lowered = value.lowercased()
+                guard ["always", "everysec", "no"].contains(lowered) else {
+                    throw ConfigError(key: "appendfsync", "argument(s) must be one of the following: always, everysec, no")
+                }
+                settings.appendFsync.withLock { $0 = lowered }
+                settings.fsyncObserver.withLock { $0 }?(lowered)
+            }),
+        integer("auto-aof-rewrite-percentage", "snapshot (and compact the log) when it grows by this % of the last snapshot (0: never)", \.autoRewritePercentage, min: 0, max: Int(Int32.max)),
+        memory("auto-aof-rewrite-min-size", "…and by at least this many bytes", \.autoRewriteMinSize, min: 0, max: Int.max / 2),
+        memory("wal-segment-size", "size at which the log starts a new segment file (start-up only)", \.walSegmentSize, min: 1024 * 1024, max: 1 << 40, mutable: false),
+        ConfigParameter(
+            name: "save", isMutable: true, summary: "snapshot rules: pairs of seconds and changes (empty: none)",
+            get: { settings in settings.saveRules.withLock { $0.map { "\($0.seconds) \($0.changes)" }.joined(separator: " ") } },
+            set: { settings, value throws(ConfigError) in
+                let words = value.split(separator: " ").map(String.init)
+                guard words.count % 2 == 0 else { throw ConfigError(key: "save", "Invalid save parameters") }
+                var rules: [SaveRule] = []
+                var index = 0
+                while index < words.count {
+                    guard let seconds = Int64(words[index]), let changes = Int(words[index + 1]), seconds >= 0, changes >= 0 else {
+                        throw ConfigError(key: "save", "Invalid save parameters")
+                    }
+                    rules.append(SaveRule(seconds: seconds, changes: changes))
+                    index += 2
+                }
+                settings.saveRules.withLock { $0 = rules }
+            }),
+        ConfigParameter(
             name: "client-output-buffer-limit", isMutable: true,
             summary: "output buffer limits per client class: class hard soft soft-seconds …",
             get: { settings in settings.outputBufferLimits.withLock { $0.description } },
@@ -107,10 +145,10 @@ package enum ConfigRegistry {
     }
 
     private static func memory(
-        _ name: String, _ summary: String, _ path: any KeyPath<EngineSettings, ManagedAtomic<Int>> & Sendable, min: Int, max: Int
+        _ name: String, _ summary: String, _ path: any KeyPath<EngineSettings, ManagedAtomic<Int>> & Sendable, min: Int, max: Int, mutable: Bool = true
     ) -> ConfigParameter {
         ConfigParameter(
-            name: name, isMutable: true, summary: summary,
+            name: name, isMutable: mutable, summary: summary,
             get: { "\($0[keyPath: path].load(ordering: .relaxed))" },
             set: { settings, value throws(ConfigError) in
                 guard let parsed = parseMemory(value) else {

@@ -35,6 +35,17 @@ public final class EngineSettings: Sendable {
     /// Whether any password is set, readable without the lock.
     package let hasPassword = ManagedAtomic<Bool>(false)
     package let logLevel = Mutex<String>("notice")
+    /// Take a snapshot (compacting the log) when the log has grown by this percentage of the last snapshot…
+    package let autoRewritePercentage = ManagedAtomic<Int>(100)
+    /// …and by at least this many bytes.
+    package let autoRewriteMinSize = ManagedAtomic<Int>(64 * 1024 * 1024)
+    /// Redis's `save` rules: snapshot after `seconds` if at least `changes` writes happened.
+    package let saveRules = Mutex<[SaveRule]>([SaveRule(seconds: 3600, changes: 1), SaveRule(seconds: 300, changes: 100), SaveRule(seconds: 60, changes: 10000)])
+    /// `appendfsync`, applied to the log when it changes.
+    package let appendFsync = Mutex<String>("everysec")
+    /// Told when `appendfsync` changes (the log registers itself).
+    package let fsyncObserver = Mutex<(@Sendable (String) -> Void)?>(nil)
+    package let walSegmentSize = ManagedAtomic<Int>(64 * 1024 * 1024)
     /// Values of parameters owned by layers above the engine (port, bind, dir, …), shown by CONFIG GET.
     package let external = Mutex<[String: String]>([:])
 
@@ -48,6 +59,12 @@ public final class EngineSettings: Sendable {
     }
 
     public var password: String { self.requirePassword.withLock { $0 } }
+}
+
+/// One `save` rule.
+public struct SaveRule: Sendable, Hashable {
+    public var seconds: Int64
+    public var changes: Int
 }
 
 /// Redis's three `client-output-buffer-limit` classes.

@@ -16,6 +16,8 @@ package final class StatsSlab: @unchecked Sendable {
         case netInputBytes
         case netOutputBytes
         case errorReplies
+        /// Writes that changed data (the `save` rules count them).
+        case changes
     }
 
     /// Per-command counters, `perCommand` of them for each command.
@@ -28,7 +30,7 @@ package final class StatsSlab: @unchecked Sendable {
     }
 
     static let perCommand = 4
-    static let globalFieldCount = 6
+    static let globalFieldCount = 7
     let commandCount: Int
     let size: Int
     private let storage: UnsafeMutablePointer<UnsafeAtomic<Int>.Storage>

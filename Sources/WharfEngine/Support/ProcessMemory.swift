@@ -27,4 +27,25 @@ package enum ProcessMemory {
         return 0
         #endif
     }
+
+    /// Peak resident set size (`VmHWM` in `/proc/self/status`).
+    package static func peakResidentBytes() -> Int {
+        #if canImport(Glibc)
+        guard let file = fopen("/proc/self/status", "r") else { return 0 }
+        defer { fclose(file) }
+        var line = [CChar](repeating: 0, count: 256)
+        while fgets(&line, 256, file) != nil {
+            let text = line.withUnsafeBufferPointer { buffer in
+                String(decoding: UnsafeRawBufferPointer(buffer).prefix { $0 != 0 }, as: UTF8.self)
+            }
+            if text.hasPrefix("VmHWM:") {
+                let digits = text.dropFirst(6).filter { $0.isNumber }
+                return (Int(digits) ?? 0) * 1024
+            }
+        }
+        return 0
+        #else
+        return 0
+        #endif
+    }
 }

@@ -40,6 +40,12 @@ final class EpollEventLoop: @unchecked Sendable {
     /// together (as Redis does before it sleeps) lets clients receive replies in bursts,
     /// so both sides handle more requests per wake-up.
     private var needFlush: [EpollConnection] = []
+    /// The write-ahead log, when persistence is on: replies wait until their records are
+    /// written (and, with `appendfsync always`, synced).
+    private let log: WriteAheadLog?
+    /// Connections whose replies wait for the log.
+    private var waiting: [EpollConnection] = []
+    private let hasWaiters = Atomic<Bool>(false)
     private let onExit: @Sendable () -> Void
 
     static let readSize = 16 * 1024
@@ -62,6 +68,11 @@ final class EpollEventLoop: @unchecked Sendable {
         guard self.wakeFD >= 0 else { throw ServerConfigurationError("eventfd failed: \(Self.describe(-self.wakeFD))") }
         _ = wharf_epoll_add(self.epfd, self.wakeFD, WHARF_EPOLLIN)
         self.scratch = self.allocator.buffer(capacity: Self.readSize)
+        self.log = engine.persistence?.log
+        self.log?.addDurabilityListener { [weak self] _ in
+            guard let self, self.hasWaiters.load(ordering: .acquiring) else { return }
+            self.execute { loop in loop.releaseWaiting() }
+        }
     }
 
     deinit {
@@ -328,6 +339,8 @@ final class EpollEventLoop: @unchecked Sendable {
 
     private func flushPending() {
         if self.needFlush.isEmpty { return }
+        // One write of the log per turn covers every reply of the turn.
+        if let log = self.log, log.appended > log.written { log.writePending() }
         for connection in self.needFlush {
             connection.flushQueued = false
             if connection.isOpen { self.flush(connection) }
@@ -335,8 +348,43 @@ final class EpollEventLoop: @unchecked Sendable {
         self.needFlush.removeAll(keepingCapacity: true)
     }
 
+    /// Whether the connection's replies must wait for its log records.
+    private func mustWaitForLog(_ connection: EpollConnection) -> Bool {
+        guard let log = self.log else { return false }
+        let required = connection.core.appendedLSN
+        if required == 0 { return false }
+        if required > log.written { log.writePending() }
+        if required > log.written { return true }
+        return log.policy == .always && required > log.durable
+    }
+
+    private func hold(_ connection: EpollConnection) {
+        if !connection.isHeld {
+            connection.isHeld = true
+            self.waiting.append(connection)
+        }
+        // Published before asking for the sync, so the flusher's answer cannot be missed.
+        self.hasWaiters.store(true, ordering: .releasing)
+        if self.log?.policy == .always { self.log?.requestSync() }
+        self.updateInterest(connection)
+    }
+
+    private func releaseWaiting() {
+        let held = self.waiting
+        self.waiting.removeAll(keepingCapacity: true)
+        self.hasWaiters.store(false, ordering: .releasing)
+        for connection in held {
+            connection.isHeld = false
+            if connection.isOpen { self.writable(connection) }
+        }
+    }
+
     /// Sends as much output as the socket takes; waits for writability for the rest.
     private func flush(_ connection: EpollConnection) {
+        if connection.core.output.readableBytes > 0 && self.mustWaitForLog(connection) {
+            self.hold(connection)
+            return
+        }
         let fd = connection.fd
         var failed = false
         while connection.core.output.readableBytes > 0 {
@@ -373,7 +421,7 @@ final class EpollEventLoop: @unchecked Sendable {
         guard connection.isOpen else { return }
         var wanted: UInt32 = WHARF_EPOLLRDHUP
         if !connection.isPaused && (!connection.core.isClosing || connection.isLingering) { wanted |= WHARF_EPOLLIN }
-        if connection.core.output.readableBytes > 0 { wanted |= WHARF_EPOLLOUT }
+        if connection.core.output.readableBytes > 0 && !connection.isHeld { wanted |= WHARF_EPOLLOUT }
         if wanted != connection.interest {
             connection.interest = wanted
             _ = wharf_epoll_modify(self.epfd, connection.fd, wanted)
@@ -459,6 +507,8 @@ final class EpollConnection {
     var lingerDeadline: Int64 = 0
     /// Queued in the loop's list of connections to flush at the end of this turn.
     var flushQueued = false
+    /// Its replies wait for the log (see `EpollEventLoop.mustWaitForLog`).
+    var isHeld = false
 
     init(fd: Int32, id: Int64, core: RESPConnectionCore) {
         self.fd = fd

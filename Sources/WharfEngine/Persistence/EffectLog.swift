@@ -1,0 +1,34 @@
+import WharfProtocol
+package import WharfStorage
+
+/// How write commands record their effects in the write-ahead log.
+///
+/// The rule every command family follows: log the **effect** that makes replay
+/// deterministic, appended while the command still holds its shard locks (so the log's
+/// order is the execution order for every key), and only when something changed.
+/// - A command whose result depends only on the data and its time is logged as received
+///   (INCR, APPEND, DEL, RENAME …): replay runs each record at the time it first ran.
+/// - Relative times become absolute (`EX 10` → `PXAT <ms>`, EXPIRE → PEXPIREAT); an expiry in
+///   the past is logged as the DEL it caused.
+/// - Results that replay could compute differently are logged as their outcome
+///   (INCRBYFLOAT → `SET … KEEPTTL`, a chosen random member → that member).
+/// - Expiry of a key on access or by the sweep is not logged: replay at the original times
+///   reproduces it.
+extension CommandContext {
+    /// Logs the command exactly as received.
+    @inline(__always)
+    package mutating func logCommand() {
+        let arguments = self.arguments
+        self.logEffect { writer in
+            for index in 0..<arguments.count { writer.argument(arguments[index]) }
+        }
+    }
+
+    /// Logs a rewritten effect; `body` writes its arguments.
+    @inline(__always)
+    package mutating func logEffect(_ body: (inout LogRecordWriter) -> Void) {
+        self.session.stats.add(.changes)
+        guard !self.replaying, let log = self.engine.persistence?.log else { return }
+        self.appendedLSN = log.append(time: self.now, database: self.session.database, body)
+    }
+}
