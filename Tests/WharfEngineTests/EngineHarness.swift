@@ -1,6 +1,7 @@
 import NIOCore
 import WharfEngine
 import WharfProtocol
+import WharfStorage
 
 /// Runs commands against an engine with a manual clock, as a client would, and decodes
 /// each reply.
@@ -10,9 +11,9 @@ final class EngineHarness {
     let session: ClientSession
     private var context: CommandContext
 
-    init(settings: EngineSettings = EngineSettings(databases: 16, shards: 8), startMilliseconds: Int64 = 1_700_000_000_000) {
+    init(settings: EngineSettings = EngineSettings(databases: 16, shards: 8), startMilliseconds: Int64 = 1_700_000_000_000, persistence: Persistence? = nil) {
         self.clock = EngineClock.manual(milliseconds: startMilliseconds)
-        self.engine = Engine(settings: settings, clock: self.clock)
+        self.engine = Engine(settings: settings, clock: self.clock, persistence: persistence)
         self.session = self.engine.makeSession(address: "test")
         self.context = CommandContext(engine: self.engine, session: self.session, reply: RESPReplyWriter(buffer: ByteBuffer()))
     }
@@ -64,5 +65,32 @@ extension RESPValue {
     var sortedStrings: [String] {
         guard case .array(let items) = self else { return [] }
         return items.compactMap(\.string).sorted()
+    }
+}
+
+extension EngineHarness {
+    /// An engine persisting to `directory`, recovered from whatever is there.
+    static func persistent(_ directory: String, appendOnly: Bool = true, fsync: FsyncPolicy = .always, at milliseconds: Int64 = 1_700_000_000_000) throws -> EngineHarness {
+        var options = PersistenceOptions(directory: directory)
+        options.appendOnly = appendOnly
+        options.fsync = fsync
+        let harness = EngineHarness(startMilliseconds: milliseconds, persistence: Persistence(options: options))
+        try harness.engine.persistence!.recover(into: harness.engine)
+        return harness
+    }
+
+    /// Every key of every database with its value and expiry, for comparing two engines.
+    func dump() -> [String] {
+        var lines: [String] = []
+        for database in 0..<16 {
+            self.run("SELECT", String(database))
+            for key in self.run("KEYS", "*").sortedStrings {
+                let value = self.run("GET", key).string ?? "?"
+                guard case .integer(let expiry) = self.run("PEXPIRETIME", key) else { continue }
+                lines.append("\(database) \(key) = \(value) @\(expiry)")
+            }
+        }
+        self.run("SELECT", "0")
+        return lines.sorted()
     }
 }
