@@ -24,7 +24,14 @@ public final class StorageFile: @unchecked Sendable {
         return StorageFile(path: path, descriptor: fd)
     }
 
-    /// Creates a new file, failing if it exists.
+    /// Creates (or empties) a file for appending.
+    public static func createForAppend(_ path: String) throws(StorageError) -> StorageFile {
+        let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw .system("create", path: path, errno: errno) }
+        return StorageFile(path: path, descriptor: fd)
+    }
+
+    /// Creates (or empties) a file.
     public static func create(_ path: String) throws(StorageError) -> StorageFile {
         let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw .system("create", path: path, errno: errno) }
@@ -94,8 +101,11 @@ public final class StorageFile: @unchecked Sendable {
         return Int(info.st_size)
     }
 
+    /// Cuts the file to `length` bytes and moves the write position there, so the next
+    /// write continues at the new end rather than leaving a hole of zeros.
     public func truncate(to length: Int) throws(StorageError) {
         if ftruncate(self.descriptor, off_t(length)) != 0 { throw .system("truncate", path: self.path, errno: errno) }
+        if lseek(self.descriptor, off_t(length), SEEK_SET) < 0 { throw .system("seek", path: self.path, errno: errno) }
     }
 
     public func close() {

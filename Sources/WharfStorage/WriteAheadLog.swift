@@ -95,7 +95,7 @@ public final class WriteAheadLog: @unchecked Sendable {
 
     private static func createSegment(layout: StorageLayout, start: UInt64, sync: Bool = true) throws(StorageError) -> StorageFile {
         let path = layout.segmentPath(startingAt: start)
-        let file = try StorageFile.create(path)
+        let file = try StorageFile.createForAppend(path)
         var header = LogRecordFormat.segmentMagic
         withUnsafeBytes(of: start.littleEndian) { header.append(contentsOf: $0) }
         try file.write(header)
