@@ -109,12 +109,12 @@ public final class Engine: @unchecked Sendable {
         unowned(unsafe) let session = context.session
         unowned(unsafe) let stats = session.stats
         guard arguments.count > 0 else { return }
-        guard let found = self.commands.lookup(arguments[0]) else {
+        guard let found = self.commands.lookupUnretained(arguments[0]) else {
             self.replyUnknownCommand(&context)
             stats.add(.errorReplies)
             return
         }
-        unowned(unsafe) var spec = found
+        unowned(unsafe) var spec = found.takeUnretainedValue()
         if !spec.subcommands.isEmpty {
             guard arguments.count >= 2 else {
                 self.reject(&context, spec, "ERR wrong number of arguments for '\(spec.fullName)' command")

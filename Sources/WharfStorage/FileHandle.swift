@@ -31,6 +31,13 @@ public final class StorageFile: @unchecked Sendable {
         return StorageFile(path: path, descriptor: fd)
     }
 
+    /// Creates (or empties) a file for reading and writing (mappable).
+    public static func createReadWrite(_ path: String) throws(StorageError) -> StorageFile {
+        let fd = Glibc.open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw .system("create", path: path, errno: errno) }
+        return StorageFile(path: path, descriptor: fd)
+    }
+
     /// Creates (or empties) a file.
     public static func create(_ path: String) throws(StorageError) -> StorageFile {
         let fd = Glibc.open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)

@@ -157,11 +157,22 @@ public enum LogReader {
                     }
                 }
             }
-            // A bad record that reaches the end of the last segment, or is followed only by
-            // zeros (blocks the file system allocated but never wrote), is a torn tail.
-            let reachesEnd = Self.recordReachesEnd(reader, at: offset, size: size)
-            let zeroTail = isLast && !reachesEnd ? try reader.isZero(from: offset) : false
-            if isLast && (reachesEnd || zeroTail) {
+            // Zeros from here on are space reserved for the segment and never written: the
+            // normal end of the records (in a finished segment, after a crash while rotating).
+            if try reader.isZero(from: offset) {
+                if isLast && modify {
+                    let writable = try StorageFile.openForReadWrite(segment.path)
+                    try writable.truncate(to: offset)
+                    try writable.syncData()
+                }
+                return .complete(end: position)
+            }
+            // A bad record at the end of the last segment — running past the end, or followed
+            // only by zeros — is a write torn by the crash.
+            let recordEnd = Self.recordEnd(reader, at: offset, size: size)
+            let zerosAfter = recordEnd >= size ? true : try reader.isZero(from: recordEnd)
+            let torn = isLast && zerosAfter
+            if torn {
                 if modify {
                     let writable = try StorageFile.openForReadWrite(segment.path)
                     try writable.truncate(to: offset)
@@ -175,10 +186,11 @@ public enum LogReader {
         return .complete(end: position)
     }
 
-    private static func recordReachesEnd(_ reader: ChunkedReader, at offset: Int, size: Int) -> Bool {
-        if size - offset < LogRecordFormat.headerSize { return true }
-        guard let length = try? reader.loadUInt32(at: offset) else { return true }
-        return offset + LogRecordFormat.headerSize + Int(length) >= size
+    /// Where the record at `offset` would end according to its length field.
+    private static func recordEnd(_ reader: ChunkedReader, at offset: Int, size: Int) -> Int {
+        if size - offset < LogRecordFormat.headerSize { return size }
+        guard let length = try? reader.loadUInt32(at: offset) else { return size }
+        return min(size, offset + LogRecordFormat.headerSize + Int(length))
     }
 
     /// Splits a checked payload into time, database and arguments.
@@ -254,7 +266,15 @@ final class ChunkedReader {
         while position < self.size {
             let count = min(1 << 20, self.size - position)
             let bytes = try self.slice(at: position, count: count)
-            if bytes.contains(where: { $0 != 0 }) { return false }
+            var index = 0
+            while index + 8 <= bytes.count {
+                if bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self) != 0 { return false }
+                index += 8
+            }
+            while index < bytes.count {
+                if bytes[index] != 0 { return false }
+                index += 1
+            }
             position += count
         }
         return true

@@ -31,15 +31,14 @@ public final class WriteAheadLog: @unchecked Sendable {
     }
 
     private struct WriterState {
-        var file: StorageFile
-        var segmentStart: UInt64
-        /// Bytes of records in the current segment (after its header).
-        var segmentBytes: Int
-        /// Bytes that must still reach the file, oldest first.
+        var segment: MappedSegment
+        /// Bytes that must still reach the segment, oldest first.
         var backlog = AppendBuffer()
         var spare = AppendBuffer()
-        /// The file may hold a partial batch from a failed write and must be cut back first.
-        var needsTruncate = false
+        /// Segments finished since the last sync; the next sync makes them durable.
+        var retired: [StorageFile] = []
+        /// A segment was created since the last sync: its directory entry must be synced.
+        var directoryDirty = false
     }
 
     public let layout: StorageLayout
@@ -68,15 +67,16 @@ public final class WriteAheadLog: @unchecked Sendable {
     public init(layout: StorageLayout, lsn: UInt64, continuing segment: (start: UInt64, path: String)?, policy: FsyncPolicy, segmentLimit: Int = 64 * 1024 * 1024) throws(StorageError) {
         self.layout = layout
         self.segmentLimit = segmentLimit
-        let state: WriterState
+        let size = segmentLimit + LogRecordFormat.segmentHeaderSize
+        let current: MappedSegment
         if let segment {
-            let file = try StorageFile.openForAppend(segment.path)
-            state = WriterState(file: file, segmentStart: segment.start, segmentBytes: Int(lsn - segment.start))
+            current = try MappedSegment.open(path: segment.path, start: segment.start, used: Int(lsn - segment.start), size: size)
         } else {
-            let file = try Self.createSegment(layout: layout, start: lsn)
-            state = WriterState(file: file, segmentStart: lsn, segmentBytes: 0)
+            current = try MappedSegment.create(layout: layout, start: lsn, size: size)
+            try current.file.syncData()
+            try StorageFiles.syncDirectory(layout.directory)
         }
-        self.writer = Mutex(state)
+        self.writer = Mutex(WriterState(segment: current))
         self.appendState = Mutex(AppendState(lsn: lsn))
         self.appendedPosition = Atomic(lsn)
         self.writtenPosition = Atomic(lsn)
@@ -91,19 +91,6 @@ public final class WriteAheadLog: @unchecked Sendable {
             $0.backlog.deallocate()
             $0.spare.deallocate()
         }
-    }
-
-    private static func createSegment(layout: StorageLayout, start: UInt64, sync: Bool = true) throws(StorageError) -> StorageFile {
-        let path = layout.segmentPath(startingAt: start)
-        let file = try StorageFile.createForAppend(path)
-        var header = LogRecordFormat.segmentMagic
-        withUnsafeBytes(of: start.littleEndian) { header.append(contentsOf: $0) }
-        try file.write(header)
-        if sync {
-            try file.syncData()
-            try StorageFiles.syncDirectory(layout.directory)
-        }
-        return file
     }
 
     // MARK: Positions and state
@@ -127,8 +114,8 @@ public final class WriteAheadLog: @unchecked Sendable {
 
     public var isFailing: Bool { self.failed.load(ordering: .relaxed) }
 
-    /// Bytes in the current segment and the segments before it since `since`.
-    public var currentSegmentStart: UInt64 { self.writer.withLock { $0.segmentStart } }
+    /// The start LSN of the segment being appended to.
+    public var currentSegmentStart: UInt64 { self.writer.withLock { $0.segment.start } }
 
     // MARK: Appending
 
@@ -190,22 +177,17 @@ public final class WriteAheadLog: @unchecked Sendable {
             state.spare.reset()
         }
         if state.backlog.count == 0 { return true }
-        do {
-            if state.needsTruncate {
-                try state.file.truncate(to: LogRecordFormat.segmentHeaderSize + state.segmentBytes)
-                state.needsTruncate = false
+        if !state.segment.append(state.backlog.bytes) {
+            do throws(StorageError) {
+                try self.rotateLocked(&state, minimumCapacity: state.backlog.count)
+            } catch {
+                // Nothing was lost: the records wait in the backlog until a segment can be made.
+                self.recordFailure("\(error.reason)")
+                return false
             }
-            if state.segmentBytes >= self.segmentLimit {
-                try self.rotateLocked(&state, at: self.written)
-            }
-            try state.file.write(state.backlog.bytes)
-        } catch {
-            // Part of the batch may be in the file; cut it back before the next attempt.
-            state.needsTruncate = true
-            self.recordFailure("\(error.reason)")
-            return false
+            let copied = state.segment.append(state.backlog.bytes)
+            precondition(copied, "a new segment holds the pending records")
         }
-        state.segmentBytes += state.backlog.count
         state.backlog.reset()
         self.writtenPosition.store(target, ordering: .releasing)
         if self.failed.load(ordering: .relaxed) {
@@ -217,65 +199,38 @@ public final class WriteAheadLog: @unchecked Sendable {
         return true
     }
 
-    private func rotateLocked(_ state: inout WriterState, at lsn: UInt64) throws(StorageError) {
-        try state.file.syncData()
-        let durable = self.written
-        let file = try Self.createSegment(layout: self.layout, start: lsn)
-        state.file.close()
-        state.file = file
-        state.segmentStart = lsn
-        state.segmentBytes = 0
-        self.advanceDurable(to: durable)
+    /// Continues in a new segment starting at ``written``, large enough for `minimumCapacity`.
+    private func rotateLocked(_ state: inout WriterState, minimumCapacity: Int) throws(StorageError) {
+        let size = max(self.segmentLimit, minimumCapacity) + LogRecordFormat.segmentHeaderSize
+        let next = try MappedSegment.create(layout: self.layout, start: self.written, size: size)
+        // A finished segment keeps only its records; if cutting it fails it merely keeps a
+        // zero-filled tail, which the reader accepts.
+        try? state.segment.finish()
+        state.retired.append(state.segment.file)
+        state.segment = next
+        state.directoryDirty = true
     }
 
-    /// Starts a new segment at the current position after writing everything appended. The
+    /// Starts a new segment at the current position after copying everything appended. The
     /// caller guarantees nothing is appended meanwhile (it holds every shard lock), so the
     /// new segment starts exactly at ``appended``; a snapshot at that LSN then makes all
-    /// older segments removable. Nothing is fsynced here, so the caller's locks are held only
-    /// for a write: pass the returned segment to ``finishRotation(_:)`` after releasing them.
-    ///
-    /// - Returns: the retired segment, or nil when the current one was empty (no rotation).
-    public func rotate() throws(StorageError) -> StorageFile? {
+    /// older segments removable. Nothing is synced here, so the caller's locks are held only
+    /// for copies and a file creation: call ``sync()`` after releasing them.
+    public func rotate() throws(StorageError) {
         var failure: StorageError?
-        var retired: StorageFile?
         self.writer.withLock { state in
             guard self.writeLocked(&state) else {
-                failure = StorageError(path: state.file.path, operation: "write", reason: self.failure ?? "write failed")
+                failure = StorageError(path: state.segment.path, operation: "write", reason: self.failure ?? "write failed")
                 return
             }
-            if state.segmentBytes == 0 { return }
+            if state.segment.used == 0 { return }
             do throws(StorageError) {
-                let file = try Self.createSegment(layout: self.layout, start: self.written, sync: false)
-                retired = state.file
-                state.file = file
-                state.segmentStart = self.written
-                state.segmentBytes = 0
+                try self.rotateLocked(&state, minimumCapacity: 0)
             } catch {
                 failure = error
             }
         }
         if let failure { throw failure }
-        return retired
-    }
-
-    /// Makes a rotation durable: the retired segment's records, the new segment's header and
-    /// the directory entry.
-    public func finishRotation(_ retired: StorageFile?) throws(StorageError) {
-        let start = self.currentSegmentStart
-        if let retired {
-            try retired.syncData()
-            retired.close()
-        }
-        var current: StorageFile?
-        var failure: StorageError?
-        self.writer.withLock { state in
-            do throws(StorageError) { current = try state.file.duplicate() } catch { failure = error }
-        }
-        if let failure { throw failure }
-        try current?.syncData()
-        current?.close()
-        try StorageFiles.syncDirectory(self.layout.directory)
-        self.advanceDurable(to: start)
     }
 
     // MARK: Syncing
@@ -301,18 +256,43 @@ public final class WriteAheadLog: @unchecked Sendable {
     }
 
     private func syncWritten() throws(StorageError) {
-        var duplicate: StorageFile?
+        var current: StorageFile?
+        var retired: [StorageFile] = []
+        var directoryDirty = false
         var target: UInt64 = 0
         var failure: StorageError?
         self.writer.withLock { state in
             target = self.written
-            do throws(StorageError) { duplicate = try state.file.duplicate() } catch { failure = error }
+            do throws(StorageError) { current = try state.segment.file.duplicate() } catch { failure = error }
+            retired = state.retired
+            state.retired.removeAll()
+            directoryDirty = state.directoryDirty
+            state.directoryDirty = false
         }
         if let failure { throw failure }
-        if target <= self.durable { return }
-        // fsync runs outside the writer lock: clients keep appending and writing meanwhile.
-        try duplicate!.syncData()
-        duplicate!.close()
+        defer { current?.close() }
+        if target <= self.durable && retired.isEmpty && !directoryDirty { return }
+        // fdatasync runs outside the writer lock: clients keep appending meanwhile.
+        for (index, file) in retired.enumerated() {
+            do throws(StorageError) {
+                try file.syncData()
+            } catch {
+                let unsynced = Array(retired[index...])
+                self.writer.withLock { $0.retired.insert(contentsOf: unsynced, at: 0) }
+                if directoryDirty { self.writer.withLock { $0.directoryDirty = true } }
+                throw error
+            }
+            file.close()
+        }
+        if directoryDirty {
+            do throws(StorageError) {
+                try StorageFiles.syncDirectory(self.layout.directory)
+            } catch {
+                self.writer.withLock { $0.directoryDirty = true }
+                throw error
+            }
+        }
+        try current!.syncData()
         self.syncCount.add(1, ordering: .relaxed)
         self.advanceDurable(to: target)
     }
@@ -375,7 +355,10 @@ public final class WriteAheadLog: @unchecked Sendable {
         self.wakeup.signal()
         while !self.flusherExited.load(ordering: .acquiring) { self.flusherDone.wait(milliseconds: 50) }
         try self.sync()
-        self.writer.withLock { $0.file.close() }
+        self.writer.withLock { state in
+            try? state.segment.finish()
+            state.segment.file.close()
+        }
     }
 
     static func monotonicMilliseconds() -> Int64 {

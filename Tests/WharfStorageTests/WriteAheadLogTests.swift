@@ -145,7 +145,7 @@ struct WriteAheadLogTests {
         #expect(again.count == 10 && clean.repaired == nil)
     }
 
-    @Test("a zero-filled tail (allocated, never written) is a torn tail")
+    @Test("a zero-filled tail (reserved, never written) is the quiet end of the records; a partial record before zeros is torn")
     func zeroTail() throws {
         let directory = temporaryDirectory()
         try writeLog(directory, count: 5)
@@ -156,7 +156,16 @@ struct WriteAheadLogTests {
         try bytes.write(to: URL(fileURLWithPath: segment))
         let (records, result) = try readLog(directory)
         #expect(records.count == 5)
-        #expect(result.tornTail?.offset == good)
+        #expect(result.tornTail == nil)
+        #expect(try StorageFile.openForReading(segment).size() == good)
+        // A record cut short by a crash, then reserved zeros.
+        var torn = try Data(contentsOf: URL(fileURLWithPath: segment))
+        torn.append(contentsOf: [0x30, 0, 0, 0, 0x11, 0x22, 0x33, 0x44, 1, 2, 3])
+        torn.append(Data(count: 4096))
+        try torn.write(to: URL(fileURLWithPath: segment))
+        let (again, tornResult) = try readLog(directory)
+        #expect(again.count == 5)
+        #expect(tornResult.tornTail?.offset == good)
     }
 
     @Test("random corruption of log bytes never crashes the reader", arguments: 0..<8)

@@ -2,6 +2,7 @@ import NIOCore
 import Synchronization
 import Atomics
 public import WharfProtocol
+import WharfStorage
 
 /// Everything a command handler works with: the engine, the calling client's session, the
 /// arguments, and the reply writer.
@@ -9,8 +10,14 @@ public import WharfProtocol
 /// A connection keeps one context for its whole life and refills ``arguments`` for each
 /// command, so the reply buffer inside stays uniquely owned and is written without copies.
 public struct CommandContext {
-    public let engine: Engine
-    public let session: ClientSession
+    /// The engine and session, unretained: handlers touch them on every command and a
+    /// context is passed `inout`, which would otherwise make each access retain them.
+    /// ``owners`` keeps both alive for the context's life.
+    public unowned(unsafe) let engine: Engine
+    public unowned(unsafe) let session: ClientSession
+    private let owners: (Engine, ClientSession)
+    /// The write-ahead log, once resolved (it opens after the engine is built).
+    unowned(unsafe) var resolvedLog: WriteAheadLog?
     public var reply: RESPReplyWriter
     /// The current command's arguments; valid only while it runs.
     public var arguments: CommandArguments
@@ -34,6 +41,7 @@ public struct CommandContext {
     public init(engine: Engine, session: ClientSession, reply: RESPReplyWriter) {
         self.engine = engine
         self.session = session
+        self.owners = (engine, session)
         self.reply = reply
         self.arguments = CommandArguments(base: Self.emptyBase, spans: Self.emptySpans, count: 0)
     }

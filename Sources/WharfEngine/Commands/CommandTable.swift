@@ -10,6 +10,8 @@ package final class CommandTable: Sendable {
     /// Open-addressing index from lowercase name hash to position in `commands`.
     private let buckets: [Int32]
     private let bucketMask: Int
+    /// `commands` as unretained references.
+    private let unretained: [Unmanaged<CommandSpec>]
 
     package init(_ declarations: [CommandSpec]) {
         var all: [CommandSpec] = []
@@ -40,6 +42,7 @@ package final class CommandTable: Sendable {
             buckets[bucket] = Int32(position)
         }
         self.commands = top
+        self.unretained = top.map { Unmanaged.passUnretained($0) }
         self.all = all
         self.buckets = buckets
         self.bucketMask = capacity - 1
@@ -56,15 +59,23 @@ package final class CommandTable: Sendable {
     }
 
     /// The command named by `name`, ignoring case.
-    @inline(__always)
     package func lookup(_ name: UnsafeRawBufferPointer) -> CommandSpec? {
+        self.lookupUnretained(name)?.takeUnretainedValue()
+    }
+
+    /// ``lookup(_:)`` without reference counting, for the per-command path (the table
+    /// keeps every spec alive for the engine's life).
+    @inline(__always)
+    package func lookupUnretained(_ name: UnsafeRawBufferPointer) -> Unmanaged<CommandSpec>? {
         if name.count > 32 { return nil }
         var bucket = Int(Self.hash(name)) & self.bucketMask
         while true {
             let position = self.buckets[bucket]
             if position < 0 { return nil }
-            let spec = self.commands[Int(position)]
-            let matches = spec.nameBytes.withUnsafeBytes { name.equalsIgnoringCase($0) }
+            let spec = self.unretained[Int(position)]
+            let matches = spec._withUnsafeGuaranteedRef { spec in
+                spec.nameBytes.withUnsafeBytes { name.equalsIgnoringCase($0) }
+            }
             if matches { return spec }
             bucket = (bucket + 1) & self.bucketMask
         }

@@ -28,7 +28,11 @@ extension CommandContext {
     @inline(__always)
     package mutating func logEffect(_ body: (inout LogRecordWriter) -> Void) {
         self.session.stats.add(.changes)
-        guard !self.replaying, let log = self.engine.persistence?.log else { return }
-        self.appendedLSN = log.append(time: self.now, database: self.session.database, body)
+        if self.replaying { return }
+        if self.resolvedLog == nil {
+            guard let log = self.engine.persistence?.log else { return }
+            self.resolvedLog = log
+        }
+        self.appendedLSN = self.resolvedLog.unsafelyUnwrapped.append(time: self.now, database: self.session.database, body)
     }
 }

@@ -218,11 +218,10 @@ public final class Persistence: @unchecked Sendable {
             guard started else { return nil }
         }
         let captured: CapturedKeyspace
-        var retired: StorageFile?
         do {
             engine.keyspace.lockAll()
             defer { engine.keyspace.unlockAll() }
-            if case .save = purpose { retired = try self.log?.rotate() }
+            if case .save = purpose { try self.log?.rotate() }
             let lsn = self.log?.appended ?? self.state.withLock { $0.snapshotLSN }
             captured = CapturedKeyspace(engine: engine, lsn: lsn)
         } catch {
@@ -238,7 +237,8 @@ public final class Persistence: @unchecked Sendable {
         let work = { [self] () throws -> Void in
             let started = EngineClock.monotonicNanoseconds()
             do {
-                try self.log?.finishRotation(retired)
+                // The log before the snapshot's position must be durable before it is deleted.
+                try self.log?.sync()
                 let size = try captured.write(to: path, now: engine.clock.nowMilliseconds())
                 if case .save = purpose {
                     try self.removeCovered(by: captured.lsn)
