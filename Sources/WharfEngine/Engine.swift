@@ -141,7 +141,7 @@ public final class Engine: @unchecked Sendable {
             return
         }
         // A relaxed store is a plain store; CLIENT LIST shows it (also for the client asking).
-        session.info.lastCommand.store(spec.index, ordering: .relaxed)
+        session.infoFast.lastCommand.store(spec.index, ordering: .relaxed)
         // Constant-time commands are timed on one call in eight (scaled up when counted);
         // reading the time-stamp counter twice costs as much as a whole GET.
         var timed = true

@@ -110,7 +110,32 @@ public final class RESPCommandDecoder {
 
     // MARK: Multibulk
 
+    /// The common case of a header line: one to eighteen digits, no leading zero, then CRLF,
+    /// all present. Returns nil for anything else, which the general path then decodes or
+    /// reports exactly.
+    @inline(__always)
+    private static func fastLength(_ bytes: UnsafeRawBufferPointer, from start: Int) -> (value: Int, end: Int)? {
+        let limit = min(bytes.count, start + 20)
+        var index = start
+        var value = 0
+        while index < limit {
+            let digit = bytes[index] &- UInt8(ascii: "0")
+            if digit > 9 { break }
+            value = value &* 10 &+ Int(digit)
+            index += 1
+        }
+        let digits = index - start
+        guard digits > 0, digits <= 18, digits == 1 || bytes[start] != UInt8(ascii: "0"),
+              index + 1 < bytes.count, bytes[index] == UInt8(ascii: "\r"), bytes[index + 1] == UInt8(ascii: "\n")
+        else { return nil }
+        return (value, index + 2)
+    }
+
     private func decodeMultibulkHeader(_ bytes: UnsafeRawBufferPointer, frameStart: Int) throws(RESPProtocolError) -> (count: Int, end: Int)? {
+        if let fast = Self.fastLength(bytes, from: frameStart + 1), fast.value > 0, fast.value <= self.limits.maxArguments,
+           self.isAuthenticated || fast.value <= RESPRequestLimits.unauthenticatedMaxArguments {
+            return (fast.value, fast.end)
+        }
         guard let line = try self.headerLine(bytes, from: frameStart + 1, tooBig: "too big mbulk count string") else { return nil }
         guard let value = DecimalInteger.parse(bytes, from: frameStart + 1, to: line.crIndex) else {
             throw RESPProtocolError("invalid multibulk length")
@@ -160,6 +185,11 @@ public final class RESPCommandDecoder {
                 if marker != UInt8(ascii: "$") {
                     throw RESPProtocolError("expected '$', got '\(Self.printable(marker))'")
                 }
+                if let fast = Self.fastLength(bytes, from: at + 1), fast.value <= self.limits.maxBulkLength,
+                   self.isAuthenticated || fast.value <= RESPRequestLimits.unauthenticatedMaxBulkLength {
+                    self.pendingBulkLength = fast.value
+                    self.cursor = fast.end - frameStart
+                } else {
                 guard let line = try self.headerLine(bytes, from: at + 1, tooBig: "too big bulk count string") else { return nil }
                 guard let value = DecimalInteger.parse(bytes, from: at + 1, to: line.crIndex), value >= 0 else {
                     throw RESPProtocolError("invalid bulk length")
@@ -172,6 +202,7 @@ public final class RESPCommandDecoder {
                 }
                 self.pendingBulkLength = Int(value)
                 self.cursor = line.end - frameStart
+                }
             }
             let length = self.pendingBulkLength
             if available - self.cursor < length + 2 { return nil }

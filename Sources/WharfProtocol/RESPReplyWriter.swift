@@ -61,7 +61,7 @@ public struct RESPReplyWriter {
 
     private mutating func writeLineSafe(_ text: String) {
         var text = text
-        text.withUTF8 { utf8 in
+        _ = text.withUTF8 { utf8 in
             self.buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: utf8.count) { out in
                 for index in 0..<utf8.count {
                     let byte = utf8[index]

@@ -19,17 +19,22 @@ final class RESPConnectionCore {
         case close
     }
 
-    let engine: Engine
-    let session: ClientSession
-    private let decoder: RESPCommandDecoder
+    // Unretained views of objects this core owns (through `owners`) or that outlive it, so
+    // the per-command loop does no reference counting.
+    unowned(unsafe) let engine: Engine
+    unowned(unsafe) let session: ClientSession
+    private unowned(unsafe) let decoder: RESPCommandDecoder
+    private let owners: (Engine, ClientSession, RESPCommandDecoder)
     private var context: CommandContext
     private(set) var isClosing = false
     private var settingsGeneration = -1
 
     init(engine: Engine, session: ClientSession, output: ByteBuffer) {
+        let decoder = RESPCommandDecoder(isAuthenticated: session.isAuthenticated)
+        self.owners = (engine, session, decoder)
         self.engine = engine
         self.session = session
-        self.decoder = RESPCommandDecoder(isAuthenticated: session.isAuthenticated)
+        self.decoder = decoder
         self.context = CommandContext(engine: engine, session: session, reply: RESPReplyWriter(buffer: output))
     }
 

@@ -54,6 +54,12 @@ public struct AppendBuffer: @unchecked Sendable {
         self.base.storeBytes(of: value.littleEndian, toByteOffset: offset, as: T.self)
     }
 
+    /// Claims `count` bytes (already reserved) to be filled in place with ``set(_:at:)``.
+    @inline(__always)
+    mutating func advance(by count: Int) {
+        self.count += count
+    }
+
     /// Empties the buffer, keeping its memory unless it grew past `keep` bytes.
     public mutating func reset(keeping keep: Int = 4 * 1024 * 1024) {
         self.count = 0

@@ -134,16 +134,16 @@ public enum LogReader {
             if size - offset < LogRecordFormat.headerSize {
                 problem = "incomplete record header"
             } else {
-                let length = Int(try reader.loadUInt32(at: offset))
-                let stored = try reader.loadUInt32(at: offset + 4)
+                let stored = try reader.loadUInt32(at: offset)
+                let length = Int(try reader.loadUInt32(at: offset + 4))
                 if length < LogRecordFormat.payloadPrefixSize || length > LogRecordFormat.maximumPayload {
                     problem = "impossible record length \(length)"
                 } else if offset + LogRecordFormat.headerSize + length > size {
                     problem = "record runs past the end of the file"
                 } else {
-                    let payload = try reader.slice(at: offset + LogRecordFormat.headerSize, count: length)
-                    let lengthChecksum = try reader.checksumOfUInt32(at: offset)
-                    if CRC32C.checksum(payload, continuing: lengthChecksum) != stored {
+                    let covered = try reader.slice(at: offset + 4, count: length + 4)
+                    let payload = UnsafeRawBufferPointer(rebasing: covered[4...])
+                    if CRC32C.checksum(covered) != stored {
                         problem = "checksum mismatch"
                     } else if let record = Self.decode(payload, end: position + UInt64(LogRecordFormat.headerSize + length)) {
                         try body(record)
@@ -189,7 +189,7 @@ public enum LogReader {
     /// Where the record at `offset` would end according to its length field.
     private static func recordEnd(_ reader: ChunkedReader, at offset: Int, size: Int) -> Int {
         if size - offset < LogRecordFormat.headerSize { return size }
-        guard let length = try? reader.loadUInt32(at: offset) else { return size }
+        guard let length = try? reader.loadUInt32(at: offset + 4) else { return size }
         return min(size, offset + LogRecordFormat.headerSize + Int(length))
     }
 
@@ -255,10 +255,6 @@ final class ChunkedReader {
 
     func loadUInt32(at offset: Int) throws(StorageError) -> UInt32 {
         UInt32(littleEndian: try self.slice(at: offset, count: 4).loadUnaligned(as: UInt32.self))
-    }
-
-    func checksumOfUInt32(at offset: Int) throws(StorageError) -> UInt32 {
-        CRC32C.checksum(try self.slice(at: offset, count: 4))
     }
 
     func isZero(from offset: Int) throws(StorageError) -> Bool {

@@ -4,8 +4,8 @@
 /// follow back to back:
 ///
 /// ```
-/// length: UInt32 LE   bytes of payload
 /// crc:    UInt32 LE   CRC-32C of the length field and the payload
+/// length: UInt32 LE   bytes of payload
 /// payload:
 ///   time:     Int64 LE   Unix ms the command ran at (replay uses it, so expiry is exact)
 ///   database: UInt32 LE
@@ -26,22 +26,20 @@ public enum LogRecordFormat {
 
 /// Writes the arguments of one record into the log's append buffer.
 public struct LogRecordWriter {
-    @usableFromInline var buffer: UnsafeMutablePointer<AppendBuffer>
-    @usableFromInline var count: UInt32 = 0
+    var buffer: UnsafeMutablePointer<AppendBuffer>
+    var count: UInt32 = 0
 
-    @usableFromInline
     init(buffer: UnsafeMutablePointer<AppendBuffer>) {
         self.buffer = buffer
     }
 
-    @inlinable
     public mutating func argument(_ bytes: UnsafeRawBufferPointer) {
-        self.buffer.pointee.append(UInt32(bytes.count))
+        self.buffer.pointee.reserve(4 + bytes.count)
+        self.buffer.pointee.append(UInt32(truncatingIfNeeded: bytes.count))
         self.buffer.pointee.append(bytes)
         self.count += 1
     }
 
-    @inlinable
     public mutating func argument(_ text: StaticString) {
         self.argument(UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
     }

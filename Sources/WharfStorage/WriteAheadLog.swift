@@ -127,25 +127,23 @@ public final class WriteAheadLog: @unchecked Sendable {
     public func append(time: Int64, database: Int, _ body: (inout LogRecordWriter) -> Void) -> UInt64 {
         self.appendState.withLock { state in
             let start = state.buffer.count
-            state.buffer.reserve(LogRecordFormat.headerSize + LogRecordFormat.payloadPrefixSize)
-            state.buffer.append(UInt32(0))
-            state.buffer.append(UInt32(0))
-            state.buffer.append(time)
-            state.buffer.append(UInt32(truncatingIfNeeded: database))
-            state.buffer.append(UInt32(0))
+            let prefix = LogRecordFormat.headerSize + LogRecordFormat.payloadPrefixSize
+            state.buffer.reserve(prefix)
+            // crc and length are filled in last; count after the arguments are written.
+            state.buffer.set(time, at: start + 8)
+            state.buffer.set(UInt32(truncatingIfNeeded: database), at: start + 16)
+            state.buffer.advance(by: prefix)
             let count = withUnsafeMutablePointer(to: &state.buffer) { pointer in
                 var writer = LogRecordWriter(buffer: pointer)
                 body(&writer)
                 return writer.count
             }
             let payloadLength = state.buffer.count - start - LogRecordFormat.headerSize
-            state.buffer.set(UInt32(truncatingIfNeeded: payloadLength), at: start)
+            state.buffer.set(UInt32(truncatingIfNeeded: payloadLength), at: start + 4)
             state.buffer.set(count, at: start + LogRecordFormat.headerSize + 12)
-            let checksum = CRC32C.checksum(UnsafeRawBufferPointer(start: state.buffer.base + start, count: 4))
-            let crc = CRC32C.checksum(
-                UnsafeRawBufferPointer(start: state.buffer.base + start + LogRecordFormat.headerSize, count: payloadLength),
-                continuing: checksum)
-            state.buffer.set(crc, at: start + 4)
+            // One pass over the length field and the payload, which are contiguous.
+            let crc = CRC32C.checksum(UnsafeRawBufferPointer(start: state.buffer.base + start + 4, count: payloadLength + 4))
+            state.buffer.set(crc, at: start)
             state.lsn += UInt64(state.buffer.count - start)
             self.appendedPosition.store(state.lsn, ordering: .releasing)
             return state.lsn

@@ -16,6 +16,8 @@ public struct CommandContext {
     public unowned(unsafe) let engine: Engine
     public unowned(unsafe) let session: ClientSession
     private let owners: (Engine, ClientSession)
+    /// The engine's settings, unretained like ``engine``.
+    package unowned(unsafe) let settings: EngineSettings
     /// The write-ahead log, once resolved (it opens after the engine is built).
     unowned(unsafe) var resolvedLog: WriteAheadLog?
     public var reply: RESPReplyWriter
@@ -42,6 +44,7 @@ public struct CommandContext {
         self.engine = engine
         self.session = session
         self.owners = (engine, session)
+        self.settings = engine.settings
         self.reply = reply
         self.arguments = CommandArguments(base: Self.emptyBase, spans: Self.emptySpans, count: 0)
     }
@@ -106,7 +109,7 @@ extension CommandContext {
     /// Records an access to `entry` in its LRU/LFU clock.
     @inline(__always)
     package func touch(_ entry: Entry) {
-        let settings = self.engine.settings
+        let settings = self.settings
         if !settings.tracksLFU.load(ordering: .relaxed) {
             entry.accessClock = AccessTracking.lruClock(now: self.now)
         } else {
@@ -120,7 +123,7 @@ extension CommandContext {
     /// The access clock value for a new entry.
     @inline(__always)
     package var initialAccessClock: UInt32 {
-        AccessTracking.initial(now: self.now, lfu: self.engine.settings.tracksLFU.load(ordering: .relaxed))
+        AccessTracking.initial(now: self.now, lfu: self.settings.tracksLFU.load(ordering: .relaxed))
     }
 
     // MARK: Common replies

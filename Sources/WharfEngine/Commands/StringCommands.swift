@@ -300,16 +300,17 @@ enum StringCommands {
 
     // MARK: Several keys
 
-    /// The shards holding the keys at `indices`, with each key's hash stored in `hashes`.
+    /// The shards holding the keys at argument `first`, `first + step` …, with each key's
+    /// hash stored in `hashes`.
     private static func selectShards(
-        _ context: CommandContext, from first: Int, step: Int, hashes: UnsafeMutableBufferPointer<UInt64>
+        _ arguments: CommandArguments, in database: Database, hasher: KeyHasher, from first: Int, step: Int,
+        hashes: UnsafeMutableBufferPointer<UInt64>
     ) -> ShardSelection {
         var selection = ShardSelection()
-        let database = context.database
         var slot = 0
         var index = first
-        while index < context.arguments.count {
-            let hash = context.hash(context.arguments[index])
+        while index < arguments.count {
+            let hash = hasher.hash(arguments[index])
             hashes[slot] = hash
             selection.insert(database.shardIndex(for: hash))
             slot += 1
@@ -322,7 +323,7 @@ enum StringCommands {
         let keyCount = context.arguments.count - 1
         withUnsafeTemporaryAllocation(of: UInt64.self, capacity: keyCount) { hashes in
             let database = context.database
-            let selection = selectShards(context, from: 1, step: 1, hashes: hashes)
+            let selection = selectShards(context.arguments, in: database, hasher: context.engine.keyspace.hasher, from: 1, step: 1, hashes: hashes)
             context.lock(selection, in: database)
             defer { context.unlock(selection, in: database) }
             context.reply.writeArrayHeader(count: keyCount)
@@ -355,7 +356,7 @@ enum StringCommands {
         let pairCount = (count - 1) / 2
         withUnsafeTemporaryAllocation(of: UInt64.self, capacity: pairCount) { hashes in
             let database = context.database
-            let selection = selectShards(context, from: 1, step: 2, hashes: hashes)
+            let selection = selectShards(context.arguments, in: database, hasher: context.engine.keyspace.hasher, from: 1, step: 2, hashes: hashes)
             context.lock(selection, in: database)
             defer { context.unlock(selection, in: database) }
             if onlyIfNoneExist {

@@ -128,7 +128,7 @@ package enum ConfigRegistry {
     }
 
     private static func integer(
-        _ name: String, _ summary: String, _ path: any KeyPath<EngineSettings, ManagedAtomic<Int>> & Sendable, min: Int, max: Int
+        _ name: String, _ summary: String, _ path: any KeyPath<EngineSettings, UnsafeAtomic<Int>> & Sendable, min: Int, max: Int
     ) -> ConfigParameter {
         ConfigParameter(
             name: name, isMutable: true, summary: summary,
@@ -145,7 +145,7 @@ package enum ConfigRegistry {
     }
 
     private static func memory(
-        _ name: String, _ summary: String, _ path: any KeyPath<EngineSettings, ManagedAtomic<Int>> & Sendable, min: Int, max: Int, mutable: Bool = true
+        _ name: String, _ summary: String, _ path: any KeyPath<EngineSettings, UnsafeAtomic<Int>> & Sendable, min: Int, max: Int, mutable: Bool = true
     ) -> ConfigParameter {
         ConfigParameter(
             name: name, isMutable: mutable, summary: summary,

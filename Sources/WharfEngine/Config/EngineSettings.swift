@@ -12,46 +12,69 @@ public final class EngineSettings: Sendable {
     public let shards: Int
 
     /// Incremented by every change, so readers can cache derived values cheaply.
-    package let generation = ManagedAtomic<Int>(0)
+    package let generation = UnsafeAtomic<Int>.create(0)
 
     // Changeable at run time.
-    package let maxClients = ManagedAtomic<Int>(10_000)
-    package let idleTimeoutSeconds = ManagedAtomic<Int>(0)
-    package let tcpKeepaliveSeconds = ManagedAtomic<Int>(300)
-    package let protoMaxBulkLength = ManagedAtomic<Int>(512 * 1024 * 1024)
-    package let protoMaxMultibulkLength = ManagedAtomic<Int>(1024 * 1024)
-    package let protoInlineMaxSize = ManagedAtomic<Int>(64 * 1024)
-    package let clientQueryBufferLimit = ManagedAtomic<Int>(1024 * 1024 * 1024)
-    package let hz = ManagedAtomic<Int>(10)
-    package let activeExpireEffort = ManagedAtomic<Int>(1)
-    package let maxmemoryPolicyIndex = ManagedAtomic<Int>(0)
+    package let maxClients = UnsafeAtomic<Int>.create(10_000)
+    package let idleTimeoutSeconds = UnsafeAtomic<Int>.create(0)
+    package let tcpKeepaliveSeconds = UnsafeAtomic<Int>.create(300)
+    package let protoMaxBulkLength = UnsafeAtomic<Int>.create(512 * 1024 * 1024)
+    package let protoMaxMultibulkLength = UnsafeAtomic<Int>.create(1024 * 1024)
+    package let protoInlineMaxSize = UnsafeAtomic<Int>.create(64 * 1024)
+    package let clientQueryBufferLimit = UnsafeAtomic<Int>.create(1024 * 1024 * 1024)
+    package let hz = UnsafeAtomic<Int>.create(10)
+    package let activeExpireEffort = UnsafeAtomic<Int>.create(1)
+    package let maxmemoryPolicyIndex = UnsafeAtomic<Int>.create(0)
     /// Whether keys track an LFU counter (an LFU policy) rather than LRU time.
-    package let tracksLFU = ManagedAtomic<Bool>(false)
-    package let lfuLogFactor = ManagedAtomic<Int>(10)
-    package let lfuDecayTime = ManagedAtomic<Int>(1)
+    package let tracksLFU = UnsafeAtomic<Bool>.create(false)
+    package let lfuLogFactor = UnsafeAtomic<Int>.create(10)
+    package let lfuDecayTime = UnsafeAtomic<Int>.create(1)
     /// `client-output-buffer-limit` hard/soft limits in bytes and soft seconds, per class.
     package let outputBufferLimits = Mutex<OutputBufferLimits>(OutputBufferLimits())
     package let requirePassword = Mutex<String>("")
     /// Whether any password is set, readable without the lock.
-    package let hasPassword = ManagedAtomic<Bool>(false)
+    package let hasPassword = UnsafeAtomic<Bool>.create(false)
     package let logLevel = Mutex<String>("notice")
     /// Take a snapshot (compacting the log) when the log has grown by this percentage of the last snapshot…
-    package let autoRewritePercentage = ManagedAtomic<Int>(100)
+    package let autoRewritePercentage = UnsafeAtomic<Int>.create(100)
     /// …and by at least this many bytes.
-    package let autoRewriteMinSize = ManagedAtomic<Int>(64 * 1024 * 1024)
+    package let autoRewriteMinSize = UnsafeAtomic<Int>.create(64 * 1024 * 1024)
     /// Redis's `save` rules: snapshot after `seconds` if at least `changes` writes happened.
     package let saveRules = Mutex<[SaveRule]>([SaveRule(seconds: 3600, changes: 1), SaveRule(seconds: 300, changes: 100), SaveRule(seconds: 60, changes: 10000)])
     /// `appendfsync`, applied to the log when it changes.
     package let appendFsync = Mutex<String>("everysec")
     /// Told when `appendfsync` changes (the log registers itself).
     package let fsyncObserver = Mutex<(@Sendable (String) -> Void)?>(nil)
-    package let walSegmentSize = ManagedAtomic<Int>(64 * 1024 * 1024)
+    package let walSegmentSize = UnsafeAtomic<Int>.create(64 * 1024 * 1024)
     /// Values of parameters owned by layers above the engine (port, bind, dir, …), shown by CONFIG GET.
     package let external = Mutex<[String: String]>([:])
 
     public init(databases: Int = 16, shards: Int = 32) {
         self.databases = databases
         self.shards = shards
+    }
+
+    // The atomics are unmanaged (no reference counting on every read); they live exactly as
+    // long as the settings.
+    deinit {
+        self.activeExpireEffort.destroy()
+        self.autoRewriteMinSize.destroy()
+        self.autoRewritePercentage.destroy()
+        self.clientQueryBufferLimit.destroy()
+        self.generation.destroy()
+        self.hasPassword.destroy()
+        self.hz.destroy()
+        self.idleTimeoutSeconds.destroy()
+        self.lfuDecayTime.destroy()
+        self.lfuLogFactor.destroy()
+        self.maxClients.destroy()
+        self.maxmemoryPolicyIndex.destroy()
+        self.protoInlineMaxSize.destroy()
+        self.protoMaxBulkLength.destroy()
+        self.protoMaxMultibulkLength.destroy()
+        self.tcpKeepaliveSeconds.destroy()
+        self.tracksLFU.destroy()
+        self.walSegmentSize.destroy()
     }
 
     public var maxmemoryPolicy: MaxmemoryPolicy {

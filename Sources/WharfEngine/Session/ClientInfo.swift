@@ -14,13 +14,13 @@ public final class ClientInfo: Sendable {
     /// Unix milliseconds when the connection was accepted.
     public let createdAt: Int64
 
-    package let lastInteraction: ManagedAtomic<Int64>
-    package let lastCommand = ManagedAtomic<Int>(-1)
-    package let database = ManagedAtomic<Int>(0)
-    package let protocolVersion = ManagedAtomic<Int>(2)
-    package let queryBufferBytes = ManagedAtomic<Int>(0)
-    package let outputBufferBytes = ManagedAtomic<Int>(0)
-    package let killed = ManagedAtomic<Bool>(false)
+    package let lastInteraction: UnsafeAtomic<Int64>
+    package let lastCommand = UnsafeAtomic<Int>.create(-1)
+    package let database = UnsafeAtomic<Int>.create(0)
+    package let protocolVersion = UnsafeAtomic<Int>.create(2)
+    package let queryBufferBytes = UnsafeAtomic<Int>.create(0)
+    package let outputBufferBytes = UnsafeAtomic<Int>.create(0)
+    package let killed = UnsafeAtomic<Bool>.create(false)
     private let names = Mutex<Names>(Names())
     private let closer: Mutex<(@Sendable () -> Void)?>
 
@@ -36,8 +36,18 @@ public final class ClientInfo: Sendable {
         self.address = address
         self.localAddress = localAddress
         self.createdAt = createdAt
-        self.lastInteraction = ManagedAtomic(createdAt)
+        self.lastInteraction = UnsafeAtomic<Int64>.create(createdAt)
         self.closer = Mutex(close)
+    }
+
+    deinit {
+        self.database.destroy()
+        self.killed.destroy()
+        self.lastCommand.destroy()
+        self.lastInteraction.destroy()
+        self.outputBufferBytes.destroy()
+        self.protocolVersion.destroy()
+        self.queryBufferBytes.destroy()
     }
 
     public var name: String {

@@ -10,6 +10,8 @@ public import WharfProtocol
 /// mirrored into ``info``.
 public final class ClientSession {
     public let info: ClientInfo
+    /// ``info`` without reference counting, for per-command updates.
+    package unowned(unsafe) let infoFast: ClientInfo
     public var database: Int = 0 {
         didSet {
             self.info.database.store(self.database, ordering: .relaxed)
@@ -35,6 +37,7 @@ public final class ClientSession {
 
     package init(info: ClientInfo, isAuthenticated: Bool, stats: StatsSlab, keyspace: Keyspace) {
         self.info = info
+        self.infoFast = info
         self.isAuthenticated = isAuthenticated
         self.stats = stats
         self.statsOwner = stats

@@ -46,6 +46,10 @@ final class EpollEventLoop: @unchecked Sendable {
     /// Connections whose replies wait for the log.
     private var waiting: [EpollConnection] = []
     private let hasWaiters = Atomic<Bool>(false)
+    /// Replies wait for a sync that has not been asked for yet (see the loop).
+    private var syncWanted = false
+    /// This many waiting connections ask for a sync at once rather than when idle.
+    static let syncBatch = 64
     private let onExit: @Sendable () -> Void
 
     static let readSize = 16 * 1024
@@ -128,10 +132,30 @@ final class EpollEventLoop: @unchecked Sendable {
         var events = [UInt32](repeating: 0, count: 256)
         while true {
             if self.stopping && self.connectionCount == 0 { break }
-            let timeout: Int32 = (self.lingering > 0 || self.stopping) ? 100 : -1
-            let count = fds.withUnsafeMutableBufferPointer { fdBuffer in
+            var timeout: Int32 = (self.lingering > 0 || self.stopping) ? 100 : -1
+            if self.syncWanted {
+                // Group commit: replies wait for a sync. Take whatever input is ready first, so
+                // one sync covers as many clients as possible, and ask for it only when the
+                // loop would otherwise sleep (or enough is waiting).
+                timeout = 0
+            }
+            var count = fds.withUnsafeMutableBufferPointer { fdBuffer in
                 events.withUnsafeMutableBufferPointer { eventBuffer in
                     wharf_epoll_wait(self.epfd, fdBuffer.baseAddress!, eventBuffer.baseAddress!, 256, timeout)
+                }
+            }
+            if count == 0 && self.syncWanted {
+                self.syncWanted = false
+                // Nothing else to do: sync here rather than hand over to the flusher and
+                // wait to be woken (what Redis does, minus the work it could not overlap).
+                if (try? self.log?.sync()) == nil { self.log?.requestSync() }
+                self.releaseWaiting()
+                if self.lingering == 0 && !self.stopping && !self.syncWanted {
+                    count = fds.withUnsafeMutableBufferPointer { fdBuffer in
+                        events.withUnsafeMutableBufferPointer { eventBuffer in
+                            wharf_epoll_wait(self.epfd, fdBuffer.baseAddress!, eventBuffer.baseAddress!, 256, -1)
+                        }
+                    }
                 }
             }
             if count < 0 {
@@ -365,7 +389,14 @@ final class EpollEventLoop: @unchecked Sendable {
         }
         // Published before asking for the sync, so the flusher's answer cannot be missed.
         self.hasWaiters.store(true, ordering: .releasing)
-        if self.log?.policy == .always { self.log?.requestSync() }
+        if self.log?.policy == .always {
+            if self.waiting.count >= Self.syncBatch {
+                self.syncWanted = false
+                self.log?.requestSync()
+            } else {
+                self.syncWanted = true
+            }
+        }
         self.updateInterest(connection)
     }
 
