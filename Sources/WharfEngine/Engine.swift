@@ -54,6 +54,10 @@ public final class Engine: @unchecked Sendable {
     package let runID: String
     /// Durability (log, snapshots); nil for a purely in-memory engine.
     public let persistence: Persistence?
+    /// Clients blocked on keys (BLPOP, BZPOPMIN …).
+    package let blocking = BlockingRegistry()
+    /// Pub/sub subscriptions and delivery.
+    package let pubsub: PubSubHub
 
     struct CronState {
         var expiryPosition = 0
@@ -68,18 +72,36 @@ public final class Engine: @unchecked Sendable {
         self.keyspace = Keyspace(databaseCount: settings.databases, shardsPerDatabase: settings.shards, hasher: .process)
         self.commands = CommandTable(Engine.declarations)
         self.stats = EngineStats(commandCount: self.commands.all.count)
+        self.pubsub = PubSubHub(stats: self.stats.sharedSlab, limit: { [settings] in settings.outputBufferLimits.withLock { $0.pubsub } })
         self.startedAt = clock.nowMilliseconds()
         self.startedMonotonic = EngineClock.monotonicNanoseconds()
         Ticks.start()
         self.runID = (0..<40).map { _ in String("0123456789abcdef".randomElement()!) }.joined()
         self.persistence = persistence
         persistence?.engine = self
+        for database in self.keyspace.databases {
+            let index = database.index
+            for shard in database.shards {
+                // Unowned: the engine owns the keyspace and so outlives every shard.
+                shard.onExpired = { [unowned self] key in
+                    self.notify(KeyspaceEvents.expired, "expired", key: key, database: index)
+                }
+            }
+        }
+    }
+
+    /// Releases what a departing client held: subscriptions and watched keys.
+    package func disconnect(_ session: ClientSession) {
+        if session.subscriptions.isActive { PubSubCommands.removeAll(session, hub: self.pubsub) }
+        if !session.watched.isEmpty { TransactionCommands.unwatchAll(session) }
     }
 
     /// Every command family's declarations; the one list the command table is built from.
     static var declarations: [CommandSpec] {
         ConnectionCommands.declarations + ServerCommands.declarations + KeyCommands.declarations
             + StringCommands.declarations + PersistenceCommands.declarations
+            + ListCommands.declarations + HashCommands.declarations + SetCommands.declarations
+            + SortedSetCommands.declarations + PubSubCommands.declarations + TransactionCommands.declarations
     }
 
     /// A statistics slab for one thread that will run commands (an event loop).
@@ -110,6 +132,7 @@ public final class Engine: @unchecked Sendable {
         unowned(unsafe) let stats = session.stats
         guard arguments.count > 0 else { return }
         guard let found = self.commands.lookupUnretained(arguments[0]) else {
+            TransactionCommands.markDirty(session)
             self.replyUnknownCommand(&context)
             stats.add(.errorReplies)
             return
@@ -135,6 +158,15 @@ public final class Engine: @unchecked Sendable {
             self.reject(&context, spec, "NOAUTH Authentication required.")
             return
         }
+        if session.transaction != nil && !spec.runsInTransaction {
+            // Between MULTI and EXEC commands are queued, not run.
+            TransactionCommands.queue(&context, spec)
+            return
+        }
+        if session.subscriptions.isActive && context.reply.version == .resp2 && !spec.allowedWhileSubscribed {
+            self.reject(&context, spec, "ERR Can't execute '\(spec.fullName)': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context")
+            return
+        }
         if spec.flags.contains(.write), let persistence = self.persistence, persistence.isFailing, !context.replaying {
             // As Redis: writes are refused while the log cannot be written; reads go on.
             self.reject(&context, spec, "MISCONF Errors writing to the AOF file: \(persistence.failure ?? "unknown error")")
@@ -157,6 +189,7 @@ public final class Engine: @unchecked Sendable {
             let elapsed = Int(truncatingIfNeeded: Ticks.now() &- start)
             stats.add(command: spec.index, .ticks, spec.isConstantTime ? elapsed &* Self.timingSampleRate : elapsed)
         }
+        if !context.readyKeys.isEmpty && !context.inTransaction { self.serveReadyKeys(&context) }
         stats.add(.commandsProcessed)
         stats.add(command: spec.index, .calls)
         if context.reply.buffer.getInteger(at: mark, as: UInt8.self) == UInt8(ascii: "-") {
@@ -169,6 +202,8 @@ public final class Engine: @unchecked Sendable {
     static let timingSampleRate = 8
 
     private func reject(_ context: inout CommandContext, _ spec: CommandSpec, _ message: String) {
+        // A command refused while queueing makes EXEC abort, as in Redis.
+        TransactionCommands.markDirty(context.session)
         context.reply.writeError(message)
         context.session.stats.add(command: spec.index, .rejected)
         context.session.stats.add(.errorReplies)

@@ -168,6 +168,16 @@ public struct RESPReplyWriter {
 
     /// A double: `,1.5` in RESP3, a bulk string in RESP2. Formatted as Redis formats scores.
     public mutating func writeDouble(_ value: Double) {
+        // Integral scores (the common case) print as `%.17g` would, without formatting.
+        if value.magnitude < 1e15, value == value.rounded(.towardZero), !(value == 0 && value.sign == .minus) {
+            let integer = Int64(value)
+            if self.version == .resp3 {
+                self.writeLine(prefix: UInt8(ascii: ","), integer)
+            } else {
+                self.writeBulkInteger(integer)
+            }
+            return
+        }
         let text = RESPDouble.format(value)
         if self.version == .resp3 {
             self.buffer.writeInteger(UInt8(ascii: ","))

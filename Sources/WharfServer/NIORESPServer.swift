@@ -105,6 +105,7 @@ final class NIORESPServer: RESPListener {
             #endif
         }
         let session = engine.makeSession(info: info, stats: self.slab(for: channel.eventLoop))
+        session.mailbox = ClientMailbox(wake: { channel.pipeline.fireUserInboundEventTriggered(DeliveryEvent()) })
         let handler = RESPConnectionHandler(engine: engine, session: session, allocator: channel.allocator) {
             engine.clients.unregister(id: id)
         }

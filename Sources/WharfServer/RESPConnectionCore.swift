@@ -17,6 +17,8 @@ final class RESPConnectionCore {
         case outputFull
         /// The connection must close once the output is sent (QUIT, protocol error, kill).
         case close
+        /// A blocking command waits for data; input stays unprocessed until ``resume``.
+        case blocked
     }
 
     // Unretained views of objects this core owns (through `owners`) or that outlive it, so
@@ -27,6 +29,8 @@ final class RESPConnectionCore {
     private let owners: (Engine, ClientSession, RESPCommandDecoder)
     private var context: CommandContext
     private(set) var isClosing = false
+    /// The wait of the blocking command this connection is in, if any.
+    private(set) var blockedWaiter: Waiter?
     private var settingsGeneration = -1
 
     init(engine: Engine, session: ClientSession, output: ByteBuffer) {
@@ -50,6 +54,7 @@ final class RESPConnectionCore {
     /// Runs the complete commands at the front of `input`, consuming them.
     func process(_ input: inout ByteBuffer, outputLimit: Int) -> Outcome {
         if self.isClosing { return .close }
+        if self.blockedWaiter != nil { return .blocked }
         self.refreshLimits()
         self.context.batchTime = self.engine.clock.nowMilliseconds()
         var consumed = 0
@@ -71,6 +76,13 @@ final class RESPConnectionCore {
                     self.decoder.isAuthenticated = self.session.isAuthenticated
                 }
                 consumed += frame.length
+                if let waiter = self.context.blockedWaiter {
+                    self.context.blockedWaiter = nil
+                    self.blockedWaiter = waiter
+                    self.session.info.setFlag(ClientFlags.blocked, true)
+                    outcome = .blocked
+                    return
+                }
                 if self.session.closeAfterReply {
                     outcome = .close
                     return
@@ -110,6 +122,64 @@ final class RESPConnectionCore {
     /// Marks the connection as closing without a reply (CLIENT KILL, shutdown, idle timeout).
     func beginClosing() {
         self.isClosing = true
+    }
+
+    // MARK: Blocking and delivery
+
+    /// The blocked command's deadline (monotonic ms), if it has one.
+    var blockedDeadline: Int64? { self.blockedWaiter?.deadline }
+
+    /// Ends the wait with the reply another client's write produced (nil: the timeout
+    /// reply); the commands that arrived meanwhile may then run.
+    func resume(_ waiter: Waiter, reply: ByteBuffer?, requiredLSN: UInt64) {
+        guard self.blockedWaiter === waiter else { return }
+        self.blockedWaiter = nil
+        self.session.info.setFlag(ClientFlags.blocked, false)
+        if var reply {
+            self.context.reply.buffer.writeBuffer(&reply)
+        } else {
+            CommandContext.writeTimeoutReply(waiter.operation, into: &self.context.reply)
+        }
+        self.context.appendedLSN = max(self.context.appendedLSN, requiredLSN)
+    }
+
+    /// Times the wait out if its deadline has passed. Returns whether the client resumed.
+    func expireWaitIfDue(now: Int64) -> Bool {
+        guard let waiter = self.blockedWaiter, let deadline = waiter.deadline, now >= deadline else { return false }
+        // A writer may be serving it right now; then its reply arrives through the mailbox.
+        guard waiter.claim() else { return false }
+        self.engine.blocking.remove(waiter)
+        self.resume(waiter, reply: nil, requiredLSN: 0)
+        return true
+    }
+
+    /// Takes what other threads delivered (pub/sub messages, a served wait) into the
+    /// output. Returns false when the client passed its output buffer limit and must close.
+    func takeDeliveries() -> Bool {
+        guard let mailbox = self.session.mailbox else { return true }
+        if mailbox.isOverLimit { return false }
+        let delivery = mailbox.drain()
+        if var messages = delivery.messages { self.context.reply.buffer.writeBuffer(&messages) }
+        if let unblocked = delivery.unblocked {
+            self.resume(unblocked.waiter, reply: unblocked.reply, requiredLSN: unblocked.requiredLSN)
+        }
+        return true
+    }
+
+    /// Publishes how much output is unsent, which pub/sub delivery checks against the limit.
+    func reportUnsent(_ bytes: Int) {
+        self.session.mailbox?.unsentBytes.store(bytes, ordering: .relaxed)
+        self.session.info.outputBufferBytes.store(bytes, ordering: .relaxed)
+    }
+
+    /// Releases what the connection holds in the engine when it goes away: a pending wait
+    /// and its subscriptions.
+    func disconnect() {
+        if let waiter = self.blockedWaiter {
+            self.blockedWaiter = nil
+            if waiter.claim() { self.engine.blocking.remove(waiter) }
+        }
+        self.engine.disconnect(self.session)
     }
 
     /// Re-reads the decoder limits when CONFIG SET may have changed them.

@@ -8,6 +8,10 @@ import WharfStorage
 /// idle timeout, server shutdown).
 struct GracefulCloseEvent: Sendable {}
 
+/// Another thread left something in the connection's mailbox (pub/sub messages, the reply
+/// of a served blocking command).
+struct DeliveryEvent: Sendable {}
+
 /// The SwiftNIO transport for one client connection: feeds each read to the connection core
 /// and sends all replies of a read batch with one flush.
 ///
@@ -62,6 +66,7 @@ final class RESPConnectionHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        self.core.disconnect()
         if !self.closed {
             self.closed = true
             self.onClose()
@@ -73,6 +78,17 @@ final class RESPConnectionHandler: ChannelInboundHandler {
         if event is GracefulCloseEvent {
             self.core.beginClosing()
             self.closeAfterFlush(context: context)
+            return
+        }
+        if event is DeliveryEvent {
+            let wasBlocked = self.core.blockedWaiter != nil
+            guard self.core.takeDeliveries() else {
+                // Past the output buffer limit: closed at once, as Redis does.
+                context.close(promise: nil)
+                return
+            }
+            if wasBlocked && self.core.blockedWaiter == nil { self.resumeInput(context: context) }
+            self.flush(context: context)
             return
         }
         context.fireUserInboundEventTriggered(event)
@@ -117,8 +133,34 @@ final class RESPConnectionHandler: ChannelInboundHandler {
             case .close:
                 self.closeAfterFlush(context: context)
                 return
+            case .blocked:
+                if let deadline = self.core.blockedDeadline { self.scheduleTimeout(deadline, context: context) }
+                return
             }
         }
+    }
+
+    /// Wakes the connection when its blocking command times out.
+    private func scheduleTimeout(_ deadline: Int64, context: ChannelHandlerContext) {
+        let now = EngineClock.monotonicNanoseconds() / 1_000_000
+        let loop = context.eventLoop.assumeIsolatedUnsafeUnchecked()
+        loop.scheduleTask(in: .milliseconds(max(0, deadline - now))) {
+            if self.core.expireWaitIfDue(now: EngineClock.monotonicNanoseconds() / 1_000_000) {
+                self.resumeInput(context: context)
+                self.flush(context: context)
+            } else if let next = self.core.blockedDeadline, next == deadline {
+                // The clock read came a moment early; look again shortly.
+                self.scheduleTimeout(deadline, context: context)
+            }
+        }
+    }
+
+    /// A blocking command ended: run the commands that arrived meanwhile.
+    private func resumeInput(context: ChannelHandlerContext) {
+        guard var input = self.pending, !self.paused, !self.core.isClosing else { return }
+        self.pending = nil
+        self.run(&input, context: context)
+        if input.readableBytes > 0 && !self.core.isClosing { self.pending = input }
     }
 
     private func flush(context: ChannelHandlerContext) {
@@ -143,6 +185,8 @@ final class RESPConnectionHandler: ChannelInboundHandler {
         let reply = self.core.output
         self.core.countOutput(reply.readableBytes)
         context.writeAndFlush(self.wrapOutboundOut(reply), promise: nil)
+        // What the channel has not sent yet counts against the pub/sub output limit.
+        self.core.reportUnsent(((try? context.channel.syncOptions?.getOption(.bufferedWritableBytes)) ?? nil) ?? 0)
         if reply.capacity > Self.retainedBufferLimit {
             self.core.output = context.channel.allocator.buffer(capacity: 4096)
         } else {

@@ -26,7 +26,10 @@ struct ServerCron: Service {
         let timeout = Int64(engine.settings.idleTimeoutSeconds.load(ordering: .relaxed))
         guard timeout > 0 else { return }
         let now = engine.clock.nowMilliseconds()
-        for client in engine.clients.all() where now - client.lastInteraction.load(ordering: .relaxed) > timeout * 1000 {
+        // As Redis: blocked clients and subscribers are not idle, however long they wait.
+        let exempt = ClientFlags.blocked | ClientFlags.subscribed
+        for client in engine.clients.all()
+        where now - client.lastInteraction.load(ordering: .relaxed) > timeout * 1000 && client.flags.load(ordering: .relaxed) & exempt == 0 {
             client.kill()
         }
     }

@@ -27,6 +27,7 @@ public enum WharfServerApplication {
                 throw ServerConfigurationError("cannot load \(configuration.directory): \(error)")
             }
             if let torn = report.tornTail { logger.warning("\(torn)") }
+            if let cut = report.incompleteTransaction { logger.warning("\(cut)") }
             if let repaired = report.repaired { logger.warning("\(repaired)") }
             if report.replayErrors > 0 { logger.error("\(report.replayErrors) log records failed to replay") }
             logger.notice("Data loaded: \(report.summary)")

@@ -81,6 +81,20 @@ public enum LogReader {
         return result
     }
 
+    /// Cuts the log back to `lsn` (dropping everything after it, later segments included),
+    /// so appending resumes there. Returns the segment that now ends at `lsn`.
+    public static func truncate(_ layout: StorageLayout, to lsn: UInt64) throws -> (start: UInt64, path: String)? {
+        let segments = try layout.segments()
+        guard let index = segments.lastIndex(where: { $0.start <= lsn }) else { return nil }
+        let segment = segments[index]
+        let file = try StorageFile.openForReadWrite(segment.path)
+        try file.truncate(to: LogRecordFormat.segmentHeaderSize + Int(lsn - segment.start))
+        try file.syncData()
+        for later in segments[(index + 1)...] { try StorageFiles.remove(later.path) }
+        try StorageFiles.syncDirectory(layout.directory)
+        return segment
+    }
+
     private static func bytes(of segments: ArraySlice<(start: UInt64, path: String)>) -> Int {
         segments.reduce(0) { $0 + StorageFiles.size($1.path) }
     }

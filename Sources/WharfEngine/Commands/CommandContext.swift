@@ -37,8 +37,16 @@ public struct CommandContext {
     /// The log position just past the last record this client's commands appended; its
     /// replies may be sent once the log has written (or synced) that far.
     public var appendedLSN: UInt64 = 0
+    /// Keys that received data while clients wait on them; served after the command.
+    package var readyKeys: [WaitKey] = []
+    /// Set by a blocking command that found nothing: the connection waits for this client.
+    package var blockedWaiter: Waiter?
+    /// Set while EXEC runs the queued commands (blocking commands do not block then).
+    package var inTransaction = false
     /// Set while a caller (EXEC) already holds every shard lock the command needs.
     package var locksHeld = false
+    /// Whether the running EXEC has logged its opening `MULTI` record.
+    package var transactionLogged = false
 
     public init(engine: Engine, session: ClientSession, reply: RESPReplyWriter) {
         self.engine = engine

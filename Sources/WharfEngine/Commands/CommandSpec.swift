@@ -131,6 +131,10 @@ package final class CommandSpec: Sendable {
     package let index: Int
     /// Declared O(1): timed on a sample of calls only.
     let isConstantTime: Bool
+    /// A RESP2 client in subscribed mode may send it (the subscribe family, PING, QUIT, RESET).
+    let allowedWhileSubscribed: Bool
+    /// Runs at once even between MULTI and EXEC (EXEC, DISCARD, MULTI, WATCH, QUIT, RESET).
+    let runsInTransaction: Bool
     let nameBytes: [UInt8]
 
     package init(
@@ -152,6 +156,8 @@ package final class CommandSpec: Sendable {
         self.subcommands = subcommands
         self.index = index
         self.isConstantTime = complexity == "O(1)"
+        self.allowedWhileSubscribed = parent == nil && PubSubCommands.allowedWhileSubscribed.contains(name.lowercased())
+        self.runsInTransaction = parent == nil && TransactionCommands.runImmediately.contains(name.lowercased())
         self.nameBytes = Array(name.lowercased().utf8)
     }
 

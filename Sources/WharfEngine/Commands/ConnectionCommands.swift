@@ -54,6 +54,17 @@ enum ConnectionCommands {
         if context.arguments.count > 2 {
             return context.reply.writeError("ERR wrong number of arguments for 'ping' command")
         }
+        if context.session.subscriptions.isActive && context.reply.version == .resp2 {
+            // In subscribed mode a RESP2 client gets PING's answer as a pub/sub-shaped array.
+            context.reply.writeArrayHeader(count: 2)
+            context.reply.writeBulkString("pong")
+            if context.arguments.count == 2 {
+                context.reply.writeBulkString(context.arguments[1])
+            } else {
+                context.reply.writeBulkString("")
+            }
+            return
+        }
         if context.arguments.count == 2 {
             context.reply.writeBulkString(context.arguments[1])
         } else {
@@ -83,6 +94,9 @@ enum ConnectionCommands {
 
     static func reset(_ context: inout CommandContext) {
         let session = context.session
+        session.transaction = nil
+        session.info.setFlag(ClientFlags.inTransaction, false)
+        context.engine.disconnect(session)
         session.database = 0
         session.protocolVersion = .resp2
         context.reply.version = .resp2
@@ -427,7 +441,7 @@ enum ClientDescription {
         let output = client.outputBufferBytes.load(ordering: .relaxed)
         let fields: [(String, String)] = [
             ("id", "\(client.id)"), ("addr", client.address), ("laddr", client.localAddress),
-            ("name", client.name), ("age", "\(age)"), ("idle", "\(idle)"), ("flags", "N"),
+            ("name", client.name), ("age", "\(age)"), ("idle", "\(idle)"), ("flags", ClientFlags.letters(client.flags.load(ordering: .relaxed))),
             ("db", "\(client.database.load(ordering: .relaxed))"), ("sub", "0"), ("psub", "0"), ("ssub", "0"),
             ("multi", "-1"), ("qbuf", "\(queryBuffer)"), ("qbuf-free", "0"), ("argv-mem", "0"), ("multi-mem", "0"),
             ("obl", "0"), ("oll", "0"), ("omem", "\(output)"), ("tot-mem", "\(queryBuffer + output)"),

@@ -101,6 +101,7 @@ enum KeyCommands {
             if let slot = shard.lookup(key, hash: hash, now: context.now) {
                 shard.remove(at: slot)
                 removed += 1
+                context.notify(KeyspaceEvents.generic, "del", key)
             }
         } whileLocked: { context in
             if removed > 0 { context.logCommand() }
@@ -203,6 +204,7 @@ enum KeyCommands {
                 log.argument("DEL")
                 log.argument(key)
             }
+            context.notify(KeyspaceEvents.generic, "del", key)
         } else {
             if entry.hasExpiry {
                 // Same layout: change the time in place (after copying if a snapshot shares it).
@@ -216,6 +218,7 @@ enum KeyCommands {
                 log.argument(key)
                 log.argument(deadline)
             }
+            context.notify(KeyspaceEvents.generic, "expire", key)
         }
         context.reply.writeInteger(1)
     }
@@ -248,6 +251,7 @@ enum KeyCommands {
         shard.replace(at: slot, with: shard.entry(at: slot).withExpiry(nil))
         context.reply.writeInteger(1)
         context.logCommand()
+        context.notify(KeyspaceEvents.generic, "persist", key)
     }
 
     // MARK: Iteration
@@ -368,6 +372,10 @@ enum KeyCommands {
         targetShard.insert(moved, hash: targetHash)
         onlyIfMissing ? context.reply.writeInteger(1) : context.reply.writeOK()
         context.logCommand()
+        context.notify(KeyspaceEvents.generic, "rename_from", source)
+        context.notify(KeyspaceEvents.generic, "rename_to", target)
+        // Blocked clients may wait on the new name (RENAME onto a list BLPOP waits for).
+        context.signalReady(target)
     }
 
     static func copy(_ context: inout CommandContext) {
@@ -413,6 +421,8 @@ enum KeyCommands {
             }
             context.reply.writeInteger(1)
             context.logCommand()
+            context.engine.notify(KeyspaceEvents.generic, "copy_to", key: target, database: targetDatabase.index)
+            context.signalReady(target, database: targetDatabase.index)
         }
     }
 
@@ -442,6 +452,9 @@ enum KeyCommands {
             targetShard.insert(sourceShard.remove(at: slot), hash: hash)
             context.reply.writeInteger(1)
             context.logCommand()
+            context.notify(KeyspaceEvents.generic, "move_from", key)
+            context.engine.notify(KeyspaceEvents.generic, "move_to", key: key, database: targetDatabase.index)
+            context.signalReady(key, database: targetDatabase.index)
         }
     }
 

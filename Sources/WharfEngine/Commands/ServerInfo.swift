@@ -65,7 +65,7 @@ struct ServerInfo {
                 ("connected_clients", "\(self.engine.clients.count)"),
                 ("cluster_connections", "0"),
                 ("maxclients", "\(settings.maxClients.load(ordering: .relaxed))"),
-                ("blocked_clients", "0"),
+                ("blocked_clients", "\(self.engine.blocking.count)"),
                 ("tracking_clients", "0"),
                 ("clients_in_timeout_table", "0"),
             ]
@@ -101,7 +101,11 @@ struct ServerInfo {
                 ("evicted_keys", "0"),
                 ("keyspace_hits", "\(totals[.keyspaceHits])"),
                 ("keyspace_misses", "\(totals[.keyspaceMisses])"),
+                ("pubsub_channels", "\(self.engine.pubsub.channels(.channel, matching: nil).count)"),
+                ("pubsub_patterns", "\(self.engine.pubsub.patternCount)"),
+                ("pubsubshard_channels", "\(self.engine.pubsub.channels(.shardChannel, matching: nil).count)"),
                 ("total_error_replies", "\(totals[.errorReplies])"),
+                ("client_output_buffer_limit_disconnections", "\(totals[.outputBufferLimitDisconnections])"),
             ]
         case "replication":
             return [

@@ -135,6 +135,8 @@ enum StringCommands {
                 log.argument(finalExpiry)
             }
         }
+        context.notify(KeyspaceEvents.string, "set", key)
+        if expiry != nil { context.notify(KeyspaceEvents.generic, "expire", key) }
     }
 
     /// Stores `value` under the key in argument 1 with `expireAt`, replacing any value.
@@ -159,6 +161,8 @@ enum StringCommands {
                 log.argument(expireAt)
             }
         }
+        context.notify(KeyspaceEvents.string, "set", key)
+        if expireAt != nil { context.notify(KeyspaceEvents.generic, "expire", key) }
     }
 
     static func setnx(_ context: inout CommandContext) {
@@ -179,6 +183,7 @@ enum StringCommands {
             log.argument(key)
             log.argument(value)
         }
+        context.notify(KeyspaceEvents.string, "set", key)
     }
 
     static func setex(_ context: inout CommandContext) {
@@ -233,6 +238,7 @@ enum StringCommands {
                     log.argument("DEL")
                     log.argument(key)
                 }
+                context.notify(KeyspaceEvents.generic, "del", key)
             } else {
                 shard.replace(at: slot, with: entry.withExpiry(expireAt))
                 context.logEffect { log in
@@ -240,6 +246,7 @@ enum StringCommands {
                     log.argument(key)
                     log.argument(expireAt)
                 }
+                context.notify(KeyspaceEvents.generic, "expire", key)
             }
         } else if persist && entry.hasExpiry {
             shard.replace(at: slot, with: entry.withExpiry(nil))
@@ -247,6 +254,7 @@ enum StringCommands {
                 log.argument("PERSIST")
                 log.argument(key)
             }
+            context.notify(KeyspaceEvents.generic, "persist", key)
         }
     }
 
@@ -267,6 +275,7 @@ enum StringCommands {
             log.argument("DEL")
             log.argument(key)
         }
+        context.notify(KeyspaceEvents.generic, "del", key)
     }
 
     static func getset(_ context: inout CommandContext) {
@@ -285,6 +294,7 @@ enum StringCommands {
                 log.argument(key)
                 log.argument(value)
             }
+            context.notify(KeyspaceEvents.string, "set", key)
             return
         }
         let old = shard.entry(at: slot)
@@ -296,6 +306,7 @@ enum StringCommands {
             log.argument(key)
             log.argument(value)
         }
+        context.notify(KeyspaceEvents.string, "set", key)
     }
 
     // MARK: Several keys
@@ -386,6 +397,7 @@ enum StringCommands {
                 log.argument("MSET")
                 for index in 1..<arguments.count { log.argument(arguments[index]) }
             }
+            for position in 0..<pairCount { context.notify(KeyspaceEvents.string, "set", arguments[1 + position * 2]) }
         }
     }
 
@@ -418,6 +430,7 @@ enum StringCommands {
             shard.insert(Entry.makeInteger(key: key, value: delta, expireAt: nil, access: context.initialAccessClock), hash: hash)
             context.reply.writeInteger(delta)
             context.logCommand()
+            context.notify(KeyspaceEvents.string, "incrby", key)
             return
         }
         // No local reference to the entry is kept: holding one would make it look shared
@@ -430,6 +443,8 @@ enum StringCommands {
         case .string, .growableString:
             guard let parsed = shard.entry(at: slot).withStringBytes({ DecimalInteger.parse($0) }) else { return context.replyNotInteger() }
             current = parsed
+        default:
+            return context.replyWrongType()
         }
         let (result, overflow) = current.addingReportingOverflow(delta)
         if overflow {
@@ -446,6 +461,7 @@ enum StringCommands {
             shard.replace(at: slot, with: Entry.makeInteger(key: key, value: result, expireAt: expireAt, access: context.initialAccessClock))
         }
         context.logCommand()
+        context.notify(KeyspaceEvents.string, "incrby", key)
         context.reply.writeInteger(result)
     }
 
@@ -482,6 +498,7 @@ enum StringCommands {
                 log.argument(UnsafeRawBufferPointer(utf8))
                 log.argument("KEEPTTL")
             }
+            context.notify(KeyspaceEvents.string, "incrbyfloat", key)
         }
     }
 
@@ -506,6 +523,7 @@ enum StringCommands {
             shard.insert(Entry.makeString(key: key, value: addition, expireAt: nil, access: context.initialAccessClock), hash: hash)
             context.reply.writeInteger(addition.count)
             context.logCommand()
+            context.notify(KeyspaceEvents.string, "append", key)
             return
         }
         let entry = shard.entry(at: slot)
@@ -517,6 +535,7 @@ enum StringCommands {
             storage.bytes.append(contentsOf: addition)
             context.reply.writeInteger(storage.bytes.count)
             context.logCommand()
+            context.notify(KeyspaceEvents.string, "append", key)
             return
         }
         var bytes = entry.stringBytes
@@ -525,6 +544,7 @@ enum StringCommands {
         shard.replace(at: slot, with: grown)
         context.reply.writeInteger(bytes.count)
         context.logCommand()
+            context.notify(KeyspaceEvents.string, "append", key)
     }
 
     static func strlen(_ context: inout CommandContext) {
@@ -599,6 +619,7 @@ enum StringCommands {
             Self.patch(&storage.bytes, at: offset, with: patch)
             context.reply.writeInteger(storage.bytes.count)
             context.logCommand()
+            context.notify(KeyspaceEvents.string, "setrange", key)
             return
         }
         var bytes = entry?.stringBytes ?? []
@@ -607,6 +628,7 @@ enum StringCommands {
         if let slot { shard.replace(at: slot, with: updated) } else { shard.insert(updated, hash: hash) }
         context.reply.writeInteger(bytes.count)
         context.logCommand()
+            context.notify(KeyspaceEvents.string, "setrange", key)
     }
 
     private static func patch(_ bytes: inout [UInt8], at offset: Int, with patch: UnsafeRawBufferPointer) {

@@ -86,6 +86,12 @@ package enum ConfigRegistry {
         integer("auto-aof-rewrite-percentage", "snapshot (and compact the log) when it grows by this % of the last snapshot (0: never)", \.autoRewritePercentage, min: 0, max: Int(Int32.max)),
         memory("auto-aof-rewrite-min-size", "…and by at least this many bytes", \.autoRewriteMinSize, min: 0, max: Int.max / 2),
         memory("wal-segment-size", "size at which the log starts a new segment file (start-up only)", \.walSegmentSize, min: 1024 * 1024, max: 1 << 40, mutable: false),
+        integer("list-max-listpack-size", "largest packed list: -1…-5 for 4–64 KB, or a count of elements", \.listMaxListpackSize, min: -5, max: Int(Int32.max)),
+        integer("hash-max-listpack-entries", "most fields in a packed hash", \.hashMaxListpackEntries, min: 0, max: Int(Int32.max)),
+        integer("hash-max-listpack-value", "longest field or value in a packed hash", \.hashMaxListpackValue, min: 0, max: Int(Int32.max)),
+        integer("set-max-intset-entries", "most members in an intset", \.setMaxIntsetEntries, min: 0, max: Int(Int32.max)),
+        integer("zset-max-listpack-entries", "most members in a packed sorted set", \.zsetMaxListpackEntries, min: 0, max: Int(Int32.max)),
+        integer("zset-max-listpack-value", "longest member in a packed sorted set", \.zsetMaxListpackValue, min: 0, max: Int(Int32.max)),
         ConfigParameter(
             name: "save", isMutable: true, summary: "snapshot rules: pairs of seconds and changes (empty: none)",
             get: { settings in settings.saveRules.withLock { $0.map { "\($0.seconds) \($0.changes)" }.joined(separator: " ") } },
@@ -110,6 +116,16 @@ package enum ConfigRegistry {
             set: { settings, value throws(ConfigError) in
                 let parsed = try parseOutputBufferLimits(value, current: settings.outputBufferLimits.withLock { $0 })
                 settings.outputBufferLimits.withLock { $0 = parsed }
+            }),
+        ConfigParameter(
+            name: "notify-keyspace-events", isMutable: true,
+            summary: "keyspace notification classes (K, E, g, $, l, s, h, z, x, e, t, m, n, d, A); empty: off",
+            get: { settings in KeyspaceEvents.text(settings.notifyKeyspaceEvents.load(ordering: .relaxed)) },
+            set: { settings, value throws(ConfigError) in
+                guard let flags = KeyspaceEvents.parse(value) else {
+                    throw ConfigError(key: "notify-keyspace-events", "Invalid event class character. Use 'Ag$lshzxeKEtmnd'.")
+                }
+                settings.notifyKeyspaceEvents.store(flags, ordering: .relaxed)
             }),
     ]
 

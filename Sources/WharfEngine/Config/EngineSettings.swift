@@ -46,6 +46,15 @@ public final class EngineSettings: Sendable {
     /// Told when `appendfsync` changes (the log registers itself).
     package let fsyncObserver = Mutex<(@Sendable (String) -> Void)?>(nil)
     package let walSegmentSize = UnsafeAtomic<Int>.create(64 * 1024 * 1024)
+    // Thresholds past which small collections leave their packed encodings (Redis's names).
+    package let listMaxListpackSize = UnsafeAtomic<Int>.create(-2)
+    package let hashMaxListpackEntries = UnsafeAtomic<Int>.create(128)
+    package let hashMaxListpackValue = UnsafeAtomic<Int>.create(64)
+    package let setMaxIntsetEntries = UnsafeAtomic<Int>.create(512)
+    package let zsetMaxListpackEntries = UnsafeAtomic<Int>.create(128)
+    package let zsetMaxListpackValue = UnsafeAtomic<Int>.create(64)
+    /// `notify-keyspace-events` as ``KeyspaceEvents`` bits (0: off).
+    package let notifyKeyspaceEvents = UnsafeAtomic<Int>.create(0)
     /// Values of parameters owned by layers above the engine (port, bind, dir, …), shown by CONFIG GET.
     package let external = Mutex<[String: String]>([:])
 
@@ -57,6 +66,11 @@ public final class EngineSettings: Sendable {
     // The atomics are unmanaged (no reference counting on every read); they live exactly as
     // long as the settings.
     deinit {
+        for atomic in [self.listMaxListpackSize, self.hashMaxListpackEntries, self.hashMaxListpackValue,
+                       self.setMaxIntsetEntries, self.zsetMaxListpackEntries, self.zsetMaxListpackValue,
+                       self.notifyKeyspaceEvents] {
+            atomic.destroy()
+        }
         self.activeExpireEffort.destroy()
         self.autoRewriteMinSize.destroy()
         self.autoRewritePercentage.destroy()

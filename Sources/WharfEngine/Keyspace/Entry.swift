@@ -1,6 +1,10 @@
 import WharfProtocol
 
 /// What an entry's value is and how it is stored.
+///
+/// Small collections are packed into the entry's own bytes, as Redis packs them into a
+/// listpack or intset (one allocation per key; a change makes a new entry); past the
+/// configured thresholds they move to a payload object built for size.
 package enum ValueKind: UInt8, Sendable {
     /// A string whose bytes live inside the entry (Redis's `embstr`/`raw`).
     case string = 0
@@ -8,16 +12,59 @@ package enum ValueKind: UInt8, Sendable {
     case integer = 1
     /// A string grown by APPEND or SETRANGE, held in a growable buffer (Redis's `raw`).
     case growableString = 2
+    /// A small list packed into the entry (`listpack`).
+    case packedList = 3
+    /// A list in a ``ListPayload`` (`quicklist`).
+    case list = 4
+    /// A small hash packed into the entry (`listpack`).
+    case packedHash = 5
+    /// A hash in a ``HashPayload`` (`hashtable`).
+    case hash = 6
+    /// A small set of integers packed into the entry (`intset`).
+    case intset = 7
+    /// A set in a ``SetPayload`` (`hashtable`).
+    case set = 8
+    /// A small sorted set packed into the entry (`listpack`).
+    case packedSortedSet = 9
+    /// A sorted set in a ``SortedSetPayload`` (`skiplist` in Redis's terms).
+    case sortedSet = 10
 
     /// Whether the entry holds a reference to a separate value object.
-    package var hasPayload: Bool { self.rawValue >= ValueKind.growableString.rawValue }
-
-    /// The type name TYPE and SCAN TYPE use.
-    package var typeName: String {
+    @inline(__always)
+    package var hasPayload: Bool {
         switch self {
-        case .string, .integer, .growableString: return "string"
+        case .growableString, .list, .hash, .set, .sortedSet: return true
+        default: return false
         }
     }
+
+    /// Whether the value's bytes are stored inside the entry.
+    @inline(__always)
+    package var storesBytes: Bool {
+        switch self {
+        case .string, .packedList, .packedHash, .intset, .packedSortedSet: return true
+        default: return false
+        }
+    }
+
+    /// The type, as TYPE and SCAN TYPE name it.
+    package var family: ValueFamily {
+        switch self {
+        case .string, .integer, .growableString: return .string
+        case .packedList, .list: return .list
+        case .packedHash, .hash: return .hash
+        case .intset, .set: return .set
+        case .packedSortedSet, .sortedSet: return .sortedSet
+        }
+    }
+
+    package var typeName: String { self.family.rawValue }
+}
+
+/// The data types, as clients see them.
+package enum ValueFamily: String, Sendable {
+    case string, list, hash, set
+    case sortedSet = "zset"
 }
 
 /// A value held outside its entry (a growable string, later lists, hashes and so on).
@@ -75,14 +122,14 @@ package final class Entry: ManagedBuffer<EntryHeader, UInt8> {
         if expireAt != nil { tail += 8 }
         if long { tail += 8 }
         if kind.hasPayload { tail += 8 }
-        tail += (kind == .integer) ? 8 : (kind == .string ? valueLength : 0)
+        tail += (kind == .integer) ? 8 : (kind.storesBytes ? valueLength : 0)
         var bits = UInt64(kind.rawValue) << EntryHeader.kindShift
             | (UInt64(access) & EntryHeader.accessMask) << EntryHeader.accessShift
         if expireAt != nil { bits |= EntryHeader.expiryBit }
         if long {
             bits |= EntryHeader.longLengthsBit
         } else {
-            bits |= UInt64(key.count) | UInt64(kind == .string ? valueLength : 0) << EntryHeader.shortValueShift
+            bits |= UInt64(key.count) | UInt64(kind.storesBytes ? valueLength : 0) << EntryHeader.shortValueShift
         }
         let entry = unsafeDowncast(Entry.create(minimumCapacity: tail) { _ in EntryHeader(bits: bits) }, to: Entry.self)
         entry.withUnsafeMutablePointerToElements { elements in
@@ -94,7 +141,7 @@ package final class Entry: ManagedBuffer<EntryHeader, UInt8> {
             }
             if long {
                 raw.storeBytes(of: UInt32(key.count), toByteOffset: offset, as: UInt32.self)
-                raw.storeBytes(of: UInt32(kind == .string ? valueLength : 0), toByteOffset: offset + 4, as: UInt32.self)
+                raw.storeBytes(of: UInt32(kind.storesBytes ? valueLength : 0), toByteOffset: offset + 4, as: UInt32.self)
                 offset += 8
             }
             if kind.hasPayload { offset += 8 }
@@ -119,7 +166,13 @@ package final class Entry: ManagedBuffer<EntryHeader, UInt8> {
 
     /// A string entry holding exactly these bytes, never integer-encoded.
     package static func makeRawString(key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, expireAt: Int64?, access: UInt32) -> Entry {
-        let entry = allocate(kind: .string, key: key, valueLength: value.count, expireAt: expireAt, access: access)
+        self.makeBytes(kind: .string, key: key, value: value, expireAt: expireAt, access: access)
+    }
+
+    /// An entry of a kind that stores its value's bytes (a string or a packed collection).
+    package static func makeBytes(kind: ValueKind, key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, expireAt: Int64?, access: UInt32) -> Entry {
+        precondition(kind.storesBytes)
+        let entry = allocate(kind: kind, key: key, valueLength: value.count, expireAt: expireAt, access: access)
         if value.count > 0 {
             entry.valuePointer.copyMemory(from: value.baseAddress!, byteCount: value.count)
         }
@@ -159,8 +212,8 @@ package final class Entry: ManagedBuffer<EntryHeader, UInt8> {
     private func rebuilt(key: UnsafeRawBufferPointer, expireAt: Int64?, copyPayload: Bool) -> Entry {
         let kind = self.kind
         switch kind {
-        case .string:
-            return Entry.makeRawString(key: key, value: self.rawValueBytes, expireAt: expireAt, access: self.accessClock)
+        case .string, .packedList, .packedHash, .intset, .packedSortedSet:
+            return Entry.makeBytes(kind: kind, key: key, value: self.rawValueBytes, expireAt: expireAt, access: self.accessClock)
         case .integer:
             return Entry.makeInteger(key: key, value: self.integerValue, expireAt: expireAt, access: self.accessClock)
         default:
@@ -238,7 +291,7 @@ package final class Entry: ManagedBuffer<EntryHeader, UInt8> {
         return Unmanaged<EntryPayload>.fromOpaque(raw).takeUnretainedValue()
     }
 
-    /// The bytes of a `.string` entry.
+    /// The bytes of an entry whose kind stores bytes (a string or a packed collection).
     package var rawValueBytes: UnsafeRawBufferPointer {
         let length: Int
         if self.hasLongLengths {

@@ -1,11 +1,27 @@
-/// The slots of an entry table: one tag byte and one entry reference per slot.
-package final class EntryTableStorage {
-    let capacity: Int
+/// Something an ``OpenTable`` can hold: an object that carries its own key.
+package protocol TableElement: AnyObject {
+    /// The key bytes, valid while the object is alive.
+    var tableKey: UnsafeRawBufferPointer { get }
+    func tableKeyEquals(_ key: UnsafeRawBufferPointer) -> Bool
+}
+
+extension Entry: TableElement {
+    @inline(__always) package var tableKey: UnsafeRawBufferPointer { self.key }
+    @inline(__always) package func tableKeyEquals(_ key: UnsafeRawBufferPointer) -> Bool { self.keyEquals(key) }
+}
+
+/// The keyspace's table of entries.
+package typealias EntryTable = OpenTable<Entry>
+package typealias EntryTableStorage = OpenTableStorage<Entry>
+
+/// The slots of an open table: one tag byte and one element reference per slot.
+package final class OpenTableStorage<Element: TableElement> {
+    package let capacity: Int
     var count: Int
     /// 0 for an empty slot, otherwise 0x80 | the top seven bits of the key's hash, so most
     /// probes that cannot match are rejected without touching the entry.
     let tags: UnsafeMutablePointer<UInt8>
-    let slots: UnsafeMutablePointer<Entry?>
+    let slots: UnsafeMutablePointer<Element?>
 
     init(capacity: Int) {
         precondition(capacity > 0 && capacity & (capacity - 1) == 0)
@@ -24,8 +40,8 @@ package final class EntryTableStorage {
     }
 
     /// A copy sharing every entry (each retained once more).
-    func copy() -> EntryTableStorage {
-        let copy = EntryTableStorage(capacity: self.capacity)
+    func copy() -> OpenTableStorage<Element> {
+        let copy = OpenTableStorage<Element>(capacity: self.capacity)
         copy.count = self.count
         copy.tags.update(from: self.tags, count: self.capacity)
         copy.slots.update(from: self.slots, count: self.capacity)
@@ -33,7 +49,8 @@ package final class EntryTableStorage {
     }
 }
 
-/// An open-addressing hash table of entries with linear probing and backward-shift deletion.
+/// An open-addressing hash table of keyed objects (keyspace entries, hash fields, set and
+/// sorted-set members) with linear probing and backward-shift deletion.
 ///
 /// Chosen over `Dictionary` for memory: a slot costs nine bytes (a reference and a tag)
 /// and the key lives inside its entry, so nothing is stored twice. Entries are found by
@@ -43,15 +60,15 @@ package final class EntryTableStorage {
 ///
 /// The storage is copy-on-write: a snapshot copies the `EntryTable` value in O(1) and the
 /// live table copies the slots the first time it changes afterwards.
-package struct EntryTable {
-    private(set) var storage: EntryTableStorage
+package struct OpenTable<Element: TableElement> {
+    private(set) var storage: OpenTableStorage<Element>
     let hasher: KeyHasher
 
-    static let minimumCapacity = 8
+    static var minimumCapacity: Int { 8 }
 
-    package init(hasher: KeyHasher, capacity: Int = EntryTable.minimumCapacity) {
+    package init(hasher: KeyHasher, capacity: Int = 8) {
         self.hasher = hasher
-        self.storage = EntryTableStorage(capacity: capacity)
+        self.storage = OpenTableStorage<Element>(capacity: capacity)
     }
 
     package var count: Int { self.storage.count }
@@ -71,13 +88,13 @@ package struct EntryTable {
         while true {
             let slotTag = storage.tags[index]
             if slotTag == 0 { return nil }
-            if slotTag == tag, storage.slots[index].unsafelyUnwrapped.keyEquals(key) { return index }
+            if slotTag == tag, storage.slots[index].unsafelyUnwrapped.tableKeyEquals(key) { return index }
             index = (index &+ 1) & mask
         }
     }
 
     @inline(__always)
-    package func entry(at slot: Int) -> Entry {
+    package func element(at slot: Int) -> Element {
         self.storage.slots[slot].unsafelyUnwrapped
     }
 
@@ -99,15 +116,15 @@ package struct EntryTable {
         return isKnownUniquelyReferenced(&self.storage.slots[slot]!)
     }
 
-    /// Puts `entry` in `slot`, which holds an entry with the same key.
-    package mutating func replace(at slot: Int, with entry: Entry) {
+    /// Puts `entry` in `slot`, which holds an element with the same key.
+    package mutating func replace(at slot: Int, with entry: Element) {
         self.makeUnique()
         self.storage.slots[slot] = entry
     }
 
     /// Adds an entry whose key is not in the table. Returns its slot.
     @discardableResult
-    package mutating func insert(_ entry: Entry, hash: UInt64) -> Int {
+    package mutating func insert(_ entry: Element, hash: UInt64) -> Int {
         self.makeUnique()
         if (self.storage.count + 1) * 16 > self.storage.capacity * 13 {
             self.resize(to: self.storage.capacity * 2)
@@ -124,7 +141,7 @@ package struct EntryTable {
 
     /// Removes the entry in `slot` and returns it.
     @discardableResult
-    package mutating func remove(at slot: Int) -> Entry {
+    package mutating func remove(at slot: Int) -> Element {
         self.makeUnique()
         let storage = self.storage
         let mask = storage.capacity - 1
@@ -134,7 +151,7 @@ package struct EntryTable {
         while true {
             index = (index &+ 1) & mask
             if storage.tags[index] == 0 { break }
-            let home = Int(truncatingIfNeeded: self.hasher.hash(storage.slots[index].unsafelyUnwrapped.key)) & mask
+            let home = Int(truncatingIfNeeded: self.hasher.hash(storage.slots[index].unsafelyUnwrapped.tableKey)) & mask
             // The entry may move back to the hole only if its home is not cyclically in (hole, index].
             let staysPut = hole <= index ? (home > hole && home <= index) : (home > hole || home <= index)
             if !staysPut {
@@ -153,9 +170,9 @@ package struct EntryTable {
     }
 
     /// Empties the table and returns the old storage (so a caller can free it elsewhere).
-    package mutating func removeAll() -> EntryTableStorage {
+    package mutating func removeAll() -> OpenTableStorage<Element> {
         let old = self.storage
-        self.storage = EntryTableStorage(capacity: Self.minimumCapacity)
+        self.storage = OpenTableStorage<Element>(capacity: Self.minimumCapacity)
         return old
     }
 
@@ -168,11 +185,11 @@ package struct EntryTable {
 
     private mutating func resize(to newCapacity: Int) {
         let old = self.storage
-        let new = EntryTableStorage(capacity: max(newCapacity, Self.minimumCapacity))
+        let new = OpenTableStorage<Element>(capacity: max(newCapacity, Self.minimumCapacity))
         let mask = new.capacity - 1
         for slot in 0..<old.capacity where old.tags[slot] != 0 {
             let entry = old.slots[slot].unsafelyUnwrapped
-            let hash = self.hasher.hash(entry.key)
+            let hash = self.hasher.hash(entry.tableKey)
             var index = Int(truncatingIfNeeded: hash) & mask
             while new.tags[index] != 0 { index = (index &+ 1) & mask }
             new.tags[index] = old.tags[slot]
@@ -185,13 +202,13 @@ package struct EntryTable {
     // MARK: Iteration
 
     /// Calls `body` with every entry whose home bucket is `bucket`.
-    package func forEachEntry(inHomeBucket bucket: Int, _ body: (Entry) -> Void) {
+    package func forEachEntry(inHomeBucket bucket: Int, _ body: (Element) -> Void) {
         let storage = self.storage
         let mask = storage.capacity - 1
         var index = bucket & mask
         while storage.tags[index] != 0 {
             let entry = storage.slots[index].unsafelyUnwrapped
-            if Int(truncatingIfNeeded: self.hasher.hash(entry.key)) & mask == bucket & mask {
+            if Int(truncatingIfNeeded: self.hasher.hash(entry.tableKey)) & mask == bucket & mask {
                 body(entry)
             }
             index = (index &+ 1) & mask
@@ -200,7 +217,7 @@ package struct EntryTable {
     }
 
     /// Calls `body` with every entry, in slot order.
-    package func forEachEntry(_ body: (Entry) -> Void) {
+    package func forEachEntry(_ body: (Element) -> Void) {
         let storage = self.storage
         for slot in 0..<storage.capacity where storage.tags[slot] != 0 {
             body(storage.slots[slot].unsafelyUnwrapped)
@@ -215,5 +232,12 @@ package struct EntryTable {
         var index = Int.random(in: 0..<storage.capacity, using: &generator)
         while storage.tags[index] == 0 { index = (index &+ 1) & mask }
         return index
+    }
+}
+
+extension OpenTable where Element == Entry {
+    @inline(__always)
+    package func entry(at slot: Int) -> Entry {
+        self.element(at: slot)
     }
 }

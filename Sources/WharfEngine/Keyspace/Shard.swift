@@ -8,6 +8,11 @@ package final class Shard: @unchecked Sendable {
     private var volatile = VolatileSet()
     /// Keys removed because their time ran out (lazily or by the sweep), for INFO.
     package var expiredKeys = 0
+    /// Told the key of each entry removed because it expired (keyspace notifications).
+    package var onExpired: ((UnsafeRawBufferPointer) -> Void)?
+    /// Clients WATCHing keys of this shard, by key; any change to such a key marks them.
+    private var watchers: [[UInt8]: [WatchState]] = [:]
+    private var watchCount = 0
     /// Where the active expiry sweep resumes in `volatile`.
     private var sweepCursor = 0
 
@@ -31,6 +36,7 @@ package final class Shard: @unchecked Sendable {
         if entry.hasExpiry, let expireAt = entry.expireAt, now > expireAt {
             self.remove(at: slot)
             self.expiredKeys += 1
+            self.onExpired?(entry.key)
             return nil
         }
         return slot
@@ -41,9 +47,37 @@ package final class Shard: @unchecked Sendable {
         self.table.entry(at: slot)
     }
 
+    // MARK: Watched keys
+
+    package func watch(_ key: [UInt8], _ state: WatchState) {
+        self.watchers[key, default: []].append(state)
+        self.watchCount += 1
+    }
+
+    package func unwatch(_ key: [UInt8], _ state: WatchState) {
+        guard var list = self.watchers[key], let index = list.firstIndex(where: { $0 === state }) else { return }
+        list.remove(at: index)
+        self.watchers[key] = list.isEmpty ? nil : list
+        self.watchCount -= 1
+    }
+
+    /// Marks the clients watching `key` (every change to a key passes here).
+    @inline(__always)
+    private func touched(_ key: UnsafeRawBufferPointer) {
+        if self.watchCount > 0 { self.markWatchers(key) }
+    }
+
+    private func markWatchers(_ key: UnsafeRawBufferPointer) {
+        guard let list = self.watchers[Array(key)] else { return }
+        for state in list { state.isDirty = true }
+    }
+
+    // MARK: Changing entries
+
     /// Adds an entry for a key that is not present. Returns its slot.
     @discardableResult
     package func insert(_ entry: Entry, hash: UInt64) -> Int {
+        self.touched(entry.key)
         if entry.hasExpiry { self.volatile.insert(entry) }
         return self.table.insert(entry, hash: hash)
     }
@@ -51,6 +85,7 @@ package final class Shard: @unchecked Sendable {
     /// Replaces the entry in `slot` with one for the same key.
     package func replace(at slot: Int, with entry: Entry) {
         let old = self.table.entry(at: slot)
+        self.touched(old.key)
         if old.hasExpiry { self.volatile.remove(old) }
         if entry.hasExpiry { self.volatile.insert(entry) }
         self.table.replace(at: slot, with: entry)
@@ -60,12 +95,14 @@ package final class Shard: @unchecked Sendable {
     @discardableResult
     package func remove(at slot: Int) -> Entry {
         let old = self.table.entry(at: slot)
+        self.touched(old.key)
         if old.hasExpiry { self.volatile.remove(old) }
         return self.table.remove(at: slot)
     }
 
     /// The entry in `slot`, copied first if a snapshot shares it, so it may be changed in place.
     package func mutableEntry(at slot: Int) -> Entry {
+        self.touched(self.table.entry(at: slot).key)
         if self.table.isEntryUnique(at: slot) { return self.table.entry(at: slot) }
         let copy = self.table.entry(at: slot).clone()
         self.replace(at: slot, with: copy)
@@ -74,6 +111,7 @@ package final class Shard: @unchecked Sendable {
 
     /// Removes every key; returns the old table storage so the caller may free it elsewhere.
     package func removeAll() -> EntryTableStorage {
+        for list in self.watchers.values { for state in list { state.isDirty = true } }
         self.volatile.removeAll()
         self.sweepCursor = 0
         return self.table.removeAll()
@@ -103,6 +141,7 @@ package final class Shard: @unchecked Sendable {
                     // Removal may shift a later entry back into this slot; look at it again.
                     self.remove(at: tableSlot)
                     self.expiredKeys += 1
+                    self.onExpired?(entry.key)
                     expired += 1
                     continue
                 }
@@ -124,4 +163,11 @@ package final class Shard: @unchecked Sendable {
         }
         return ttls
     }
+}
+
+/// One client's WATCH on one key: set when the key changes (under the key's shard lock,
+/// which EXEC also holds when it reads it).
+package final class WatchState: @unchecked Sendable {
+    package var isDirty = false
+    package init() {}
 }

@@ -24,15 +24,21 @@ extension CommandContext {
         }
     }
 
-    /// Logs a rewritten effect; `body` writes its arguments.
+    /// Logs a rewritten effect; `body` writes its arguments. `database` defaults to the
+    /// client's selected one (serving a blocked client logs in that client's database).
     @inline(__always)
-    package mutating func logEffect(_ body: (inout LogRecordWriter) -> Void) {
+    package mutating func logEffect(database: Int? = nil, _ body: (inout LogRecordWriter) -> Void) {
         self.session.stats.add(.changes)
         if self.replaying { return }
         if self.resolvedLog == nil {
             guard let log = self.engine.persistence?.log else { return }
             self.resolvedLog = log
         }
-        self.appendedLSN = self.resolvedLog.unsafelyUnwrapped.append(time: self.now, database: self.session.database, body)
+        if self.inTransaction && !self.transactionLogged {
+            // EXEC's effects are framed by MULTI … EXEC so replay applies all or none.
+            self.transactionLogged = true
+            self.resolvedLog.unsafelyUnwrapped.append(time: self.now, database: self.session.database) { $0.argument("MULTI") }
+        }
+        self.appendedLSN = self.resolvedLog.unsafelyUnwrapped.append(time: self.now, database: database ?? self.session.database, body)
     }
 }

@@ -27,6 +27,8 @@ public struct RecoveryReport: Sendable {
     public var logBytes = 0
     public var replayErrors = 0
     public var tornTail: String?
+    /// A transaction cut off at the end of the log (the crash came before its EXEC).
+    public var incompleteTransaction: String?
     public var repaired: String?
     public var milliseconds: Int64 = 0
     public var peakResidentBytes = 0
@@ -119,14 +121,21 @@ public final class Persistence: @unchecked Sendable {
             // As Redis: without a snapshot, the `save` rules count from start-up.
             self.state.withLock { $0.lastSaveTime = engine.clock.nowMilliseconds() / 1000 }
         }
-        let replayer = LogReplayer(engine: engine)
-        let scan: LogScanResult
+        let replayer = LogReplayer(engine: engine, start: lsn)
+        var scan: LogScanResult
         do {
             scan = try LogReader.read(self.layout, from: lsn, repair: self.options.repair) { record in
                 try replayer.apply(record)
             }
         } catch let damage as LogDamage {
             throw RecoveryError(description: damage.description)
+        }
+        if let open = replayer.openTransaction {
+            // The log ends inside MULTI … EXEC: the crash came mid-transaction, which was
+            // never acknowledged. Cut it off, as Redis reverts an incomplete MULTI.
+            scan.lastSegment = try LogReader.truncate(self.layout, to: open.start)
+            scan.endLSN = open.start
+            report.incompleteTransaction = "discarded an incomplete transaction at the end of the log (\(open.records) records from LSN \(open.start))"
         }
         report.logRecords = scan.records
         report.logBytes = scan.bytes
@@ -455,13 +464,24 @@ final class LogReplayer {
     private(set) var errors = 0
     private var spans: UnsafeMutablePointer<ArgumentSpan>
     private var spanCapacity = 64
+    /// Where the record being applied starts (the previous one's end).
+    private var position: UInt64
+    /// Records of a MULTI … EXEC seen so far, applied together at EXEC.
+    private var transaction: [(time: Int64, database: Int, arguments: [[UInt8]])]?
+    private var transactionStart: UInt64 = 0
 
-    init(engine: Engine) {
+    /// A transaction the log ends inside: where its MULTI starts and how many records followed.
+    var openTransaction: (start: UInt64, records: Int)? {
+        self.transaction.map { (self.transactionStart, $0.count) }
+    }
+
+    init(engine: Engine, start: UInt64) {
         self.engine = engine
         self.session = engine.makeSession(address: "log-replay")
         self.context = CommandContext(engine: engine, session: self.session, reply: RESPReplyWriter(buffer: ByteBuffer()))
         self.context.replaying = true
         self.spans = .allocate(capacity: self.spanCapacity)
+        self.position = start
     }
 
     deinit {
@@ -469,10 +489,31 @@ final class LogReplayer {
     }
 
     func apply(_ record: LogRecord) throws {
+        defer { self.position = record.endLSN }
         guard record.database < self.engine.keyspace.databases.count else {
             throw RecoveryError(description: "log record for database \(record.database) but only \(self.engine.keyspace.databases.count) are configured (databases)")
         }
-        if self.session.database != record.database { self.session.database = record.database }
+        if record.arguments.count == 1 {
+            let name = record.arguments[0]
+            if name.equalsIgnoringCase("MULTI") {
+                self.transaction = []
+                self.transactionStart = self.position
+                return
+            }
+            if name.equalsIgnoringCase("EXEC"), let queued = self.transaction {
+                self.transaction = nil
+                for command in queued {
+                    TransactionCommands.withArguments(command.arguments) { arguments in
+                        self.run(time: command.time, database: command.database, arguments)
+                    }
+                }
+                return
+            }
+        }
+        if self.transaction != nil {
+            self.transaction!.append((record.time, record.database, record.arguments.map { Array($0) }))
+            return
+        }
         let count = record.arguments.count
         if count > self.spanCapacity {
             self.spans.deallocate()
@@ -485,8 +526,13 @@ final class LogReplayer {
             let start = argument.baseAddress.map { $0 - base } ?? 0
             self.spans[index] = ArgumentSpan(offset: start, length: argument.count)
         }
-        self.context.batchTime = record.time
-        self.context.arguments = CommandArguments(base: base, spans: self.spans, count: count)
+        self.run(time: record.time, database: record.database, CommandArguments(base: base, spans: self.spans, count: count))
+    }
+
+    private func run(time: Int64, database: Int, _ arguments: CommandArguments) {
+        if self.session.database != database { self.session.database = database }
+        self.context.batchTime = time
+        self.context.arguments = arguments
         self.engine.execute(&self.context)
         if self.context.reply.buffer.getInteger(at: self.context.reply.buffer.readerIndex, as: UInt8.self) == UInt8(ascii: "-") {
             self.errors += 1

@@ -29,8 +29,18 @@ package enum SnapshotCodec {
     static let stringTag: UInt8 = 0
     static let integerTag: UInt8 = 1
 
-    /// Decoders of payload types by tag. Types outside the entry register here.
-    nonisolated(unsafe) static let payloadDecoders: [UInt8: (kind: ValueKind, decode: (SnapshotReader) throws -> EntryPayload)] = [:]
+    /// Packed collections are stored as their bytes under these tags.
+    static let packedTags: [(ValueKind, UInt8)] = [(.packedList, 2), (.packedHash, 3), (.intset, 4), (.packedSortedSet, 5)]
+
+    /// Every value type kept outside its entry. Each new type adds itself here.
+    static let payloadTypes: [any SnapshotEncodable.Type] = [ListPayload.self, HashPayload.self, SetPayload.self, SortedSetPayload.self]
+
+    /// Decoders of payload types by tag.
+    nonisolated(unsafe) static let payloadDecoders: [UInt8: (kind: ValueKind, decode: (SnapshotReader) throws -> EntryPayload)] = {
+        var decoders: [UInt8: (kind: ValueKind, decode: (SnapshotReader) throws -> EntryPayload)] = [:]
+        for type in payloadTypes { decoders[type.snapshotTag] = (type.entryKind, type.decode(from:)) }
+        return decoders
+    }()
 
     static func writeDatabase(_ index: Int, into writer: SnapshotWriter) {
         writer.write(Self.databaseMarker)
@@ -50,6 +60,14 @@ package enum SnapshotCodec {
             // Loaded back as a plain string: the spare capacity is not worth keeping.
             Self.header(Self.stringTag, expireAt, entry.key, writer)
             (entry.payload as! GrowableString).bytes.withUnsafeBytes { writer.writeBytes($0) }
+        case .packedList, .packedHash, .intset, .packedSortedSet:
+            let tag = Self.packedTags.first { $0.0 == entry.kind }!.1
+            Self.header(tag, expireAt, entry.key, writer)
+            writer.writeBytes(entry.rawValueBytes)
+        case .list, .hash, .set, .sortedSet:
+            let payload = entry.payload as! any SnapshotEncodable
+            Self.header(type(of: payload).snapshotTag, expireAt, entry.key, writer)
+            payload.encode(into: writer)
         }
     }
 
@@ -95,6 +113,9 @@ package enum SnapshotCodec {
                     return .entry(Entry.makeRawString(key: key, value: value, expireAt: expireAt, access: access))
                 case Self.integerTag:
                     return .entry(Entry.makeInteger(key: key, value: try reader.read(Int64.self), expireAt: expireAt, access: access))
+                case 2...5:
+                    let kind = Self.packedTags.first { $0.1 == tag }!.0
+                    return .entry(Entry.makeBytes(kind: kind, key: key, value: try reader.readBytes(), expireAt: expireAt, access: access))
                 default:
                     guard let decoder = Self.payloadDecoders[tag] else {
                         throw SnapshotDamage(path: reader.path, offset: 0, reason: "unknown value type \(tag)")

@@ -21,6 +21,8 @@ public final class ClientInfo: Sendable {
     package let queryBufferBytes = UnsafeAtomic<Int>.create(0)
     package let outputBufferBytes = UnsafeAtomic<Int>.create(0)
     package let killed = UnsafeAtomic<Bool>.create(false)
+    /// ``ClientFlags`` bits: blocked, subscribed, in MULTI (CLIENT LIST, idle timeout).
+    package let flags = UnsafeAtomic<Int>.create(0)
     private let names = Mutex<Names>(Names())
     private let closer: Mutex<(@Sendable () -> Void)?>
 
@@ -43,6 +45,7 @@ public final class ClientInfo: Sendable {
     deinit {
         self.database.destroy()
         self.killed.destroy()
+        self.flags.destroy()
         self.lastCommand.destroy()
         self.lastInteraction.destroy()
         self.outputBufferBytes.destroy()
@@ -75,5 +78,29 @@ public final class ClientInfo: Sendable {
         self.killed.store(true, ordering: .relaxed)
         let close = self.closer.withLock { $0 }
         close?()
+    }
+}
+
+/// States of a client other clients can see (CLIENT LIST `flags`).
+package enum ClientFlags {
+    package static let blocked = 1
+    package static let subscribed = 2
+    package static let inTransaction = 4
+
+    /// Redis's letters: `b` blocked, `P` pub/sub, `x` MULTI; `N` when none.
+    package static func letters(_ bits: Int) -> String {
+        var text = ""
+        if bits & Self.blocked != 0 { text += "b" }
+        if bits & Self.subscribed != 0 { text += "P" }
+        if bits & Self.inTransaction != 0 { text += "x" }
+        return text.isEmpty ? "N" : text
+    }
+}
+
+extension ClientInfo {
+    /// Sets or clears one of the ``ClientFlags`` bits (from the client's own thread).
+    package func setFlag(_ flag: Int, _ on: Bool) {
+        let current = self.flags.load(ordering: .relaxed)
+        self.flags.store(on ? current | flag : current & ~flag, ordering: .relaxed)
     }
 }

@@ -28,12 +28,27 @@ public final class ClientSession {
     public var isAuthenticated: Bool
     /// Set by QUIT and a successful SHUTDOWN: the connection closes once the reply is sent.
     public var closeAfterReply = false
+    /// Where other threads deliver to this client: pub/sub messages and the replies of its
+    /// blocking commands. Nil for a caller without a connection: blocking commands then
+    /// answer as if they timed out, and subscribing is refused.
+    package var mailbox: ClientMailbox?
+    /// Channels, patterns and shard channels this client subscribes to.
+    package var subscriptions = ClientSubscriptions()
+    /// The commands queued since MULTI (nil: not in a transaction).
+    package var transaction: QueuedTransaction?
+    /// Keys WATCHed for the next EXEC.
+    package var watched: [WatchedKey] = []
     /// Counters this connection adds to; one slab per thread.
     package unowned(unsafe) let stats: StatsSlab
     /// Keeps the slab alive; ``stats`` is the unretained view commands use.
     private let statsOwner: StatsSlab
 
     public var id: Int64 { self.info.id }
+
+    /// Database `index` of the keyspace this session belongs to.
+    package func keyspaceDatabase(_ index: Int) -> Database {
+        self.keyspace.databases[index]
+    }
 
     package init(info: ClientInfo, isAuthenticated: Bool, stats: StatsSlab, keyspace: Keyspace) {
         self.info = info
@@ -44,4 +59,34 @@ public final class ClientSession {
         self.keyspace = keyspace
         self.currentDatabase = keyspace.databases[0]
     }
+}
+
+/// A client's pub/sub subscriptions (its own view; the hub keeps the reverse index).
+package struct ClientSubscriptions {
+    package var channels = Set<[UInt8]>()
+    package var patterns = Set<[UInt8]>()
+    package var shardChannels = Set<[UInt8]>()
+
+    subscript(kind: SubscriptionKind) -> Set<[UInt8]> {
+        get {
+            switch kind {
+            case .channel: return self.channels
+            case .pattern: return self.patterns
+            case .shardChannel: return self.shardChannels
+            }
+        }
+        set {
+            switch kind {
+            case .channel: self.channels = newValue
+            case .pattern: self.patterns = newValue
+            case .shardChannel: self.shardChannels = newValue
+            }
+        }
+    }
+
+    /// Channels and patterns, the count SUBSCRIBE replies carry (shard channels count apart).
+    package var count: Int { self.channels.count + self.patterns.count }
+
+    /// Whether the client is in subscribed mode (RESP2 then limits its commands).
+    package var isActive: Bool { !self.channels.isEmpty || !self.patterns.isEmpty || !self.shardChannels.isEmpty }
 }

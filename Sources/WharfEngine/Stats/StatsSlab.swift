@@ -18,6 +18,8 @@ package final class StatsSlab: @unchecked Sendable {
         case errorReplies
         /// Writes that changed data (the `save` rules count them).
         case changes
+        /// Clients closed for passing their output buffer limit (slow subscribers).
+        case outputBufferLimitDisconnections
     }
 
     /// Per-command counters, `perCommand` of them for each command.
@@ -30,7 +32,7 @@ package final class StatsSlab: @unchecked Sendable {
     }
 
     static let perCommand = 4
-    static let globalFieldCount = 7
+    static let globalFieldCount = Field.allCases.count
     let commandCount: Int
     let size: Int
     private let storage: UnsafeMutablePointer<UnsafeAtomic<Int>.Storage>

@@ -9,7 +9,7 @@ import Musl
 import Darwin
 #endif
 
-/// A mutex with explicit `lock()`/`unlock()`.
+/// A recursive mutex with explicit `lock()`/`unlock()`.
 ///
 /// `Synchronization.Mutex` only offers `withLock`, but a multi-key command must hold the
 /// locks of several shards at once, taken in ascending order; this lock lets the keyspace
@@ -21,7 +21,12 @@ package final class ShardLock: @unchecked Sendable {
     package init() {
         self.mutex = .allocate(capacity: 1)
         self.mutex.initialize(to: pthread_mutex_t())
-        let result = pthread_mutex_init(self.mutex, nil)
+        // Recursive: EXEC holds every shard lock while the queued commands lock theirs again.
+        var attributes = pthread_mutexattr_t()
+        pthread_mutexattr_init(&attributes)
+        pthread_mutexattr_settype(&attributes, Int32(PTHREAD_MUTEX_RECURSIVE))
+        let result = pthread_mutex_init(self.mutex, &attributes)
+        pthread_mutexattr_destroy(&attributes)
         precondition(result == 0, "pthread_mutex_init failed: \(result)")
     }
 

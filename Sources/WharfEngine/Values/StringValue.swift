@@ -22,12 +22,19 @@ extension Entry {
         self.kind.rawValue <= ValueKind.growableString.rawValue
     }
 
+    /// The payload of a large collection, typed.
+    @inline(__always)
+    package func payload<P: EntryPayload>(as type: P.Type) -> P {
+        unsafeDowncast(self.payload, to: P.self)
+    }
+
     /// Length of a string value in bytes (an integer counts its decimal digits).
     package var stringLength: Int {
         switch self.kind {
         case .string: return self.rawValueBytes.count
         case .integer: return DecimalInteger.width(of: self.integerValue)
         case .growableString: return (self.payload as! GrowableString).bytes.count
+        default: preconditionFailure("not a string")
         }
     }
 
@@ -43,6 +50,8 @@ extension Entry {
             }
         case .growableString:
             return (self.payload as! GrowableString).bytes.withUnsafeBytes(body)
+        default:
+            preconditionFailure("not a string")
         }
     }
 
@@ -57,6 +66,12 @@ extension Entry {
         case .string: return self.rawValueBytes.count <= 44 ? "embstr" : "raw"
         case .integer: return "int"
         case .growableString: return "raw"
+        case .packedList, .packedHash, .packedSortedSet: return "listpack"
+        case .list: return "quicklist"
+        case .hash, .set: return "hashtable"
+        case .intset: return "intset"
+        // Redis's name for the large sorted-set encoding; Wharf's is a B+ tree with a table.
+        case .sortedSet: return "skiplist"
         }
     }
 }
@@ -70,6 +85,8 @@ extension RESPReplyWriter {
         case .integer: self.writeBulkInteger(entry.integerValue)
         case .growableString:
             (entry.payload as! GrowableString).bytes.withUnsafeBytes { self.writeBulkString($0) }
+        default:
+            preconditionFailure("not a string")
         }
     }
 }

@@ -45,6 +45,8 @@ final class EpollEventLoop: @unchecked Sendable {
     private let log: WriteAheadLog?
     /// Connections whose replies wait for the log.
     private var waiting: [EpollConnection] = []
+    /// Connections in a blocking command that has a timeout.
+    private var timedWaits: [EpollConnection] = []
     private let hasWaiters = Atomic<Bool>(false)
     /// Replies wait for a sync that has not been asked for yet (see the loop).
     private var syncWanted = false
@@ -133,6 +135,7 @@ final class EpollEventLoop: @unchecked Sendable {
         while true {
             if self.stopping && self.connectionCount == 0 { break }
             var timeout: Int32 = (self.lingering > 0 || self.stopping) ? 100 : -1
+            if !self.timedWaits.isEmpty { timeout = self.waitTimeout(current: timeout) }
             if self.syncWanted {
                 // Group commit: replies wait for a sync. Take whatever input is ready first, so
                 // one sync covers as many clients as possible, and ask for it only when the
@@ -175,6 +178,7 @@ final class EpollEventLoop: @unchecked Sendable {
                     self.acceptConnections(on: fd)
                 }
             }
+            if !self.timedWaits.isEmpty { self.expireWaits() }
             self.flushPending()
             if self.lingering > 0 || self.stopping { self.checkDeadlines() }
         }
@@ -222,6 +226,7 @@ final class EpollEventLoop: @unchecked Sendable {
             close: { [weak self] in self?.execute { loop in loop.closeClient(fd: fd, id: id) } })
         let accepted = engine.clients.register(info, limit: engine.settings.maxClients.load(ordering: .relaxed))
         let session = engine.makeSession(info: info, stats: self.stats)
+        session.mailbox = ClientMailbox(wake: { [weak self] in self?.execute { loop in loop.takeDeliveries(fd: fd, id: id) } })
         let core = RESPConnectionCore(engine: engine, session: session, output: self.allocator.buffer(capacity: 1024))
         let connection = EpollConnection(fd: fd, id: id, core: core)
         while self.connections.count <= Int(fd) { self.connections.append(nil) }
@@ -340,7 +345,93 @@ final class EpollEventLoop: @unchecked Sendable {
             case .close:
                 self.beginClose(connection)
                 return
+            case .blocked:
+                // The rest of the input waits until the blocking command ends.
+                if input.readableBytes > 0 && connection.pending == nil {
+                    var own = self.allocator.buffer(capacity: input.readableBytes)
+                    own.writeBuffer(&input)
+                    connection.pending = own
+                }
+                if connection.core.blockedDeadline != nil && !connection.inTimedWaits {
+                    connection.inTimedWaits = true
+                    self.timedWaits.append(connection)
+                }
+                if connection.core.output.readableBytes > 0 && !connection.flushQueued {
+                    connection.flushQueued = true
+                    self.needFlush.append(connection)
+                }
+                return
             }
+        }
+    }
+
+    // MARK: Blocked clients and deliveries
+
+    /// The epoll timeout that wakes the loop for the nearest blocking-command deadline.
+    private func waitTimeout(current: Int32) -> Int32 {
+        let now = EngineClock.monotonicNanoseconds() / 1_000_000
+        var nearest = Int64.max
+        for connection in self.timedWaits {
+            if let deadline = connection.core.blockedDeadline { nearest = min(nearest, deadline) }
+        }
+        if nearest == Int64.max { return current }
+        let wait = Int32(clamping: max(0, nearest - now))
+        return current < 0 ? wait : min(current, wait)
+    }
+
+    /// Times out blocked clients whose deadline has passed and runs what they sent since.
+    private func expireWaits() {
+        let now = EngineClock.monotonicNanoseconds() / 1_000_000
+        var index = 0
+        while index < self.timedWaits.count {
+            let connection = self.timedWaits[index]
+            if !connection.isOpen || connection.core.blockedDeadline == nil {
+                connection.inTimedWaits = false
+                self.timedWaits.remove(at: index)
+                continue
+            }
+            if connection.core.expireWaitIfDue(now: now) {
+                connection.inTimedWaits = false
+                self.timedWaits.remove(at: index)
+                self.resumeInput(connection)
+                continue
+            }
+            index += 1
+        }
+    }
+
+    /// Takes pub/sub messages and served waits delivered to the client at `fd`.
+    private func takeDeliveries(fd: Int32, id: Int64) {
+        guard let connection = self.connection(fd), connection.id == id, connection.isOpen else { return }
+        let wasBlocked = connection.core.blockedWaiter != nil
+        guard connection.core.takeDeliveries() else {
+            // Like Redis: a client past its output buffer limit is closed at once.
+            self.logger.warning(
+                "Client closed for overcoming of output buffer limits",
+                metadata: ["id": "\(id)", "addr": "\(connection.core.session.info.address)", "class": "pubsub"])
+            self.close(connection)
+            return
+        }
+        if wasBlocked && connection.core.blockedWaiter == nil {
+            self.resumeInput(connection)
+        } else if connection.core.output.readableBytes > 0 && !connection.flushQueued {
+            connection.flushQueued = true
+            self.needFlush.append(connection)
+        }
+    }
+
+    /// A blocking command ended: run the commands that arrived meanwhile.
+    private func resumeInput(_ connection: EpollConnection) {
+        if var input = connection.pending.take() {
+            self.processInput(connection, from: &input)
+            if input.readableBytes > 0 && connection.isOpen && !connection.core.isClosing && connection.pending == nil {
+                input.discardReadBytes()
+                connection.pending = input
+            }
+        }
+        if connection.core.output.readableBytes > 0 && !connection.flushQueued {
+            connection.flushQueued = true
+            self.needFlush.append(connection)
         }
     }
 
@@ -434,6 +525,7 @@ final class EpollEventLoop: @unchecked Sendable {
             self.close(connection)
             return
         }
+        connection.core.reportUnsent(connection.core.output.readableBytes)
         if connection.core.output.readableBytes == 0 {
             if connection.core.output.capacity > 4 * Self.eagerFlushBytes {
                 connection.core.output = self.allocator.buffer(capacity: 1024)
@@ -519,6 +611,7 @@ final class EpollEventLoop: @unchecked Sendable {
         _ = wharf_close(connection.fd)
         self.connections[Int(connection.fd)] = nil
         self.connectionCount -= 1
+        connection.core.disconnect()
         self.engine.clients.unregister(id: connection.id)
     }
 }
@@ -540,6 +633,8 @@ final class EpollConnection {
     var flushQueued = false
     /// Its replies wait for the log (see `EpollEventLoop.mustWaitForLog`).
     var isHeld = false
+    /// Listed in the loop's blocked connections with a deadline.
+    var inTimedWaits = false
 
     init(fd: Int32, id: Int64, core: RESPConnectionCore) {
         self.fd = fd

@@ -1,0 +1,96 @@
+package import WharfProtocol
+
+/// Where a typed lookup found the key.
+package enum Located {
+    case missing
+    case at(Int)
+}
+
+extension CommandContext {
+    /// The slot of `key` if it holds a `family` value (nil slot: missing). When it holds
+    /// another type, replies WRONGTYPE and returns nil, as every typed command must.
+    @inline(__always)
+    package mutating func locate(
+        _ key: UnsafeRawBufferPointer, hash: UInt64, in shard: Shard, as family: ValueFamily, read: Bool = false
+    ) -> Located? {
+        let slot = read ? self.lookupReadSlot(shard, key, hash: hash) : shard.lookup(key, hash: hash, now: self.now)
+        guard let slot else { return .missing }
+        if shard.entry(at: slot).kind.family != family {
+            self.replyWrongType()
+            return nil
+        }
+        return .at(slot)
+    }
+
+    /// Replaces the value in `slot` (keeping the key's expiry), or inserts a new key.
+    package func store(_ shard: Shard, _ key: UnsafeRawBufferPointer, hash: UInt64, slot: Int?, kind: ValueKind, bytes: UnsafeRawBufferPointer) {
+        let expireAt = slot.map { shard.entry(at: $0).expireAt } ?? nil
+        let entry = Entry.makeBytes(kind: kind, key: key, value: bytes, expireAt: expireAt, access: self.initialAccessClock)
+        if let slot { shard.replace(at: slot, with: entry) } else { shard.insert(entry, hash: hash) }
+    }
+
+    /// Replaces the value in `slot` with a payload (keeping the expiry), or inserts a new key.
+    package func store(_ shard: Shard, _ key: UnsafeRawBufferPointer, hash: UInt64, slot: Int?, kind: ValueKind, payload: EntryPayload) {
+        let expireAt = slot.map { shard.entry(at: $0).expireAt } ?? nil
+        let entry = Entry.makeObject(key: key, kind: kind, payload: payload, expireAt: expireAt, access: self.initialAccessClock)
+        if let slot { shard.replace(at: slot, with: entry) } else { shard.insert(entry, hash: hash) }
+    }
+
+    /// Argument `index` as a count that must be positive, with Redis's message.
+    package mutating func positiveCount(_ index: Int) -> Int? {
+        guard let value = DecimalInteger.parse(self.arguments[index]) else {
+            self.replyNotInteger()
+            return nil
+        }
+        guard value >= 0 else {
+            self.reply.writeError("ERR value is out of range, must be positive")
+            return nil
+        }
+        return Int(value)
+    }
+}
+
+extension CommandContext {
+    /// Runs `body` with the shard of the key at `argument` locked and the key found as a
+    /// `family` value (slot nil: missing). Replies WRONGTYPE itself for another type.
+    @inline(__always)
+    package mutating func withTypedKey(
+        _ family: ValueFamily, argument: Int = 1, read: Bool,
+        _ body: (inout CommandContext, Shard, UnsafeRawBufferPointer, UInt64, Int?) -> Void
+    ) {
+        let key = self.arguments[argument]
+        let hash = self.hash(key)
+        unowned(unsafe) let shard = self.database.shard(for: hash)
+        self.lock(shard)
+        defer { self.unlock(shard) }
+        guard let located = self.locate(key, hash: hash, in: shard, as: family, read: read) else { return }
+        var slot: Int?
+        if case .at(let found) = located { slot = found }
+        body(&self, shard, key, hash, slot)
+    }
+
+    /// Parses `numkeys` at `index` for the commands that take a key count, checking that
+    /// the keys are there. Returns the count, or nil after replying the error.
+    package mutating func keyCountArgument(_ index: Int, zeroMessage: String = "ERR numkeys should be greater than 0") -> Int? {
+        guard let value = self.integerArgument(index) else { return nil }
+        guard value > 0 else {
+            self.reply.writeError(zeroMessage)
+            return nil
+        }
+        guard value <= Int64(self.arguments.count - index - 1) else {
+            self.replySyntaxError()
+            return nil
+        }
+        return Int(value)
+    }
+}
+
+extension CommandContext {
+    /// Runs `body` with `reply` as the reply writer (serving a blocked client writes that
+    /// client's reply), swapping the writers rather than copying buffers.
+    package mutating func writing(into reply: inout RESPReplyWriter, _ body: (inout CommandContext) -> Void) {
+        swap(&self.reply, &reply)
+        body(&self)
+        swap(&self.reply, &reply)
+    }
+}
