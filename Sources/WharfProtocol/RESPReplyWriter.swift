@@ -84,12 +84,23 @@ public struct RESPReplyWriter {
 
     // MARK: Bulk strings
 
+    /// Header, bytes and CRLF in one write: each separate ByteBuffer call costs an
+    /// exclusivity check and a uniqueness check, which dominate short replies.
     @inlinable
     public mutating func writeBulkString(_ bytes: UnsafeRawBufferPointer) {
-        self.buffer.reserveCapacity(minimumWritableBytes: bytes.count + 24)
-        self.writeLine(prefix: UInt8(ascii: "$"), Int64(bytes.count))
-        self.buffer.writeBytes(bytes)
-        self.buffer.writeStaticString("\r\n")
+        self.buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: bytes.count + 24) { out in
+            let base = out.baseAddress!
+            base.storeBytes(of: UInt8(ascii: "$"), as: UInt8.self)
+            var offset = 1 + DecimalInteger.write(Int64(bytes.count), to: base + 1)
+            base.storeBytes(of: UInt16(0x0A0D).littleEndian, toByteOffset: offset, as: UInt16.self)
+            offset += 2
+            if bytes.count > 0 {
+                (base + offset).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+                offset += bytes.count
+            }
+            base.storeBytes(of: UInt16(0x0A0D).littleEndian, toByteOffset: offset, as: UInt16.self)
+            return offset + 2
+        }
     }
 
     @inlinable
@@ -108,11 +119,16 @@ public struct RESPReplyWriter {
     @inlinable
     public mutating func writeBulkInteger(_ value: Int64) {
         let width = DecimalInteger.width(of: value)
-        self.buffer.writeInteger(UInt8(ascii: "$"))
-        self.writeDecimal(Int64(width))
-        self.buffer.writeStaticString("\r\n")
-        self.writeDecimal(value)
-        self.buffer.writeStaticString("\r\n")
+        self.buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 48) { out in
+            let base = out.baseAddress!
+            base.storeBytes(of: UInt8(ascii: "$"), as: UInt8.self)
+            var offset = 1 + DecimalInteger.write(Int64(width), to: base + 1)
+            base.storeBytes(of: UInt16(0x0A0D).littleEndian, toByteOffset: offset, as: UInt16.self)
+            offset += 2
+            offset += DecimalInteger.write(value, to: base + offset)
+            base.storeBytes(of: UInt16(0x0A0D).littleEndian, toByteOffset: offset, as: UInt16.self)
+            return offset + 2
+        }
     }
 
     /// The null bulk string: `$-1` in RESP2, `_` in RESP3.

@@ -126,10 +126,10 @@ enum HashCommands {
 
     static func editor(_ shard: Shard, slot: Int?) -> Editor {
         guard let slot else { return Editor(pairs: [], payload: nil) }
-        let entry = shard.entry(at: slot)
-        if entry.kind == .hash { return Editor(pairs: [], payload: shard.mutableEntry(at: slot).payload(as: HashPayload.self)) }
+        // No local reference to the entry before mutableEntry: it would look shared and be copied.
+        if shard.entry(at: slot).kind == .hash { return Editor(pairs: [], payload: shard.mutableEntry(at: slot).payload(as: HashPayload.self)) }
         var pairs: [(field: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer)] = []
-        let bytes = entry.rawValueBytes
+        let bytes = shard.entry(at: slot).rawValueBytes
         pairs.reserveCapacity(Packed.count(bytes) + 1)
         Packed.forEachPair(bytes) { field, value in
             pairs.append((field, value))
@@ -175,6 +175,29 @@ enum HashCommands {
         context.store(shard, key, hash: hash, slot: slot, kind: .hash, payload: HashPayload(fields: fields))
     }
 
+    /// Sets an existing field of a packed hash to a value of the same length by writing
+    /// over the old bytes, when no snapshot shares the entry. Returns false when it cannot.
+    static func overwriteInPlace(_ shard: Shard, slot: Int, field: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) -> Bool {
+        guard shard.entry(at: slot).kind == .packedHash else { return false }
+        var valueStart = -1
+        let bytes = shard.entry(at: slot).rawValueBytes
+        var offset = 4
+        for _ in 0..<Packed.count(bytes) {
+            let (name, afterField) = Packed.item(bytes, at: offset)
+            let (current, next) = Packed.item(bytes, at: afterField)
+            if name.equalsBytesShared(field) {
+                if current.count != value.count { return false }
+                valueStart = next - current.count
+                break
+            }
+            offset = next
+        }
+        guard valueStart >= 0 else { return false }
+        let target = shard.mutableEntry(at: slot)
+        if value.count > 0 { (target.valuePointer + valueStart).copyMemory(from: value.baseAddress!, byteCount: value.count) }
+        return true
+    }
+
     // MARK: Commands
 
     static func hset(_ context: inout CommandContext, replyOK: Bool) {
@@ -183,6 +206,12 @@ enum HashCommands {
             return context.reply.writeError("ERR wrong number of arguments for '\(name)' command")
         }
         context.withTypedKey(.hash, read: false) { context, shard, key, hash, slot in
+            if context.arguments.count == 4, let slot, Self.overwriteInPlace(shard, slot: slot, field: context.arguments[2], value: context.arguments[3]) {
+                replyOK ? context.reply.writeOK() : context.reply.writeInteger(0)
+                context.logCommand()
+                context.notify(KeyspaceEvents.hash, "hset", key)
+                return
+            }
             var editor = Self.editor(shard, slot: slot)
             var added = 0
             var index = 2

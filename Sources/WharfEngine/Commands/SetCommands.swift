@@ -175,9 +175,9 @@ enum SetCommands {
     /// The set at `slot` (or a new one), ready to be changed.
     static func editor(_ shard: Shard, slot: Int?) -> Editor {
         guard let slot else { return Editor(integers: []) }
-        let entry = shard.entry(at: slot)
-        if entry.kind == .set { return Editor(payload: shard.mutableEntry(at: slot).payload(as: SetPayload.self)) }
-        let bytes = entry.rawValueBytes
+        // No local reference to the entry before mutableEntry: it would look shared and be copied.
+        if shard.entry(at: slot).kind == .set { return Editor(payload: shard.mutableEntry(at: slot).payload(as: SetPayload.self)) }
+        let bytes = shard.entry(at: slot).rawValueBytes
         var integers: [Int64] = []
         integers.reserveCapacity(Packed.intsetCount(bytes) + 1)
         for index in 0..<Packed.intsetCount(bytes) { integers.append(Packed.intsetValue(bytes, at: index)) }

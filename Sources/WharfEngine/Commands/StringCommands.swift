@@ -526,10 +526,10 @@ enum StringCommands {
             context.notify(KeyspaceEvents.string, "append", key)
             return
         }
-        let entry = shard.entry(at: slot)
-        guard entry.isString else { return context.replyWrongType() }
-        guard checkStringLength(&context, entry.stringLength + addition.count) else { return }
-        if entry.kind == .growableString {
+        // No local reference to the entry before mutableEntry: it would look shared and be copied.
+        guard shard.entry(at: slot).isString else { return context.replyWrongType() }
+        guard checkStringLength(&context, shard.entry(at: slot).stringLength + addition.count) else { return }
+        if shard.entry(at: slot).kind == .growableString {
             let target = shard.mutableEntry(at: slot)
             let storage = target.payload as! GrowableString
             storage.bytes.append(contentsOf: addition)
@@ -538,6 +538,7 @@ enum StringCommands {
             context.notify(KeyspaceEvents.string, "append", key)
             return
         }
+        let entry = shard.entry(at: slot)
         var bytes = entry.stringBytes
         bytes.append(contentsOf: addition)
         let grown = Entry.makeObject(key: key, kind: .growableString, payload: GrowableString(bytes: bytes), expireAt: entry.expireAt, access: context.initialAccessClock)
@@ -600,9 +601,8 @@ enum StringCommands {
         context.lock(shard)
         defer { context.unlock(shard) }
         let slot = shard.lookup(key, hash: hash, now: context.now)
-        let entry = slot.map { shard.entry(at: $0) }
-        if let entry, !entry.isString { return context.replyWrongType() }
-        let currentLength = entry?.stringLength ?? 0
+        if let slot, !shard.entry(at: slot).isString { return context.replyWrongType() }
+        let currentLength = slot.map { shard.entry(at: $0).stringLength } ?? 0
         if patch.count == 0 {
             context.reply.writeInteger(currentLength)
             return
@@ -614,7 +614,7 @@ enum StringCommands {
             return
         }
         let offset = Int(offset64)
-        if let slot, let entry, entry.kind == .growableString {
+        if let slot, shard.entry(at: slot).kind == .growableString {
             let storage = shard.mutableEntry(at: slot).payload as! GrowableString
             Self.patch(&storage.bytes, at: offset, with: patch)
             context.reply.writeInteger(storage.bytes.count)
@@ -622,6 +622,7 @@ enum StringCommands {
             context.notify(KeyspaceEvents.string, "setrange", key)
             return
         }
+        let entry = slot.map { shard.entry(at: $0) }
         var bytes = entry?.stringBytes ?? []
         Self.patch(&bytes, at: offset, with: patch)
         let updated = Entry.makeObject(key: key, kind: .growableString, payload: GrowableString(bytes: bytes), expireAt: entry?.expireAt, access: context.initialAccessClock)

@@ -75,7 +75,7 @@ package final class HashPayload: EntryPayload, SnapshotEncodable {
         for _ in 0..<count {
             let field = Array(try reader.readBytes())
             let value = try reader.readBytes()
-            field.withUnsafeBytes { fields.set(Record.make(key: $0, value: value)) }
+            _ = field.withUnsafeBytes { fields.set(Record.make(key: $0, value: value)) }
         }
         return HashPayload(fields: fields)
     }

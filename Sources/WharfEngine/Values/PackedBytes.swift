@@ -34,7 +34,7 @@ package enum Packed {
     @inline(__always)
     static func item(_ bytes: UnsafeRawBufferPointer, at offset: Int) -> (UnsafeRawBufferPointer, Int) {
         let (length, start) = Self.readLength(bytes, at: offset)
-        return (UnsafeRawBufferPointer(rebasing: bytes[start..<(start + length)]), start + length)
+        return (UnsafeRawBufferPointer(start: bytes.baseAddress.unsafelyUnwrapped + start, count: length), start + length)
     }
 
     static func encodedLength(_ count: Int) -> Int {
