@@ -29,6 +29,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-configuration.git", from: "1.4.0", traits: [.defaults, "YAML"]),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
     ],
     targets: [
         .target(
@@ -98,7 +99,11 @@ let package = Package(
         ),
         .testTarget(
             name: "WharfEngineTests",
-            dependencies: ["WharfEngine", "WharfProtocol", "WharfStorage", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "WharfEngine", "WharfProtocol", "WharfStorage",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -18,6 +18,58 @@ final class EngineHarness {
         self.context = CommandContext(engine: self.engine, session: self.session, reply: RESPReplyWriter(buffer: ByteBuffer()))
     }
 
+    /// Another client of the same engine.
+    init(sharing other: EngineHarness) {
+        self.clock = other.clock
+        self.engine = other.engine
+        self.session = self.engine.makeSession(address: "test")
+        self.context = CommandContext(engine: self.engine, session: self.session, reply: RESPReplyWriter(buffer: ByteBuffer()))
+    }
+
+    /// Gives the client a mailbox, as a connection has, so it can block and subscribe.
+    /// Deliveries are collected by ``takeDeliveries()``.
+    func connect() {
+        self.session.mailbox = ClientMailbox(wake: {})
+    }
+
+    /// What other clients delivered since the last call: pub/sub messages and the reply of
+    /// a served blocking command, decoded in order (messages first).
+    func takeDeliveries() -> [RESPValue] {
+        guard let mailbox = self.session.mailbox else { return [] }
+        let delivery = mailbox.drain()
+        var values: [RESPValue] = []
+        for var buffer in [delivery.messages, delivery.unblocked?.reply ?? nil].compactMap({ $0 }) {
+            while buffer.readableBytes > 0, let value = try! RESPValueDecoder().decode(&buffer) { values.append(value) }
+        }
+        if delivery.unblocked != nil { self.context.blockedWaiter = nil }
+        return values
+    }
+
+    /// Whether the last command left the client blocked (the reply comes later).
+    var isBlocked: Bool { self.context.blockedWaiter != nil }
+
+    /// Runs a command that may block: returns its reply, or nil when it blocked.
+    func runBlocking(_ arguments: String...) -> RESPValue? {
+        let bytes = arguments.map { Array($0.utf8) }
+        var storage: [UInt8] = []
+        var spans: [ArgumentSpan] = []
+        for argument in bytes {
+            spans.append(ArgumentSpan(offset: storage.count, length: argument.count))
+            storage.append(contentsOf: argument)
+        }
+        storage.append(0)
+        storage.withUnsafeBytes { raw in
+            spans.withUnsafeBufferPointer { spanBuffer in
+                self.context.arguments = CommandArguments(base: raw.baseAddress!, spans: spanBuffer.baseAddress!, count: spans.count)
+                self.engine.execute(&self.context)
+            }
+        }
+        if self.context.blockedWaiter != nil { return nil }
+        var buffer = self.context.reply.buffer
+        self.context.reply.buffer.clear()
+        return try! RESPValueDecoder().decode(&buffer)
+    }
+
     /// Runs one command given as separate arguments.
     @discardableResult
     func run(_ arguments: [[UInt8]]) -> RESPValue {
@@ -48,7 +100,10 @@ final class EngineHarness {
 
     var protocolVersion: RESPVersion {
         get { self.context.reply.version }
-        set { self.context.reply.version = newValue }
+        set {
+            self.context.reply.version = newValue
+            self.session.protocolVersion = newValue
+        }
     }
 
     func advance(milliseconds: Int64) {
@@ -79,18 +134,31 @@ extension EngineHarness {
         return harness
     }
 
-    /// Every key of every database with its value and expiry, for comparing two engines.
+    /// Every key of every database with its type, value and expiry, for comparing two engines.
     func dump() -> [String] {
         var lines: [String] = []
         for database in 0..<16 {
             self.run("SELECT", String(database))
             for key in self.run("KEYS", "*").sortedStrings {
-                let value = self.run("GET", key).string ?? "?"
+                let type = self.run("TYPE", key).string ?? "?"
+                let value: String
+                switch type {
+                case "list": value = "\(self.run("LRANGE", key, "0", "-1"))"
+                case "hash": value = "\(self.pairs(self.run("HGETALL", key)).sorted { $0.0 < $1.0 })"
+                case "set": value = "\(self.run("SMEMBERS", key).sortedStrings)"
+                case "zset": value = "\(self.run("ZRANGE", key, "0", "-1", "WITHSCORES"))"
+                default: value = self.run("GET", key).string ?? "?"
+                }
                 guard case .integer(let expiry) = self.run("PEXPIRETIME", key) else { continue }
-                lines.append("\(database) \(key) = \(value) @\(expiry)")
+                lines.append("\(database) \(type) \(key) = \(value) @\(expiry)")
             }
         }
         self.run("SELECT", "0")
         return lines.sorted()
+    }
+
+    private func pairs(_ reply: RESPValue) -> [(String, String)] {
+        guard case .array(let items) = reply else { return [] }
+        return stride(from: 0, to: items.count - 1, by: 2).map { (items[$0].string ?? "", items[$0 + 1].string ?? "") }
     }
 }

@@ -4,7 +4,7 @@ import WharfEngine
 import WharfProtocol
 import WharfStorage
 
-private func temporaryDirectory() -> String {
+func temporaryDirectory() -> String {
     let path = FileManager.default.temporaryDirectory.appendingPathComponent("wharf-persist-\(UUID().uuidString)").path
     try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     return path
@@ -41,6 +41,30 @@ struct PersistenceTests {
         h.run("SET", "doomed", "1")
         h.run("EXPIRE", "doomed", "-1")
         h.run("GETDEL", "copied")
+        // Collections, packed and large, and the commands whose effects are rewritten.
+        h.run("RPUSH", "list", "a", "b", "c")
+        h.run("LMOVE", "list", "list2", "LEFT", "RIGHT")
+        h.run("RPUSH", "biglist", [String](repeating: String(repeating: "e", count: 100), count: 100).joined(separator: "|"))
+        for index in 0..<200 { h.run("RPUSH", "biglist", "element-\(index)") }
+        h.run("LTRIM", "biglist", "1", "150")
+        h.run("HSET", "hash", "f1", "v1", "f2", "v2")
+        h.run("HINCRBYFLOAT", "hash", "f3", "2.5")
+        for index in 0..<200 { h.run("HSET", "bighash", "field\(index)", "value\(index)") }
+        h.run("HDEL", "bighash", "field7")
+        h.run("SADD", "intset", "1", "2", "3")
+        h.run("SADD", "set", "x", "y", "z", "w")
+        h.run("SPOP", "set")
+        for index in 0..<600 { h.run("SADD", "bigset", "\(index)") }
+        h.run("ZADD", "zset", "1", "a", "2.5", "b", "-inf", "c")
+        for index in 0..<200 { h.run("ZADD", "bigzset", "\(index % 17)", "member\(index)") }
+        h.run("ZPOPMIN", "bigzset", "3")
+        h.run("ZUNIONSTORE", "union", "2", "zset", "bigzset", "WEIGHTS", "2", "1")
+        h.run("MULTI")
+        h.run("SELECT", "5")
+        h.run("LPUSH", "in-transaction", "1")
+        h.run("SELECT", "0")
+        h.run("HSET", "in-transaction", "f", "v")
+        h.run("EXEC")
     }
 
     @Test("the log alone rebuilds exactly the same keys, values and expiry times")
@@ -52,7 +76,9 @@ struct PersistenceTests {
         try original.engine.persistence!.close()
         let recovered = try EngineHarness.persistent(directory, at: original.clock.nowMilliseconds())
         #expect(recovered.dump() == expected)
-        #expect(expected.contains { $0.hasPrefix("2 plain = hello @") })
+        #expect(expected.contains { $0.hasPrefix("2 string plain = hello @") })
+        #expect(expected.contains { $0.hasPrefix("5 list in-transaction") })
+        #expect(expected.contains { $0.hasPrefix("0 hash in-transaction") })
         #expect(!expected.contains { $0.contains("short") }, "expired keys stay expired")
     }
 
@@ -177,5 +203,36 @@ struct PersistenceTests {
                 #expect("\(error)".contains(path))
             }
         }
+    }
+}
+
+@Suite("Persistence of transactions")
+struct TransactionPersistenceTests {
+    @Test("a log that ends inside MULTI … EXEC drops the whole transaction and is cut back")
+    func incompleteTransaction() throws {
+        let directory = temporaryDirectory()
+        let original = try EngineHarness.persistent(directory)
+        original.run("SET", "before", "1")
+        // A crash after the transaction's first records reached the log, before its EXEC.
+        let log = original.engine.persistence!.log!
+        log.append(time: original.clock.nowMilliseconds(), database: 0) { $0.argument("MULTI") }
+        log.append(time: original.clock.nowMilliseconds(), database: 0) { writer in
+            writer.argument("SET")
+            writer.argument("partial")
+            writer.argument("1")
+        }
+        try original.engine.persistence!.close()
+
+        let recovered = try EngineHarness.persistent(directory)
+        #expect(recovered.run("GET", "before") == .bulk("1"))
+        #expect(recovered.run("EXISTS", "partial") == .integer(0))
+        // New writes continue where the transaction was cut, so a later EXEC cannot revive it.
+        recovered.run("MULTI")
+        recovered.run("SET", "later", "2")
+        recovered.run("EXEC")
+        try recovered.engine.persistence!.close()
+        let again = try EngineHarness.persistent(directory)
+        #expect(again.run("EXISTS", "partial") == .integer(0))
+        #expect(again.run("GET", "later") == .bulk("2"))
     }
 }

@@ -92,6 +92,19 @@ package final class BlockingRegistry: Sendable {
         if removed { self.waiting.wrappingDecrement(ordering: .relaxed) }
     }
 
+    /// The unfinished waits of one client (CLIENT UNBLOCK).
+    package func waiters(ofClient id: Int64) -> [Waiter] {
+        self.queues.withLock { queues in
+            var found: [Waiter] = []
+            for queue in queues.values {
+                for waiter in queue where waiter.clientID == id && !waiter.isFinished && !found.contains(where: { $0 === waiter }) {
+                    found.append(waiter)
+                }
+            }
+            return found
+        }
+    }
+
     /// The longest-waiting client on `key` that has not finished yet.
     package func first(_ key: WaitKey) -> Waiter? {
         self.queues.withLock { queues in
