@@ -110,6 +110,7 @@ let package = Package(
             name: "WharfServerTests",
             dependencies: [
                 "WharfServer", "WharfEngine", "WharfProtocol",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ],

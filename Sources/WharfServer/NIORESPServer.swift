@@ -105,8 +105,10 @@ final class NIORESPServer: RESPListener {
             #endif
         }
         let session = engine.makeSession(info: info, stats: self.slab(for: channel.eventLoop))
-        session.mailbox = ClientMailbox(wake: { channel.pipeline.fireUserInboundEventTriggered(DeliveryEvent()) })
-        let handler = RESPConnectionHandler(engine: engine, session: session, allocator: channel.allocator) {
+        // Always a later turn of the loop: the waker may be this loop's own thread, inside a
+        // publish that holds the pub/sub lock.
+        session.mailbox = ClientMailbox(wake: { channel.eventLoop.execute { channel.pipeline.fireUserInboundEventTriggered(DeliveryEvent()) } })
+        let handler = RESPConnectionHandler(engine: engine, session: session, allocator: channel.allocator, logger: self.logger) {
             engine.clients.unregister(id: id)
         }
         try channel.pipeline.syncOperations.addHandler(handler)

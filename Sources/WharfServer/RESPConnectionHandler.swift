@@ -1,4 +1,5 @@
 import Atomics
+import Logging
 import NIOCore
 import WharfEngine
 import WharfProtocol
@@ -30,14 +31,16 @@ final class RESPConnectionHandler: ChannelInboundHandler {
     private var closed = false
     private var retryScheduled = false
     private let onClose: @Sendable () -> Void
+    private let logger: Logger
 
     /// Replies beyond this size are sent before the batch ends.
     static let eagerFlushBytes = 64 * 1024
     /// Reply buffers that grew past this are dropped after flushing rather than kept.
     static let retainedBufferLimit = 256 * 1024
 
-    init(engine: Engine, session: ClientSession, allocator: ByteBufferAllocator, onClose: @escaping @Sendable () -> Void) {
+    init(engine: Engine, session: ClientSession, allocator: ByteBufferAllocator, logger: Logger, onClose: @escaping @Sendable () -> Void) {
         self.core = RESPConnectionCore(engine: engine, session: session, output: allocator.buffer(capacity: 4096))
+        self.logger = logger
         self.onClose = onClose
     }
 
@@ -84,6 +87,10 @@ final class RESPConnectionHandler: ChannelInboundHandler {
             let wasBlocked = self.core.blockedWaiter != nil
             guard self.core.takeDeliveries() else {
                 // Past the output buffer limit: closed at once, as Redis does.
+                let info = self.core.session.info
+                self.logger.warning(
+                    "Client closed for overcoming of output buffer limits",
+                    metadata: ["id": "\(info.id)", "addr": "\(info.address)", "class": "pubsub"])
                 context.close(promise: nil)
                 return
             }

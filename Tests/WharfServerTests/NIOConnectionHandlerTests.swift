@@ -1,3 +1,4 @@
+import Logging
 import NIOCore
 import NIOEmbedded
 import Testing
@@ -17,7 +18,7 @@ private final class Connection {
         let session = self.engine.makeSession(info: info)
         let engine = self.engine
         try self.channel.pipeline.syncOperations.addHandler(
-            RESPConnectionHandler(engine: engine, session: session, allocator: self.channel.allocator) {
+            RESPConnectionHandler(engine: engine, session: session, allocator: self.channel.allocator, logger: Logger(label: "test")) {
                 engine.clients.unregister(id: info.id)
             })
         try self.channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()

@@ -429,3 +429,63 @@ def test_full_disk_refuses_writes_with_misconf_and_recovers(tmp_path):
         assert server.stop() == 0
     finally:
         subprocess.run(["umount", "-l", mount_point], capture_output=True)
+
+
+def write_every_type(client, suffix):
+    client.rpush(f"list{suffix}", "a", "b", "c")
+    client.rpush(f"biglist{suffix}", *[f"item{i}" for i in range(3000)])
+    client.hset(f"hash{suffix}", mapping={"f1": "v1", "f2": "v2"})
+    client.hset(f"bighash{suffix}", mapping={f"f{i}": i for i in range(1000)})
+    client.sadd(f"intset{suffix}", 1, 2, 3)
+    client.sadd(f"set{suffix}", *[f"m{i}" for i in range(600)])
+    client.zadd(f"zset{suffix}", {"a": 1.5, "b": -2})
+    client.zadd(f"bigzset{suffix}", {f"m{i}": i / 3 for i in range(500)})
+    client.lpop(f"biglist{suffix}")
+    client.hdel(f"bighash{suffix}", "f0")
+    client.spop(f"set{suffix}", 10)
+    client.zpopmin(f"bigzset{suffix}", 5)
+    pipe = client.pipeline(transaction=True)
+    pipe.incr(f"counter{suffix}").lpush(f"list{suffix}", "from-exec")
+    pipe.execute()
+
+
+def snapshot_of_every_type(client, suffix):
+    return {
+        "list": client.lrange(f"list{suffix}", 0, -1),
+        "biglist": client.lrange(f"biglist{suffix}", 0, -1),
+        "hash": client.hgetall(f"hash{suffix}"),
+        "bighash": client.hgetall(f"bighash{suffix}"),
+        "intset": client.smembers(f"intset{suffix}"),
+        "set": client.smembers(f"set{suffix}"),
+        "zset": client.zrange(f"zset{suffix}", 0, -1, withscores=True),
+        "bigzset": client.zrange(f"bigzset{suffix}", 0, -1, withscores=True),
+        "counter": client.get(f"counter{suffix}"),
+        "encodings": [client.object("encoding", f"{kind}{suffix}") for kind in
+                      ("list", "biglist", "hash", "bighash", "intset", "set", "zset", "bigzset")],
+    }
+
+
+def test_every_type_survives_restart_from_snapshot_and_log(tmp_path):
+    data_dir = str(tmp_path / "data")
+    server = start(data_dir, "--appendfsync", "always")
+    client = server.client(decode_responses=True)
+    write_every_type(client, ":snap")
+    assert client.save() is True
+    write_every_type(client, ":log")
+    expected = {suffix: snapshot_of_every_type(client, suffix) for suffix in (":snap", ":log")}
+    assert expected[":snap"]["encodings"] == ["listpack", "quicklist", "listpack", "hashtable", "intset", "hashtable", "listpack", "skiplist"]
+    client.close()
+    server.kill()  # no shutdown snapshot: the second half comes back from the log alone
+    server = start(data_dir)
+    client = server.client(decode_responses=True)
+    for suffix in (":snap", ":log"):
+        assert snapshot_of_every_type(client, suffix) == expected[suffix]
+    assert client.info("persistence")["loading_log_records"] > 0
+    client.close()
+    assert server.stop() == 0
+    server = start(data_dir)  # and once more, after a clean shutdown
+    client = server.client(decode_responses=True)
+    for suffix in (":snap", ":log"):
+        assert snapshot_of_every_type(client, suffix) == expected[suffix]
+    client.close()
+    assert server.stop() == 0

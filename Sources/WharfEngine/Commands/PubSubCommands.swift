@@ -106,8 +106,8 @@ enum PubSubCommands {
     }
 
     static func numsub(_ context: inout CommandContext, _ kind: SubscriptionKind) {
-        let count = context.arguments.count - 2
-        context.reply.writeMapHeader(count: count)
+        // A flat array in both protocols, as Redis replies.
+        context.reply.writeArrayHeader(count: (context.arguments.count - 2) * 2)
         for index in 2..<context.arguments.count {
             context.reply.writeBulkString(context.arguments[index])
             context.reply.writeInteger(context.engine.pubsub.subscriberCount(kind, context.arguments.bytes(index)))

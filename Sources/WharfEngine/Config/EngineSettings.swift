@@ -48,7 +48,7 @@ public final class EngineSettings: Sendable {
     package let walSegmentSize = UnsafeAtomic<Int>.create(64 * 1024 * 1024)
     // Thresholds past which small collections leave their packed encodings (Redis's names).
     package let listMaxListpackSize = UnsafeAtomic<Int>.create(-2)
-    package let hashMaxListpackEntries = UnsafeAtomic<Int>.create(128)
+    package let hashMaxListpackEntries = UnsafeAtomic<Int>.create(512)
     package let hashMaxListpackValue = UnsafeAtomic<Int>.create(64)
     package let setMaxIntsetEntries = UnsafeAtomic<Int>.create(512)
     package let zsetMaxListpackEntries = UnsafeAtomic<Int>.create(128)
