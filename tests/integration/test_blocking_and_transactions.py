@@ -11,6 +11,8 @@ def blocked_call(server, *command, results, index, timeout=10):
     client = server.client(decode_responses=True, socket_timeout=timeout)
     try:
         results[index] = client.execute_command(*command)
+    except redis.ResponseError as error:
+        results[index] = error
     finally:
         client.close()
 
@@ -201,3 +203,23 @@ def test_exec_is_atomic_for_other_clients(server, r):
     thread.join(10)
     assert bad == []
     assert r.mget("left", "right") == ["700", "300"]
+
+
+def test_client_unblock(server, r):
+    results = [None] * 2
+    ids = []
+    for index in range(2):
+        thread = threading.Thread(target=blocked_call, args=(server, "BLPOP", f"never{index}", "0"), kwargs={"results": results, "index": index})
+        thread.start()
+        wait_blocked(r, index + 1)
+        ids.append(thread)
+    blocked = [c["id"] for c in r.client_list() if "b" in c["flags"]]
+    assert len(blocked) == 2
+    assert r.client_unblock(blocked[0]) == 1
+    assert r.client_unblock(blocked[1], error=True) == 1
+    assert r.client_unblock(blocked[1]) == 0
+    for thread in ids:
+        thread.join(10)
+    assert results[0] is None
+    assert str(results[1]) == "UNBLOCKED client unblocked via CLIENT UNBLOCK"
+    assert r.info("clients")["blocked_clients"] == 0

@@ -45,6 +45,8 @@ enum ConnectionCommands {
                                     since: "7.2.0", summary: "Sets information specific to the client or connection.", handler: clientSetInfo),
                         CommandSpec("no-evict", arity: 3, flags: [.admin, .noScript, .loading, .stale], acl: [.connection], group: .connection,
                                     since: "7.0.0", summary: "Sets the client eviction mode of the connection.", handler: clientNoEvict),
+                        CommandSpec("unblock", arity: -3, flags: [.admin, .noScript, .loading, .stale], acl: [.connection], group: .connection,
+                                    since: "5.0.0", summary: "Unblocks a client blocked by a blocking command from a different connection.", complexity: "O(log N) where N is the number of client connections", handler: clientUnblock),
                         CommandSpec("help", arity: 2, flags: [.loading, .stale], acl: [.connection], group: .connection,
                                     since: "5.0.0", summary: "Returns helpful text about the different subcommands.", handler: clientHelp),
                     ]),
@@ -253,6 +255,34 @@ enum ConnectionCommands {
         context.reply.writeOK()
     }
 
+    /// CLIENT UNBLOCK id [TIMEOUT|ERROR]: ends another client's wait as if it timed out, or
+    /// with an UNBLOCKED error.
+    static func clientUnblock(_ context: inout CommandContext) {
+        guard let id = context.integerArgument(2) else { return }
+        var withError = false
+        if context.arguments.count == 4 {
+            if context.arguments[3].equalsIgnoringCase("ERROR") {
+                withError = true
+            } else if !context.arguments[3].equalsIgnoringCase("TIMEOUT") {
+                return context.reply.writeError("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")
+            }
+        } else if context.arguments.count > 4 {
+            return context.replySyntaxError()
+        }
+        guard let waiter = context.engine.blocking.waiters(ofClient: id).first, waiter.claim() else {
+            return context.reply.writeInteger(0)
+        }
+        context.engine.blocking.remove(waiter)
+        var reply = RESPReplyWriter(buffer: ByteBuffer(), version: waiter.protocolVersion)
+        if withError {
+            reply.writeError("UNBLOCKED client unblocked via CLIENT UNBLOCK")
+        } else {
+            CommandContext.writeTimeoutReply(waiter.operation, into: &reply)
+        }
+        waiter.host?.unblock(waiter, reply: reply.buffer, requiredLSN: 0)
+        context.reply.writeInteger(1)
+    }
+
     static func clientNoEvict(_ context: inout CommandContext) {
         let mode = context.arguments[2]
         guard mode.equalsIgnoringCase("ON") || mode.equalsIgnoringCase("OFF") else { return context.replySyntaxError() }
@@ -404,6 +434,8 @@ enum ConnectionCommands {
             "    * LIB-VER: the client lib version.",
             "NO-EVICT (ON|OFF)",
             "    Protect current client connection from eviction.",
+            "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+            "    Unblock the specified blocked client.",
         ])
     }
 }
