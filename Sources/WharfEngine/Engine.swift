@@ -101,7 +101,8 @@ public final class Engine: @unchecked Sendable {
         ConnectionCommands.declarations + ServerCommands.declarations + KeyCommands.declarations
             + StringCommands.declarations + PersistenceCommands.declarations
             + ListCommands.declarations + HashCommands.declarations + SetCommands.declarations
-            + SortedSetCommands.declarations + PubSubCommands.declarations + TransactionCommands.declarations
+            + SortedSetCommands.declarations + StreamCommands.declarations + StreamGroupCommands.declarations
+            + StreamInfoCommands.declarations + PubSubCommands.declarations + TransactionCommands.declarations
     }
 
     /// A statistics slab for one thread that will run commands (an event loop).

@@ -12,6 +12,20 @@ package enum BlockedOperation: Sendable {
     case listMove(destination: [UInt8], fromLeft: Bool, toLeft: Bool)
     /// BZPOPMIN/BZPOPMAX (`count` nil: reply `[key, member, score]`) and BZMPOP.
     case sortedSetPop(minimum: Bool, count: Int?)
+    /// XREAD: the entries after `ids` (one per key); reading consumes nothing, so every
+    /// such waiter of a key is served.
+    case streamRead(ids: [StreamID], count: Int)
+    /// XREADGROUP with `>`: new entries for the group, delivered to the consumer.
+    case streamGroupRead(group: [UInt8], consumer: [UInt8], count: Int, noAck: Bool)
+
+    /// Whether serving this waiter takes data that any waiter behind it would want (list and
+    /// sorted-set pops); stream waiters are each tried, as their groups and IDs differ.
+    var consumes: Bool {
+        switch self {
+        case .listPop, .listMove, .sortedSetPop: return true
+        case .streamRead, .streamGroupRead: return false
+        }
+    }
 }
 
 /// One blocked client.
@@ -102,6 +116,14 @@ package final class BlockingRegistry: Sendable {
                 }
             }
             return found
+        }
+    }
+
+    /// The unfinished waiters on `key`, longest-waiting first.
+    package func waiters(on key: WaitKey) -> [Waiter] {
+        self.queues.withLock { queues in
+            guard let queue = queues[key] else { return [] }
+            return queue.filter { !$0.isFinished }
         }
     }
 

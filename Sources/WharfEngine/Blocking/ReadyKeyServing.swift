@@ -17,8 +17,13 @@ extension Engine {
         while index < context.readyKeys.count {
             let key = context.readyKeys[index]
             index += 1
-            while let waiter = self.blocking.first(key) {
-                if !self.serve(waiter, on: key, &context) { break }
+            // In arrival order; once a consuming waiter finds nothing, the consuming ones
+            // behind it would not either, but XREAD waiters (which take nothing) still may.
+            var exhausted = false
+            for waiter in self.blocking.waiters(on: key) {
+                let consumes = waiter.operation.consumes
+                if consumes && exhausted { continue }
+                if !self.serve(waiter, on: key, &context) && consumes { exhausted = true }
             }
         }
         context.readyKeys.removeAll(keepingCapacity: true)
@@ -48,6 +53,10 @@ extension Engine {
                 }
             case .sortedSetPop(let minimum, let count):
                 return SortedSetCommands.serve(&context, waiter, key: keyBytes, minimum: minimum, count: count, reply: &reply)
+            case .streamRead(let ids, let count):
+                return StreamCommands.serveRead(&context, waiter, key: keyBytes, ids: ids, count: count, reply: &reply)
+            case .streamGroupRead(let group, let consumer, let count, let noAck):
+                return StreamGroupCommands.serveGroupRead(&context, waiter, key: keyBytes, group: group, consumer: consumer, count: count, noAck: noAck, reply: &reply)
             }
         }
         switch outcome {

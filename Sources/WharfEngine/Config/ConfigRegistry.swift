@@ -92,6 +92,8 @@ package enum ConfigRegistry {
         integer("set-max-intset-entries", "most members in an intset", \.setMaxIntsetEntries, min: 0, max: Int(Int32.max)),
         integer("zset-max-listpack-entries", "most members in a packed sorted set", \.zsetMaxListpackEntries, min: 0, max: Int(Int32.max)),
         integer("zset-max-listpack-value", "longest member in a packed sorted set", \.zsetMaxListpackValue, min: 0, max: Int(Int32.max)),
+        integer("stream-node-max-bytes", "bytes of one stream chunk (0: no limit)", \.streamNodeMaxBytes, min: 0, max: Int(Int32.max)),
+        integer("stream-node-max-entries", "entries of one stream chunk (0: no limit)", \.streamNodeMaxEntries, min: 0, max: Int(Int32.max)),
         ConfigParameter(
             name: "save", isMutable: true, summary: "snapshot rules: pairs of seconds and changes (empty: none)",
             get: { settings in settings.saveRules.withLock { $0.map { "\($0.seconds) \($0.changes)" }.joined(separator: " ") } },

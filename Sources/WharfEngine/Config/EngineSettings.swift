@@ -53,6 +53,9 @@ public final class EngineSettings: Sendable {
     package let setMaxIntsetEntries = UnsafeAtomic<Int>.create(512)
     package let zsetMaxListpackEntries = UnsafeAtomic<Int>.create(128)
     package let zsetMaxListpackValue = UnsafeAtomic<Int>.create(64)
+    /// Bytes and entries of one stream chunk before a new one starts (0: no limit).
+    package let streamNodeMaxBytes = UnsafeAtomic<Int>.create(4096)
+    package let streamNodeMaxEntries = UnsafeAtomic<Int>.create(100)
     /// `notify-keyspace-events` as ``KeyspaceEvents`` bits (0: off).
     package let notifyKeyspaceEvents = UnsafeAtomic<Int>.create(0)
     /// Values of parameters owned by layers above the engine (port, bind, dir, …), shown by CONFIG GET.
@@ -67,7 +70,7 @@ public final class EngineSettings: Sendable {
     // long as the settings.
     deinit {
         for atomic in [self.listMaxListpackSize, self.hashMaxListpackEntries, self.hashMaxListpackValue,
-                       self.setMaxIntsetEntries, self.zsetMaxListpackEntries, self.zsetMaxListpackValue,
+                       self.setMaxIntsetEntries, self.zsetMaxListpackEntries, self.zsetMaxListpackValue, self.streamNodeMaxBytes, self.streamNodeMaxEntries,
                        self.notifyKeyspaceEvents] {
             atomic.destroy()
         }

@@ -28,12 +28,14 @@ package enum ValueKind: UInt8, Sendable {
     case packedSortedSet = 9
     /// A sorted set in a ``SortedSetPayload`` (`skiplist` in Redis's terms).
     case sortedSet = 10
+    /// A stream in a ``StreamPayload`` (`stream`).
+    case stream = 11
 
     /// Whether the entry holds a reference to a separate value object.
     @inline(__always)
     package var hasPayload: Bool {
         switch self {
-        case .growableString, .list, .hash, .set, .sortedSet: return true
+        case .growableString, .list, .hash, .set, .sortedSet, .stream: return true
         default: return false
         }
     }
@@ -55,6 +57,7 @@ package enum ValueKind: UInt8, Sendable {
         case .packedHash, .hash: return .hash
         case .intset, .set: return .set
         case .packedSortedSet, .sortedSet: return .sortedSet
+        case .stream: return .stream
         }
     }
 
@@ -63,7 +66,7 @@ package enum ValueKind: UInt8, Sendable {
 
 /// The data types, as clients see them.
 package enum ValueFamily: String, Sendable {
-    case string, list, hash, set
+    case string, list, hash, set, stream
     case sortedSet = "zset"
 }
 

@@ -41,4 +41,20 @@ extension CommandContext {
         }
         self.appendedLSN = self.resolvedLog.unsafelyUnwrapped.append(time: self.now, database: database ?? self.session.database, body)
     }
+
+    /// Logs the records `body` writes as one unit, framed by MULTI … EXEC so replay applies
+    /// all or none (inside EXEC, whose framing already covers them, as they come). `body`
+    /// must only log.
+    package mutating func logTogether(_ body: (inout CommandContext) -> Void) {
+        if self.inTransaction || self.replaying { return body(&self) }
+        self.inTransaction = true
+        self.transactionLogged = false
+        body(&self)
+        self.inTransaction = false
+        guard self.transactionLogged else { return }
+        self.transactionLogged = false
+        if let log = self.resolvedLog {
+            self.appendedLSN = log.append(time: self.now, database: self.session.database) { $0.argument("EXEC") }
+        }
+    }
 }

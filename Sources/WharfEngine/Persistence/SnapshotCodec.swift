@@ -33,7 +33,7 @@ package enum SnapshotCodec {
     static let packedTags: [(ValueKind, UInt8)] = [(.packedList, 2), (.packedHash, 3), (.intset, 4), (.packedSortedSet, 5)]
 
     /// Every value type kept outside its entry. Each new type adds itself here.
-    static let payloadTypes: [any SnapshotEncodable.Type] = [ListPayload.self, HashPayload.self, SetPayload.self, SortedSetPayload.self]
+    static let payloadTypes: [any SnapshotEncodable.Type] = [ListPayload.self, HashPayload.self, SetPayload.self, SortedSetPayload.self, StreamPayload.self]
 
     /// Decoders of payload types by tag.
     nonisolated(unsafe) static let payloadDecoders: [UInt8: (kind: ValueKind, decode: (SnapshotReader) throws -> EntryPayload)] = {
@@ -64,7 +64,7 @@ package enum SnapshotCodec {
             let tag = Self.packedTags.first { $0.0 == entry.kind }!.1
             Self.header(tag, expireAt, entry.key, writer)
             writer.writeBytes(entry.rawValueBytes)
-        case .list, .hash, .set, .sortedSet:
+        case .list, .hash, .set, .sortedSet, .stream:
             let payload = entry.payload as! any SnapshotEncodable
             Self.header(type(of: payload).snapshotTag, expireAt, entry.key, writer)
             payload.encode(into: writer)

@@ -67,6 +67,7 @@ package enum KeyspaceEvents {
         case .hash: return hash
         case .set: return set
         case .sortedSet: return sortedSet
+        case .stream: return stream
         }
     }
 }

@@ -72,6 +72,7 @@ extension Entry {
         case .intset: return "intset"
         // Redis's name for the large sorted-set encoding; Wharf's is a B+ tree with a table.
         case .sortedSet: return "skiplist"
+        case .stream: return "stream"
         }
     }
 }
