@@ -121,6 +121,13 @@ extension RESPValue {
         guard case .array(let items) = self else { return [] }
         return items.compactMap(\.string).sorted()
     }
+
+    /// The first element of the first row of an array of arrays: the ID of the first entry
+    /// of XRANGE, or of the first row of XPENDING's extended form.
+    var firstRowID: String {
+        guard case .array(let rows) = self, case .array(let first)? = rows.first else { return "" }
+        return first.first?.string ?? ""
+    }
 }
 
 extension EngineHarness {
@@ -147,6 +154,8 @@ extension EngineHarness {
                 case "hash": value = "\(self.pairs(self.run("HGETALL", key)).sorted { $0.0 < $1.0 })"
                 case "set": value = "\(self.run("SMEMBERS", key).sortedStrings)"
                 case "zset": value = "\(self.run("ZRANGE", key, "0", "-1", "WITHSCORES"))"
+                // Entries, counters, groups, consumers and pending entries with their times.
+                case "stream": value = Self.flat(self.run("XINFO", "STREAM", key, "FULL", "COUNT", "0"))
                 default: value = self.run("GET", key).string ?? "?"
                 }
                 guard case .integer(let expiry) = self.run("PEXPIRETIME", key) else { continue }
@@ -155,6 +164,16 @@ extension EngineHarness {
         }
         self.run("SELECT", "0")
         return lines.sorted()
+    }
+
+    /// A reply as compact text (`[a b [c]]`), for readable comparisons of nested replies.
+    static func flat(_ reply: RESPValue) -> String {
+        switch reply {
+        case .array(let items), .map(let items), .set(let items): return "[" + items.map(Self.flat).joined(separator: " ") + "]"
+        case .integer(let value): return String(value)
+        case .null: return "nil"
+        default: return reply.string ?? "\(reply)"
+        }
     }
 
     private func pairs(_ reply: RESPValue) -> [(String, String)] {

@@ -264,7 +264,9 @@ enum StreamCommands {
             count = Int(max(value, 0))
         }
         Self.withStream(&context, read: true) { context, _, _, _, _, stream in
-            guard let stream, count != 0 else { return context.reply.writeArrayHeader(count: 0) }
+            // COUNT 0 is a null array, as in Redis; a missing key an empty one.
+            if count == 0 { return context.reply.writeNullArray() }
+            guard let stream else { return context.reply.writeArrayHeader(count: 0) }
             Self.writeRange(&context.reply, stream, from: start, through: end, reverse: reverse, count: count)
         }
     }
@@ -394,8 +396,8 @@ enum StreamCommands {
                 let streams = count - index - 1
                 guard streams > 0, streams % 2 == 0 else {
                     context.reply.writeError(group
-                        ? "ERR Unbalanced 'xreadgroup' list of streams: for each stream key an ID or '>' must be specified."
-                        : "ERR Unbalanced 'xread' list of streams: for each stream key an ID or '$' must be specified.")
+                        ? "ERR Unbalanced XREADGROUP list of streams: for each stream key an ID or '>' must be specified."
+                        : "ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified.")
                     return nil
                 }
                 let keys = streams / 2

@@ -307,7 +307,8 @@ enum StreamGroupCommands {
             if !noAck { group.assign(cursor.id, to: consumer, now: context.now, deliveryCount: 1) }
         }
         guard !entries.isEmpty else { return }
-        consumer.activeTime = context.now
+        // Active means entries were read into the pending list (so not with NOACK).
+        if !noAck { consumer.activeTime = context.now }
         let now = context.now
         let last = group.lastDeliveredID
         let entriesRead = group.entriesRead
@@ -576,6 +577,10 @@ enum StreamGroupCommands {
             }
             var consumer: StreamConsumer?
             var claimed: [StreamID] = []
+            // A claim from another consumer (or a forced one) makes the claimer active; its own
+            // entries claimed again do not, so the XCLAIM that records a history read (see the
+            // effect rule) leaves the consumer's activity as the read did.
+            var taken = force
             for id in ids {
                 guard stream.entry(id) != nil else {
                     // The entry is gone: drop it from the pending list, as Redis 7 does.
@@ -589,6 +594,7 @@ enum StreamGroupCommands {
                     var created = false
                     consumer = group.consumer(consumerName, now: now, created: &created)
                 }
+                if existing?.consumer !== consumer { taken = true }
                 let count = retryCount ?? ((existing?.deliveryCount ?? 0) + (justID ? 0 : 1))
                 group.assign(id, to: consumer!, now: time, deliveryCount: count)
                 claimed.append(id)
@@ -596,7 +602,7 @@ enum StreamGroupCommands {
             }
             if let consumer {
                 consumer.seenTime = now
-                if !claimed.isEmpty { consumer.activeTime = now }
+                if !claimed.isEmpty && taken { consumer.activeTime = now }
             }
             context.reply.writeArrayHeader(count: claimed.count)
             for id in claimed {
