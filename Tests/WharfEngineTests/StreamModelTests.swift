@@ -135,4 +135,24 @@ struct StreamModelTests {
             }
         }
     }
+
+    @Test("COPY shares chunks copy-on-write: changing either stream leaves the other as it was")
+    func copiesAreIndependent() {
+        let h = EngineHarness()
+        for index in 1...250 { h.run("XADD", "a", "\(index)-0", "n", "\(index)") }
+        h.run("XGROUP", "CREATE", "a", "g", "0")
+        h.run("XREADGROUP", "GROUP", "g", "c", "COUNT", "3", "STREAMS", "a", ">")
+        #expect(h.run("COPY", "a", "b") == .integer(1))
+        let original = EngineHarness.flat(h.run("XINFO", "STREAM", "b", "FULL", "COUNT", "0"))
+        h.run("XDEL", "a", "1-0", "150-0")
+        h.run("XADD", "a", "251-0", "n", "251")
+        h.run("XTRIM", "a", "MAXLEN", "=", "10")
+        h.run("XACK", "a", "g", "2-0")
+        #expect(EngineHarness.flat(h.run("XINFO", "STREAM", "b", "FULL", "COUNT", "0")) == original)
+        #expect(h.run("XLEN", "a") == .integer(10))
+        #expect(h.run("XLEN", "b") == .integer(250))
+        #expect(h.run("XPENDING", "b", "g", "-", "+", "10").firstRowID == "1-0")
+        h.run("XDEL", "b", "5-0")
+        #expect(h.run("XLEN", "a") == .integer(10))
+    }
 }

@@ -63,15 +63,21 @@ package final class StreamPayload: EntryPayload, SnapshotEncodable {
 
     /// Appends an entry with an ID above ``lastID``, in a new chunk when the last one is full.
     package func append(id: StreamID, pairs: FieldValuePairs, maxChunkBytes: Int, maxChunkEntries: Int) {
-        if let last = self.chunks.last, !self.chunks.isEmpty {
-            let fits = (maxChunkEntries <= 0 || last.count < maxChunkEntries)
-                && (maxChunkBytes <= 0 || last.bytes.count + last.encodedSize(id: id, pairs: pairs) <= maxChunkBytes)
+        let lastIndex = self.chunks.count - 1
+        if lastIndex >= 0 {
+            // No reference to the chunk may outlive this check, or it could never be uniquely held.
+            let fits: Bool = {
+                let last = self.chunks[lastIndex]
+                return (maxChunkEntries <= 0 || last.count < maxChunkEntries)
+                    && (maxChunkBytes <= 0 || last.bytes.count + last.encodedSize(id: id, pairs: pairs) <= maxChunkBytes)
+            }()
             if fits {
-                self.mutableChunk(at: self.chunks.count - 1).append(id: id, pairs: pairs)
+                self.mutableChunk(at: lastIndex).append(id: id, pairs: pairs)
                 self.noteAppended(id)
                 return
             }
-            if isKnownUniquelyReferenced(&self.chunks[self.chunks.count - 1]) { last.shrink() }
+            // The full chunk gives back its spare capacity (unless a snapshot shares it).
+            if isKnownUniquelyReferenced(&self.chunks[lastIndex]) { self.chunks[lastIndex].shrink() }
         }
         var names: [[UInt8]] = []
         names.reserveCapacity(pairs.count)
