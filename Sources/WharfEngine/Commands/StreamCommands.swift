@@ -447,13 +447,7 @@ enum StreamCommands {
             }
         }
         let database = context.database
-        var selection = ShardSelection()
-        var hashes: [UInt64] = []
-        for keyIndex in options.keyIndices {
-            let hash = context.hash(context.arguments[keyIndex])
-            hashes.append(hash)
-            selection.insert(database.shardIndex(for: hash))
-        }
+        let (selection, hashes) = context.shards(ofKeysAt: options.keyIndices)
         context.lock(selection, in: database)
         defer { context.unlock(selection, in: database) }
         var streams: [StreamPayload?] = []

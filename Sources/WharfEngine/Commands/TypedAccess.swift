@@ -69,6 +69,20 @@ extension CommandContext {
         body(&self, shard, key, hash, slot)
     }
 
+    /// The hashes of the keys at `keyIndices` and the shards to lock for them together.
+    package func shards(ofKeysAt keyIndices: [Int]) -> (ShardSelection, [UInt64]) {
+        let database = self.database
+        var selection = ShardSelection()
+        var hashes: [UInt64] = []
+        hashes.reserveCapacity(keyIndices.count)
+        for keyIndex in keyIndices {
+            let hash = self.hash(self.arguments[keyIndex])
+            hashes.append(hash)
+            selection.insert(database.shardIndex(for: hash))
+        }
+        return (selection, hashes)
+    }
+
     /// Parses `numkeys` at `index` for the commands that take a key count, checking that
     /// the keys are there. Returns the count, or nil after replying the error.
     package mutating func keyCountArgument(_ index: Int, zeroMessage: String = "ERR numkeys should be greater than 0") -> Int? {
