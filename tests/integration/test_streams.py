@@ -286,6 +286,21 @@ def test_blocked_group_readers_share_new_entries_in_arrival_order(server, r):
     assert [(row["message_id"], row["consumer"]) for row in rows] == [("1-0", "c0"), ("2-0", "c1")]
 
 
+def test_blocked_group_readers_learn_of_deleted_streams_and_groups(server, r):
+    for key, removal, message in (("gone", ("DEL", "gone"), "UNBLOCKED the stream key no longer exists"),
+                                  ("kept", ("XGROUP", "DESTROY", "kept", "g"), "NOGROUP the consumer group this client was blocked on no longer exists")):
+        r.xgroup_create(key, "g", id="$", mkstream=True)
+        results = [None]
+        thread = threading.Thread(target=blocked_call, args=(server, "XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", key, ">"),
+                                  kwargs={"results": results, "index": 0})
+        thread.start()
+        wait_blocked(r, 1)
+        r.execute_command(*removal)
+        thread.join(10)
+        assert isinstance(results[0], redis.ResponseError) and message in str(results[0])
+        assert r.info("clients")["blocked_clients"] == 0
+
+
 def test_redis_cli_and_resp3(server, r3):
     assert server.cli("XADD", "s", "1-0", "field", "value").stdout.strip() == "1-0"
     assert server.cli("XRANGE", "s", "-", "+").stdout.split() == ["1-0", "field", "value"]

@@ -99,7 +99,8 @@ enum KeyCommands {
         var removed = 0
         self.forEachKey(&context) { context, shard, key, hash in
             if let slot = shard.lookup(key, hash: hash, now: context.now) {
-                shard.remove(at: slot)
+                // Readers blocked in XREADGROUP on a deleted stream are told, as in Redis.
+                if shard.remove(at: slot).kind == .stream { context.signalReady(key) }
                 removed += 1
                 context.notify(KeyspaceEvents.generic, "del", key)
             }

@@ -388,9 +388,15 @@ enum StreamGroupCommands {
         defer { context.unlock(shard) }
         let slot = shard.lookup(key, hash: hash, now: context.now)
         let stream = slot.flatMap { shard.entry(at: $0).kind == .stream ? shard.mutableEntry(at: $0).payload(as: StreamPayload.self) : nil }
-        guard let stream, let group = groupName.withUnsafeBytes({ stream.group($0) }) else {
-            // The group (or its stream) is gone: the reader learns it, as in Redis.
-            guard slot != nil, waiter.claim() else { return slot == nil ? .empty : .finishedElsewhere }
+        // Served only after a change to the key, so a missing stream was deleted, and a missing
+        // group destroyed: the reader learns which, as in Redis.
+        guard let stream else {
+            guard waiter.claim() else { return .finishedElsewhere }
+            reply.writeError("UNBLOCKED the stream key no longer exists")
+            return .served
+        }
+        guard let group = groupName.withUnsafeBytes({ stream.group($0) }) else {
+            guard waiter.claim() else { return .finishedElsewhere }
             reply.writeError("NOGROUP the consumer group this client was blocked on no longer exists")
             return .served
         }
