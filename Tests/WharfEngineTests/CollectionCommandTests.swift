@@ -79,6 +79,18 @@ struct CollectionCommandTests {
         #expect(h.run("SCAN", "0", "TYPE", "zset") == .array([.bulk("0"), .array([.bulk("z")])]))
     }
 
+    @Test("The ziplist names of the thresholds are aliases of the listpack ones")
+    func ziplistAliases() {
+        let h = EngineHarness()
+        #expect(h.run("CONFIG", "SET", "hash-max-ziplist-entries", "2") == .ok)
+        #expect(h.run("CONFIG", "GET", "hash-max-listpack-entries") == .array([.bulk("hash-max-listpack-entries"), .bulk("2")]))
+        h.run("HSET", "h", "a", "1", "b", "2", "c", "3")
+        #expect(h.run("OBJECT", "ENCODING", "h") == .bulk("hashtable"))
+        #expect(h.run("CONFIG", "SET", "zset-max-listpack-value", "5") == .ok)
+        #expect(h.run("CONFIG", "GET", "zset-max-ziplist-value") == .array([.bulk("zset-max-ziplist-value"), .bulk("5")]))
+        #expect(h.run("CONFIG", "SET", "list-max-ziplist-size", "-9") == .error("ERR CONFIG SET failed (possibly related to argument 'list-max-ziplist-size') - argument must be between -5 and 2147483647 inclusive"))
+    }
+
     @Test("Scores print as Redis 7.0 prints them; inf and exclusive bounds")
     func scores() {
         let h = EngineHarness()

@@ -92,6 +92,12 @@ package enum ConfigRegistry {
         integer("set-max-intset-entries", "most members in an intset", \.setMaxIntsetEntries, min: 0, max: Int(Int32.max)),
         integer("zset-max-listpack-entries", "most members in a packed sorted set", \.zsetMaxListpackEntries, min: 0, max: Int(Int32.max)),
         integer("zset-max-listpack-value", "longest member in a packed sorted set", \.zsetMaxListpackValue, min: 0, max: Int(Int32.max)),
+        // Redis 7 still accepts the names from before listpacks replaced ziplists.
+        integer("list-max-ziplist-size", "alias of list-max-listpack-size", \.listMaxListpackSize, min: -5, max: Int(Int32.max)),
+        integer("hash-max-ziplist-entries", "alias of hash-max-listpack-entries", \.hashMaxListpackEntries, min: 0, max: Int(Int32.max)),
+        integer("hash-max-ziplist-value", "alias of hash-max-listpack-value", \.hashMaxListpackValue, min: 0, max: Int(Int32.max)),
+        integer("zset-max-ziplist-entries", "alias of zset-max-listpack-entries", \.zsetMaxListpackEntries, min: 0, max: Int(Int32.max)),
+        integer("zset-max-ziplist-value", "alias of zset-max-listpack-value", \.zsetMaxListpackValue, min: 0, max: Int(Int32.max)),
         integer("stream-node-max-bytes", "bytes of one stream chunk (0: no limit)", \.streamNodeMaxBytes, min: 0, max: Int(Int32.max)),
         integer("stream-node-max-entries", "entries of one stream chunk (0: no limit)", \.streamNodeMaxEntries, min: 0, max: Int(Int32.max)),
         ConfigParameter(
