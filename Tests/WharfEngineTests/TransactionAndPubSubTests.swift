@@ -170,4 +170,25 @@ struct PubSubTests {
             "__keyspace@0__:t expired", "__keyevent@0__:expired t",
         ], "sets (s) and generic (g) events are off; the rest are published in order")
     }
+
+    @Test("Key-miss events (m) are published for reads of missing keys, and only when asked for")
+    func keyMissNotifications() {
+        let h = EngineHarness()
+        let listener = EngineHarness(sharing: h)
+        listener.connect()
+        listener.run("PSUBSCRIBE", "__key*__:*")
+        h.run("GET", "absent")
+        #expect(listener.takeDeliveries().isEmpty, "key-miss events are off by default")
+        h.run("CONFIG", "SET", "notify-keyspace-events", "Em")
+        #expect(h.run("CONFIG", "GET", "notify-keyspace-events") == .array([.bulk("notify-keyspace-events"), .bulk("Em")]))
+        h.run("GET", "absent")
+        h.run("HGET", "nohash", "f")
+        h.run("SET", "present", "1")
+        h.run("GET", "present")
+        let messages = listener.takeDeliveries().compactMap { value -> String? in
+            guard case .array(let items) = value, items.count == 4 else { return nil }
+            return "\(items[2].string!) \(items[3].string!)"
+        }
+        #expect(messages == ["__keyevent@0__:keymiss absent", "__keyevent@0__:keymiss nohash"])
+    }
 }

@@ -107,6 +107,7 @@ extension CommandContext {
     package func lookupReadSlot(_ shard: Shard, _ key: UnsafeRawBufferPointer, hash: UInt64, touch: Bool = true) -> Int? {
         guard let slot = shard.lookup(key, hash: hash, now: self.now) else {
             self.session.stats.add(.keyspaceMisses)
+            self.notify(KeyspaceEvents.keyMiss, "keymiss", key)
             return nil
         }
         self.session.stats.add(.keyspaceHits)
