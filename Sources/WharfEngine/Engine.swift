@@ -175,8 +175,8 @@ public final class Engine: @unchecked Sendable {
         }
         // A relaxed store is a plain store; CLIENT LIST shows it (also for the client asking).
         session.infoFast.lastCommand.store(spec.index, ordering: .relaxed)
-        // Constant-time commands are timed on one call in eight (scaled up when counted);
-        // reading the time-stamp counter twice costs as much as a whole GET.
+        // Cheap commands (O(1) or flagged fast) are timed on one call in eight (scaled up
+        // when counted); reading the time-stamp counter twice costs as much as a whole GET.
         var timed = true
         if spec.isConstantTime {
             context.timingCountdown &+= 1

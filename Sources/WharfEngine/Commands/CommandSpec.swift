@@ -129,7 +129,8 @@ package final class CommandSpec: Sendable {
     package let subcommands: [CommandSpec]
     /// Position in the engine's flat list, for statistics.
     package let index: Int
-    /// Declared O(1): timed on a sample of calls only.
+    /// Declared O(1), or flagged `fast` (constant or logarithmic time, as Redis defines it):
+    /// timed on a sample of calls only.
     let isConstantTime: Bool
     /// A RESP2 client in subscribed mode may send it (the subscribe family, PING, QUIT, RESET).
     let allowedWhileSubscribed: Bool
@@ -155,7 +156,7 @@ package final class CommandSpec: Sendable {
         self.handler = handler
         self.subcommands = subcommands
         self.index = index
-        self.isConstantTime = complexity == "O(1)"
+        self.isConstantTime = complexity == "O(1)" || flags.contains(.fast)
         self.allowedWhileSubscribed = parent == nil && PubSubCommands.allowedWhileSubscribed.contains(name.lowercased())
         self.runsInTransaction = parent == nil && TransactionCommands.runImmediately.contains(name.lowercased())
         self.nameBytes = Array(name.lowercased().utf8)

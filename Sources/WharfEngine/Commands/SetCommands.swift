@@ -134,7 +134,7 @@ enum SetCommands {
                 }
                 self.convert()
             }
-            return self.payload!.members.set(Record.make(key: member)) == nil
+            return self.payload!.members.insertIfAbsent(member) { Record.make(key: member) }
         }
 
         mutating func remove(_ member: UnsafeRawBufferPointer) -> Bool {

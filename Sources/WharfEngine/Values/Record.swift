@@ -84,6 +84,16 @@ extension OpenTable where Element == Record {
         return nil
     }
 
+    /// Adds a record for `key` made by `make` unless one exists (nothing is allocated
+    /// then). Returns whether it was added.
+    @inline(__always)
+    package mutating func insertIfAbsent(_ key: UnsafeRawBufferPointer, _ make: () -> Record) -> Bool {
+        let hash = self.hasher.hash(key)
+        if self.find(key, hash: hash) != nil { return false }
+        self.insert(make(), hash: hash)
+        return true
+    }
+
     /// Removes the record for `key`; returns it.
     @discardableResult
     package mutating func remove(_ key: UnsafeRawBufferPointer) -> Record? {
