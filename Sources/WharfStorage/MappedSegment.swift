@@ -9,6 +9,13 @@ import Glibc
 /// `write` system call per batch, and the flusher makes them durable with `fdatasync`.
 /// Space is reserved with `fallocate` when the segment is created, so a full disk shows up
 /// then (as an error the log can report and retry), never as a fault while copying.
+///
+/// When every batch is synced (`appendfsync always`) the records are `pwrite`n instead, into
+/// a segment whose blocks were written with zeros beforehand (``SegmentPreparer``). Measured
+/// on ext4: an `fdatasync` after copying into a mapping or writing into `fallocate`d
+/// (unwritten) blocks costs ~200 µs and ~90 µs of CPU — the mapped pages must be
+/// write-protected again, the unwritten extents converted in a journal commit — against
+/// ~110 µs and ~45 µs after a `pwrite` into zero-filled blocks.
 final class MappedSegment {
     let path: String
     let start: UInt64
@@ -49,17 +56,15 @@ final class MappedSegment {
         }
     }
 
-    /// Creates a segment of `size` bytes (header included) starting at LSN `start`.
-    static func create(layout: StorageLayout, start: UInt64, size: Int) throws(StorageError) -> MappedSegment {
+    /// Creates a segment of `size` bytes (header included) starting at LSN `start`; with
+    /// `zeroFilled`, its blocks are written with zeros first.
+    static func create(layout: StorageLayout, start: UInt64, size: Int, zeroFilled: Bool = false) throws(StorageError) -> MappedSegment {
         let path = layout.segmentPath(startingAt: start)
         let file = try StorageFile.createReadWrite(path)
         do throws(StorageError) {
             try Self.reserve(file, size: size)
-            var header = LogRecordFormat.segmentMagic
-            withUnsafeBytes(of: start.littleEndian) { header.append(contentsOf: $0) }
-            let written = header.withUnsafeBytes { pwrite(file.descriptor, $0.baseAddress, $0.count, 0) }
-            if written != header.count { throw StorageError.system("write header", path: path, errno: errno) }
-            return try MappedSegment(path: path, start: start, file: file, size: size, used: 0)
+            if zeroFilled { try Self.fillWithZeros(file, from: 0, to: size) }
+            return try Self.start(file, path: path, start: start, size: size)
         } catch {
             file.close()
             try? StorageFiles.remove(path)
@@ -67,23 +72,85 @@ final class MappedSegment {
         }
     }
 
-    /// Opens an existing segment whose records end after `used` bytes, to append to it.
-    static func open(path: String, start: UInt64, used: Int, size: Int) throws(StorageError) -> MappedSegment {
+    /// Makes a prepared zero-filled file (see ``SegmentPreparer``) the segment starting at
+    /// LSN `start`.
+    static func adopt(_ prepared: SegmentPreparer.Prepared, layout: StorageLayout, start: UInt64) throws(StorageError) -> MappedSegment {
+        let path = layout.segmentPath(startingAt: start)
+        if rename(prepared.file.path, path) != 0 {
+            let error = errno
+            prepared.file.close()
+            throw .system("rename", path: prepared.file.path, errno: error)
+        }
+        do throws(StorageError) {
+            return try Self.start(prepared.file, path: path, start: start, size: prepared.size)
+        } catch {
+            prepared.file.close()
+            try? StorageFiles.remove(path)
+            throw error
+        }
+    }
+
+    /// Writes the header of a reserved file and maps it (the caller cleans up on failure).
+    private static func start(_ file: StorageFile, path: String, start: UInt64, size: Int) throws(StorageError) -> MappedSegment {
+        var header = LogRecordFormat.segmentMagic
+        withUnsafeBytes(of: start.littleEndian) { header.append(contentsOf: $0) }
+        let written = header.withUnsafeBytes { pwrite(file.descriptor, $0.baseAddress, $0.count, 0) }
+        if written != header.count { throw StorageError.system("write header", path: path, errno: errno) }
+        return try MappedSegment(path: path, start: start, file: file, size: size, used: 0)
+    }
+
+    /// Opens an existing segment whose records end after `used` bytes, to append to it;
+    /// with `zeroFilled`, the space after them is written with zeros first.
+    static func open(path: String, start: UInt64, used: Int, size: Int, zeroFilled: Bool = false) throws(StorageError) -> MappedSegment {
         let file = try StorageFile.openForReadWrite(path)
         let needed = max(size, LogRecordFormat.segmentHeaderSize + used)
         try Self.reserve(file, size: needed)
+        if zeroFilled { try Self.fillWithZeros(file, from: LogRecordFormat.segmentHeaderSize + used, to: needed) }
         return try MappedSegment(path: path, start: start, file: file, size: needed, used: used)
     }
 
-    private static func reserve(_ file: StorageFile, size: Int) throws(StorageError) {
+    static func reserve(_ file: StorageFile, size: Int) throws(StorageError) {
         let result = posix_fallocate(file.descriptor, 0, off_t(size))
         if result != 0 { throw .system("reserve \(size) bytes for", path: file.path, errno: result) }
     }
 
-    /// Copies `bytes` after the records already there; false if they do not fit.
-    func append(_ bytes: UnsafeRawBufferPointer) -> Bool {
+    /// Writes zeros over `[from, to)` and syncs them, so later writes there change data only.
+    static func fillWithZeros(_ file: StorageFile, from: Int, to: Int) throws(StorageError) {
+        let chunk = 1 << 20
+        let zeros = UnsafeMutableRawPointer.allocate(byteCount: chunk, alignment: 4096)
+        zeros.initializeMemory(as: UInt8.self, repeating: 0, count: chunk)
+        defer { zeros.deallocate() }
+        var offset = from
+        while offset < to {
+            let result = pwrite(file.descriptor, zeros, min(chunk, to - offset), off_t(offset))
+            if result < 0 {
+                if errno == EINTR { continue }
+                throw .system("fill with zeros", path: file.path, errno: errno)
+            }
+            offset += result
+        }
+        try file.syncData()
+    }
+
+    /// Adds `bytes` after the records already there, copied into the mapping or, with
+    /// `writing`, written with `pwrite`; false if they do not fit.
+    func append(_ bytes: UnsafeRawBufferPointer, writing: Bool = false) throws(StorageError) -> Bool {
         guard let base = self.base, self.used + bytes.count <= self.capacity else { return false }
-        (base + LogRecordFormat.segmentHeaderSize + self.used).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+        if writing {
+            var done = 0
+            while done < bytes.count {
+                let offset = off_t(LogRecordFormat.segmentHeaderSize + self.used + done)
+                let result = pwrite(self.file.descriptor, bytes.baseAddress! + done, bytes.count - done, offset)
+                if result < 0 {
+                    if errno == EINTR { continue }
+                    // Nothing counts as written: the same bytes go to the same place on retry.
+                    throw .system("write", path: self.path, errno: errno)
+                }
+                done += result
+            }
+        } else {
+            (base + LogRecordFormat.segmentHeaderSize + self.used).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+        }
         self.used += bytes.count
         let filled = (LogRecordFormat.segmentHeaderSize + self.used) / Self.releaseChunk * Self.releaseChunk
         if filled > self.releasedUpTo {

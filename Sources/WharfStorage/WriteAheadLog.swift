@@ -56,6 +56,8 @@ public final class WriteAheadLog: @unchecked Sendable {
     private let running = Atomic<Bool>(true)
     private let flusherDone = ConditionSignal()
     private let flusherExited = Atomic<Bool>(false)
+    /// Zero-filled segments for `appendfsync always`, made ahead of rotations.
+    private let preparer: SegmentPreparer
     private let syncRequested = Atomic<Bool>(false)
     private let syncCount = Atomic<Int>(0)
 
@@ -68,11 +70,14 @@ public final class WriteAheadLog: @unchecked Sendable {
         self.layout = layout
         self.segmentLimit = segmentLimit
         let size = segmentLimit + LogRecordFormat.segmentHeaderSize
+        // With `always`, the segment written first is zero-filled now (once, at start-up),
+        // and the next ones ahead of time.
+        let zeroFilled = policy == .always
         let current: MappedSegment
         if let segment {
-            current = try MappedSegment.open(path: segment.path, start: segment.start, used: Int(lsn - segment.start), size: size)
+            current = try MappedSegment.open(path: segment.path, start: segment.start, used: Int(lsn - segment.start), size: size, zeroFilled: zeroFilled)
         } else {
-            current = try MappedSegment.create(layout: layout, start: lsn, size: size)
+            current = try MappedSegment.create(layout: layout, start: lsn, size: size, zeroFilled: zeroFilled)
             try current.file.syncData()
             try StorageFiles.syncDirectory(layout.directory)
         }
@@ -82,6 +87,8 @@ public final class WriteAheadLog: @unchecked Sendable {
         self.writtenPosition = Atomic(lsn)
         self.durablePosition = Atomic(lsn)
         self.policyIndex = Atomic(FsyncPolicy.allCases.firstIndex(of: policy)!)
+        self.preparer = SegmentPreparer(layout: layout, size: size)
+        if policy == .always { self.preparer.request() }
         BackgroundThread.start(name: "wharf-wal-flush") { [self] in self.runFlusher() }
     }
 
@@ -103,6 +110,7 @@ public final class WriteAheadLog: @unchecked Sendable {
         get { FsyncPolicy.allCases[self.policyIndex.load(ordering: .relaxed)] }
         set {
             self.policyIndex.store(FsyncPolicy.allCases.firstIndex(of: newValue)!, ordering: .relaxed)
+            if newValue == .always { self.preparer.request() }
             self.wakeup.signal()
         }
     }
@@ -175,16 +183,17 @@ public final class WriteAheadLog: @unchecked Sendable {
             state.spare.reset()
         }
         if state.backlog.count == 0 { return true }
-        if !state.segment.append(state.backlog.bytes) {
-            do throws(StorageError) {
+        let writing = self.policy == .always
+        do throws(StorageError) {
+            if try !state.segment.append(state.backlog.bytes, writing: writing) {
                 try self.rotateLocked(&state, minimumCapacity: state.backlog.count)
-            } catch {
-                // Nothing was lost: the records wait in the backlog until a segment can be made.
-                self.recordFailure("\(error.reason)")
-                return false
+                let copied = try state.segment.append(state.backlog.bytes, writing: writing)
+                precondition(copied, "a new segment holds the pending records")
             }
-            let copied = state.segment.append(state.backlog.bytes)
-            precondition(copied, "a new segment holds the pending records")
+        } catch {
+            // Nothing was lost: the records wait in the backlog until they can be written.
+            self.recordFailure("\(error.reason)")
+            return false
         }
         state.backlog.reset()
         self.writtenPosition.store(target, ordering: .releasing)
@@ -200,7 +209,18 @@ public final class WriteAheadLog: @unchecked Sendable {
     /// Continues in a new segment starting at ``written``, large enough for `minimumCapacity`.
     private func rotateLocked(_ state: inout WriterState, minimumCapacity: Int) throws(StorageError) {
         let size = max(self.segmentLimit, minimumCapacity) + LogRecordFormat.segmentHeaderSize
-        let next = try MappedSegment.create(layout: self.layout, start: self.written, size: size)
+        let next: MappedSegment
+        if self.policy == .always {
+            // A prepared zero-filled file when there is one; else an ordinary segment now.
+            if let prepared = self.preparer.take(size: size) {
+                next = try MappedSegment.adopt(prepared, layout: self.layout, start: self.written)
+            } else {
+                next = try MappedSegment.create(layout: self.layout, start: self.written, size: size)
+            }
+            self.preparer.request()
+        } else {
+            next = try MappedSegment.create(layout: self.layout, start: self.written, size: size)
+        }
         // A finished segment keeps only its records; if cutting it fails it merely keeps a
         // zero-filled tail, which the reader accepts.
         try? state.segment.finish()
@@ -352,6 +372,7 @@ public final class WriteAheadLog: @unchecked Sendable {
         self.running.store(false, ordering: .releasing)
         self.wakeup.signal()
         while !self.flusherExited.load(ordering: .acquiring) { self.flusherDone.wait(milliseconds: 50) }
+        self.preparer.stop()
         try self.sync()
         self.writer.withLock { state in
             try? state.segment.finish()
