@@ -192,6 +192,37 @@ struct WriteAheadLogTests {
         }
     }
 
+    @Test("with always, records are written into zero-filled segments prepared ahead; switching policies keeps every record")
+    func alwaysUsesPreparedSegments() throws {
+        let directory = temporaryDirectory()
+        let layout = StorageLayout(directory: directory)
+        let log = try WriteAheadLog(layout: layout, lsn: 0, continuing: nil, policy: .always, segmentLimit: 32 * 1024)
+        var expected: [[String]] = []
+        for index in 0..<3000 {
+            // Halfway through, a stretch under everysec (copies into the mapping), then back.
+            if index == 1000 { log.policy = .everysec }
+            if index == 1500 { log.policy = .always }
+            log.append(time: 1, database: 0) { writer in
+                writer.argument("SET")
+                Array("key\(index)".utf8).withUnsafeBytes { writer.argument($0) }
+                Array(String(repeating: "v", count: index % 40).utf8).withUnsafeBytes { writer.argument($0) }
+            }
+            expected.append(["SET", "key\(index)", String(repeating: "v", count: index % 40)])
+            if index % 25 == 24 {
+                try log.sync()
+                #expect(log.durable == log.appended)
+                // Give the preparer time now and then, so some rotations find a file ready.
+                if index % 500 == 499 { usleep(300_000) }
+            }
+        }
+        try log.close()
+        #expect(!FileManager.default.fileExists(atPath: "\(directory)/wal-next.tmp"), "an unused prepared file is removed at close")
+        #expect(try layout.segments().count > 2)
+        let (records, result) = try readLog(directory)
+        #expect(records == expected)
+        #expect(result.tornTail == nil && result.repaired == nil)
+    }
+
     @Test("fsync policies: always makes records durable through the flusher; everysec within a second")
     func durability() async throws {
         let directory = temporaryDirectory()
