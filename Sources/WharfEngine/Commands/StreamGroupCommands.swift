@@ -146,9 +146,7 @@ enum StreamGroupCommands {
         guard let position = Self.positionArgument(&context),
               let (entriesRead, _) = Self.entriesReadOption(&context, from: 5, allowMakeStream: false) else { return }
         let groupName = context.arguments[3]
-        Self.withGroupKey(&context) { context, _, key, _, stream in
-            guard let stream else { return context.reply.writeError(Self.keyRequired) }
-            guard let group = stream.group(groupName) else { return Self.noGroup(&context, group: groupName, key: key) }
+        Self.withGroup(&context) { context, key, stream, group in
             let id = position ?? stream.lastID
             group.lastDeliveredID = id
             group.entriesRead = entriesRead
@@ -171,12 +169,20 @@ enum StreamGroupCommands {
         }
     }
 
-    static func createConsumer(_ context: inout CommandContext) {
+    /// Runs `body` with the group named at argument 3 of the stream at argument 2, or replies
+    /// the error for a missing stream or group.
+    private static func withGroup(_ context: inout CommandContext, _ body: (inout CommandContext, UnsafeRawBufferPointer, StreamPayload, StreamGroup) -> Void) {
         let groupName = context.arguments[3]
-        let consumerName = context.arguments[4]
         Self.withGroupKey(&context) { context, _, key, _, stream in
             guard let stream else { return context.reply.writeError(Self.keyRequired) }
             guard let group = stream.group(groupName) else { return Self.noGroup(&context, group: groupName, key: key) }
+            body(&context, key, stream, group)
+        }
+    }
+
+    static func createConsumer(_ context: inout CommandContext) {
+        let consumerName = context.arguments[4]
+        Self.withGroup(&context) { context, key, _, group in
             var created = false
             _ = group.consumer(Array(consumerName), now: context.now, created: &created)
             context.reply.writeInteger(created ? 1 : 0)
@@ -187,11 +193,8 @@ enum StreamGroupCommands {
     }
 
     static func deleteConsumer(_ context: inout CommandContext) {
-        let groupName = context.arguments[3]
         let consumerName = context.arguments[4]
-        Self.withGroupKey(&context) { context, _, key, _, stream in
-            guard let stream else { return context.reply.writeError(Self.keyRequired) }
-            guard let group = stream.group(groupName) else { return Self.noGroup(&context, group: groupName, key: key) }
+        Self.withGroup(&context) { context, key, _, group in
             guard let pending = group.removeConsumer(Array(consumerName)) else { return context.reply.writeInteger(0) }
             context.reply.writeInteger(pending)
             context.logCommand()
