@@ -86,6 +86,9 @@ public final class Engine: @unchecked Sendable {
                 shard.onExpired = { [unowned self] key in
                     self.notify(KeyspaceEvents.expired, "expired", key: key, database: index)
                 }
+                shard.onInserted = { [unowned self] key in
+                    self.notify(KeyspaceEvents.newKey, "new", key: key, database: index)
+                }
             }
         }
     }

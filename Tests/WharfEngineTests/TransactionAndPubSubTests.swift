@@ -191,4 +191,26 @@ struct PubSubTests {
         }
         #expect(messages == ["__keyevent@0__:keymiss absent", "__keyevent@0__:keymiss nohash"])
     }
+
+    @Test("New-key events (n) are published when a key is created, not when it is overwritten")
+    func newKeyNotifications() {
+        let h = EngineHarness()
+        let listener = EngineHarness(sharing: h)
+        listener.connect()
+        listener.run("PSUBSCRIBE", "__key*__:*")
+        h.run("CONFIG", "SET", "notify-keyspace-events", "En$")
+        #expect(h.run("CONFIG", "GET", "notify-keyspace-events") == .array([.bulk("notify-keyspace-events"), .bulk("$nE")]), "in Redis's order")
+        h.run("SET", "a", "1")
+        h.run("SET", "a", "2")
+        h.run("RPUSH", "l", "x")
+        h.run("RENAME", "a", "b")
+        let messages = listener.takeDeliveries().compactMap { value -> String? in
+            guard case .array(let items) = value, items.count == 4 else { return nil }
+            return "\(items[2].string!) \(items[3].string!)"
+        }
+        #expect(messages == [
+            "__keyevent@0__:new a", "__keyevent@0__:set a", "__keyevent@0__:set a",
+            "__keyevent@0__:new l", "__keyevent@0__:new b",
+        ])
+    }
 }

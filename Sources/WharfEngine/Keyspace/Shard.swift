@@ -10,6 +10,8 @@ package final class Shard: @unchecked Sendable {
     package var expiredKeys = 0
     /// Told the key of each entry removed because it expired (keyspace notifications).
     package var onExpired: ((UnsafeRawBufferPointer) -> Void)?
+    /// Told the key of each entry added for a key that was not there (new-key notifications).
+    package var onInserted: ((UnsafeRawBufferPointer) -> Void)?
     /// Clients WATCHing keys of this shard, by key; any change to such a key marks them.
     private var watchers: [[UInt8]: [WatchState]] = [:]
     private var watchCount = 0
@@ -79,7 +81,9 @@ package final class Shard: @unchecked Sendable {
     package func insert(_ entry: Entry, hash: UInt64) -> Int {
         self.touched(entry.key)
         if entry.hasExpiry { self.volatile.insert(entry) }
-        return self.table.insert(entry, hash: hash)
+        let slot = self.table.insert(entry, hash: hash)
+        self.onInserted?(entry.key)
+        return slot
     }
 
     /// Replaces the entry in `slot` with one for the same key.

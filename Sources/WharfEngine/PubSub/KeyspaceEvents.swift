@@ -51,11 +51,12 @@ package enum KeyspaceEvents {
             text = "A"
         } else {
             for (letter, bit) in letters where flags & bit != 0 { text.append(letter) }
+            // Redis lists `n` with the classes, so not at all after `A` (which excludes it).
+            if flags & newKey != 0 { text += "n" }
         }
         if flags & keyspace != 0 { text += "K" }
         if flags & keyevent != 0 { text += "E" }
         if flags & keyMiss != 0 { text += "m" }
-        if flags & newKey != 0 { text += "n" }
         return text
     }
 
