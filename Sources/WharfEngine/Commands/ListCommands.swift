@@ -168,27 +168,21 @@ enum ListCommands {
     // MARK: Push and pop
 
     static func push(_ context: inout CommandContext, left: Bool, onlyIfExists: Bool) {
-        let key = context.arguments[1]
-        let hash = context.hash(key)
-        unowned(unsafe) let shard = context.database.shard(for: hash)
-        context.lock(shard)
-        defer { context.unlock(shard) }
-        guard let located = context.locate(key, hash: hash, in: shard, as: .list) else { return }
-        var slot: Int?
-        if case .at(let found) = located { slot = found }
-        if slot == nil && onlyIfExists { return context.reply.writeInteger(0) }
-        let arguments = context.arguments
-        let length = Self.modify(&context, shard, key, hash: hash, slot: slot) { items in
-            for index in 2..<arguments.count {
-                let element = CompactBytes(arguments[index])
-                if left { items.prepend(element) } else { items.append(element) }
+        context.withTypedKey(.list, read: false) { context, shard, key, hash, slot in
+            if slot == nil && onlyIfExists { return context.reply.writeInteger(0) }
+            let arguments = context.arguments
+            let length = Self.modify(&context, shard, key, hash: hash, slot: slot) { items in
+                for index in 2..<arguments.count {
+                    let element = CompactBytes(arguments[index])
+                    if left { items.prepend(element) } else { items.append(element) }
+                }
+                return items.count
             }
-            return items.count
+            context.reply.writeInteger(length)
+            context.logCommand()
+            context.notify(KeyspaceEvents.list, left ? "lpush" : "rpush", key)
+            context.signalReady(key)
         }
-        context.reply.writeInteger(length)
-        context.logCommand()
-        context.notify(KeyspaceEvents.list, left ? "lpush" : "rpush", key)
-        context.signalReady(key)
     }
 
     /// Pops up to `count` elements from the list at `slot`.
@@ -210,75 +204,59 @@ enum ListCommands {
             guard let parsed = context.positiveCount(2) else { return }
             count = parsed
         }
-        let key = context.arguments[1]
-        let hash = context.hash(key)
-        unowned(unsafe) let shard = context.database.shard(for: hash)
-        context.lock(shard)
-        defer { context.unlock(shard) }
-        guard let located = context.locate(key, hash: hash, in: shard, as: .list) else { return }
-        guard case .at(let slot) = located else {
-            return count == nil ? context.reply.writeNull() : context.reply.writeNullArray()
+        context.withTypedKey(.list, read: false) { context, shard, key, hash, slot in
+            guard let slot else {
+                return count == nil ? context.reply.writeNull() : context.reply.writeNullArray()
+            }
+            if count == 0 { return context.reply.writeArrayHeader(count: 0) }
+            let popped = Self.popElements(&context, shard, key, hash: hash, slot: slot, left: left, count: count ?? 1)
+            if count == nil {
+                popped[0].withBytes { context.reply.writeBulkString($0) }
+            } else {
+                context.reply.writeArrayHeader(count: popped.count)
+                for element in popped { element.withBytes { context.reply.writeBulkString($0) } }
+            }
+            context.logCommand()
+            context.notifyChange(KeyspaceEvents.list, left ? "lpop" : "rpop", key, in: shard, hash: hash)
         }
-        if count == 0 { return context.reply.writeArrayHeader(count: 0) }
-        let popped = Self.popElements(&context, shard, key, hash: hash, slot: slot, left: left, count: count ?? 1)
-        if count == nil {
-            popped[0].withBytes { context.reply.writeBulkString($0) }
-        } else {
-            context.reply.writeArrayHeader(count: popped.count)
-            for element in popped { element.withBytes { context.reply.writeBulkString($0) } }
-        }
-        context.logCommand()
-        context.notifyChange(KeyspaceEvents.list, left ? "lpop" : "rpop", key, in: shard, hash: hash)
     }
 
     // MARK: Reading
 
     static func llen(_ context: inout CommandContext) {
-        let key = context.arguments[1]
-        let hash = context.hash(key)
-        unowned(unsafe) let shard = context.database.shard(for: hash)
-        context.lock(shard)
-        defer { context.unlock(shard) }
-        guard let located = context.locate(key, hash: hash, in: shard, as: .list, read: true) else { return }
-        guard case .at(let slot) = located else { return context.reply.writeInteger(0) }
-        context.reply.writeInteger(View(shard.entry(at: slot)).count)
+        context.withTypedKey(.list, read: true) { context, shard, key, hash, slot in
+            guard let slot else { return context.reply.writeInteger(0) }
+            context.reply.writeInteger(View(shard.entry(at: slot)).count)
+        }
     }
 
     static func lrange(_ context: inout CommandContext) {
         guard let start = context.integerArgument(2), let stop = context.integerArgument(3) else { return }
-        let key = context.arguments[1]
-        let hash = context.hash(key)
-        unowned(unsafe) let shard = context.database.shard(for: hash)
-        context.lock(shard)
-        defer { context.unlock(shard) }
-        guard let located = context.locate(key, hash: hash, in: shard, as: .list, read: true) else { return }
-        guard case .at(let slot) = located else { return context.reply.writeArrayHeader(count: 0) }
-        let view = View(shard.entry(at: slot))
-        guard let range = Self.range(start: start, stop: stop, count: view.count) else {
-            return context.reply.writeArrayHeader(count: 0)
-        }
-        context.reply.writeArrayHeader(count: range.count)
-        view.forEach(in: range) { _, item in
-            context.reply.writeBulkString(item)
-            return true
+        context.withTypedKey(.list, read: true) { context, shard, key, hash, slot in
+            guard let slot else { return context.reply.writeArrayHeader(count: 0) }
+            let view = View(shard.entry(at: slot))
+            guard let range = Self.range(start: start, stop: stop, count: view.count) else {
+                return context.reply.writeArrayHeader(count: 0)
+            }
+            context.reply.writeArrayHeader(count: range.count)
+            view.forEach(in: range) { _, item in
+                context.reply.writeBulkString(item)
+                return true
+            }
         }
     }
 
     static func lindex(_ context: inout CommandContext) {
         guard let index = context.integerArgument(2) else { return }
-        let key = context.arguments[1]
-        let hash = context.hash(key)
-        unowned(unsafe) let shard = context.database.shard(for: hash)
-        context.lock(shard)
-        defer { context.unlock(shard) }
-        guard let located = context.locate(key, hash: hash, in: shard, as: .list, read: true) else { return }
-        guard case .at(let slot) = located else { return context.reply.writeNull() }
-        let view = View(shard.entry(at: slot))
-        let position = index < 0 ? Int64(view.count) + index : index
-        guard position >= 0 && position < Int64(view.count), let element = view.element(at: Int(position)) else {
-            return context.reply.writeNull()
+        context.withTypedKey(.list, read: true) { context, shard, key, hash, slot in
+            guard let slot else { return context.reply.writeNull() }
+            let view = View(shard.entry(at: slot))
+            let position = index < 0 ? Int64(view.count) + index : index
+            guard position >= 0 && position < Int64(view.count), let element = view.element(at: Int(position)) else {
+                return context.reply.writeNull()
+            }
+            context.reply.writeBulkString(element)
         }
-        context.reply.writeBulkString(element)
     }
 
     static func lpos(_ context: inout CommandContext) {
@@ -311,52 +289,48 @@ enum ListCommands {
             }
             index += 2
         }
-        let key = context.arguments[1]
         let element = context.arguments[2]
-        let hash = context.hash(key)
-        unowned(unsafe) let shard = context.database.shard(for: hash)
-        context.lock(shard)
-        defer { context.unlock(shard) }
-        guard let located = context.locate(key, hash: hash, in: shard, as: .list, read: true) else { return }
-        guard case .at(let slot) = located else {
-            return matches == nil ? context.reply.writeNull() : context.reply.writeArrayHeader(count: 0)
-        }
-        let view = View(shard.entry(at: slot))
-        let total = view.count
-        var found: [Int] = []
-        var skip = abs(rank) - 1
-        let wanted = matches.map { $0 == 0 ? Int.max : Int($0) } ?? 1
-        var scanned = 0
-        let limit = maxLength == 0 ? Int.max : Int(maxLength)
-        // Scanning backwards for a negative rank visits elements from the tail.
-        let indices: [Int] = rank > 0 ? Array(0..<total) : Array((0..<total).reversed())
-        if case .large(let items) = view {
-            for position in indices {
-                if scanned >= limit || found.count >= wanted { break }
-                scanned += 1
-                if items[position].equals(element) {
-                    if skip > 0 { skip -= 1 } else { found.append(position) }
+        context.withTypedKey(.list, read: true) { context, shard, key, hash, slot in
+            guard let slot else {
+                return matches == nil ? context.reply.writeNull() : context.reply.writeArrayHeader(count: 0)
+            }
+            let view = View(shard.entry(at: slot))
+            let total = view.count
+            var found: [Int] = []
+            var skip = abs(rank) - 1
+            let wanted = matches.map { $0 == 0 ? Int.max : Int($0) } ?? 1
+            var scanned = 0
+            let limit = maxLength == 0 ? Int.max : Int(maxLength)
+            // Scanning backwards for a negative rank visits elements from the tail.
+            let indices: [Int] = rank > 0 ? Array(0..<total) : Array((0..<total).reversed())
+            if case .large(let items) = view {
+                for position in indices {
+                    if scanned >= limit || found.count >= wanted { break }
+                    scanned += 1
+                    if items[position].equals(element) {
+                        if skip > 0 { skip -= 1 } else { found.append(position) }
+                    }
+                }
+            } else {
+                var elements: [[UInt8]] = []
+                view.forEach(in: 0...max(total - 1, 0)) { _, item in
+                    elements.append(Array(item))
+                    return true
+                }
+                for position in indices {
+                    if scanned >= limit || found.count >= wanted { break }
+                    scanned += 1
+                    if elements[position].withUnsafeBytes({ $0.equalsBytesShared(element) }) {
+                        if skip > 0 { skip -= 1 } else { found.append(position) }
+                    }
                 }
             }
-        } else {
-            var elements: [[UInt8]] = []
-            view.forEach(in: 0...max(total - 1, 0)) { _, item in
-                elements.append(Array(item))
-                return true
+            if matches == nil {
+                if let first = found.first { context.reply.writeInteger(first) } else { context.reply.writeNull() }
+            } else {
+                context.reply.writeArrayHeader(count: found.count)
+                for position in found { context.reply.writeInteger(position) }
             }
-            for position in indices {
-                if scanned >= limit || found.count >= wanted { break }
-                scanned += 1
-                if elements[position].withUnsafeBytes({ $0.equalsBytesShared(element) }) {
-                    if skip > 0 { skip -= 1 } else { found.append(position) }
-                }
-            }
-        }
-        if matches == nil {
-            if let first = found.first { context.reply.writeInteger(first) } else { context.reply.writeNull() }
-        } else {
-            context.reply.writeArrayHeader(count: found.count)
-            for position in found { context.reply.writeInteger(position) }
         }
     }
 
@@ -364,24 +338,20 @@ enum ListCommands {
 
     static func lset(_ context: inout CommandContext) {
         guard let index = context.integerArgument(2) else { return }
-        let key = context.arguments[1]
-        let hash = context.hash(key)
-        unowned(unsafe) let shard = context.database.shard(for: hash)
-        context.lock(shard)
-        defer { context.unlock(shard) }
-        guard let located = context.locate(key, hash: hash, in: shard, as: .list) else { return }
-        guard case .at(let slot) = located else { return context.reply.writeError("ERR no such key") }
-        let value = CompactBytes(context.arguments[3])
-        let done = Self.modify(&context, shard, key, hash: hash, slot: slot) { items -> Bool in
-            let position = index < 0 ? Int64(items.count) + index : index
-            guard position >= 0 && position < Int64(items.count) else { return false }
-            items[Int(position)] = value
-            return true
+        context.withTypedKey(.list, read: false) { context, shard, key, hash, slot in
+            guard let slot else { return context.reply.writeError("ERR no such key") }
+            let value = CompactBytes(context.arguments[3])
+            let done = Self.modify(&context, shard, key, hash: hash, slot: slot) { items -> Bool in
+                let position = index < 0 ? Int64(items.count) + index : index
+                guard position >= 0 && position < Int64(items.count) else { return false }
+                items[Int(position)] = value
+                return true
+            }
+            guard done else { return context.reply.writeError("ERR index out of range") }
+            context.reply.writeOK()
+            context.logCommand()
+            context.notify(KeyspaceEvents.list, "lset", key)
         }
-        guard done else { return context.reply.writeError("ERR index out of range") }
-        context.reply.writeOK()
-        context.logCommand()
-        context.notify(KeyspaceEvents.list, "lset", key)
     }
 
     static func linsert(_ context: inout CommandContext) {
@@ -390,89 +360,77 @@ enum ListCommands {
         if whereWord.equalsIgnoringCase("BEFORE") { before = true } else if whereWord.equalsIgnoringCase("AFTER") { before = false } else {
             return context.replySyntaxError()
         }
-        let key = context.arguments[1]
-        let hash = context.hash(key)
-        unowned(unsafe) let shard = context.database.shard(for: hash)
-        context.lock(shard)
-        defer { context.unlock(shard) }
-        guard let located = context.locate(key, hash: hash, in: shard, as: .list) else { return }
-        guard case .at(let slot) = located else { return context.reply.writeInteger(0) }
-        let pivot = context.arguments[3]
-        let element = CompactBytes(context.arguments[4])
-        let length = Self.modify(&context, shard, key, hash: hash, slot: slot) { items -> Int in
-            guard let position = items.firstIndex(where: { $0.equals(pivot) }) else { return -1 }
-            items.insert(element, at: before ? position : position + 1)
-            return items.count
-        }
-        context.reply.writeInteger(length)
-        if length > 0 {
-            context.logCommand()
-            context.notify(KeyspaceEvents.list, "linsert", key)
+        context.withTypedKey(.list, read: false) { context, shard, key, hash, slot in
+            guard let slot else { return context.reply.writeInteger(0) }
+            let pivot = context.arguments[3]
+            let element = CompactBytes(context.arguments[4])
+            let length = Self.modify(&context, shard, key, hash: hash, slot: slot) { items -> Int in
+                guard let position = items.firstIndex(where: { $0.equals(pivot) }) else { return -1 }
+                items.insert(element, at: before ? position : position + 1)
+                return items.count
+            }
+            context.reply.writeInteger(length)
+            if length > 0 {
+                context.logCommand()
+                context.notify(KeyspaceEvents.list, "linsert", key)
+            }
         }
     }
 
     static func lrem(_ context: inout CommandContext) {
         guard let count = context.integerArgument(2) else { return }
-        let key = context.arguments[1]
-        let hash = context.hash(key)
-        unowned(unsafe) let shard = context.database.shard(for: hash)
-        context.lock(shard)
-        defer { context.unlock(shard) }
-        guard let located = context.locate(key, hash: hash, in: shard, as: .list) else { return }
-        guard case .at(let slot) = located else { return context.reply.writeInteger(0) }
-        let element = context.arguments[3]
-        let removed = Self.modify(&context, shard, key, hash: hash, slot: slot) { items -> Int in
-            var removed = 0
-            let limit = count == 0 ? Int.max : Int(count.magnitude)
-            if count >= 0 {
-                var index = 0
-                while index < items.count && removed < limit {
-                    if items[index].equals(element) {
-                        items.remove(at: index)
-                        removed += 1
-                    } else {
-                        index += 1
+        context.withTypedKey(.list, read: false) { context, shard, key, hash, slot in
+            guard let slot else { return context.reply.writeInteger(0) }
+            let element = context.arguments[3]
+            let removed = Self.modify(&context, shard, key, hash: hash, slot: slot) { items -> Int in
+                var removed = 0
+                let limit = count == 0 ? Int.max : Int(count.magnitude)
+                if count >= 0 {
+                    var index = 0
+                    while index < items.count && removed < limit {
+                        if items[index].equals(element) {
+                            items.remove(at: index)
+                            removed += 1
+                        } else {
+                            index += 1
+                        }
+                    }
+                } else {
+                    var index = items.count - 1
+                    while index >= 0 && removed < limit {
+                        if items[index].equals(element) {
+                            items.remove(at: index)
+                            removed += 1
+                        }
+                        index -= 1
                     }
                 }
-            } else {
-                var index = items.count - 1
-                while index >= 0 && removed < limit {
-                    if items[index].equals(element) {
-                        items.remove(at: index)
-                        removed += 1
-                    }
-                    index -= 1
-                }
+                return removed
             }
-            return removed
-        }
-        context.reply.writeInteger(removed)
-        if removed > 0 {
-            context.logCommand()
-            context.notifyChange(KeyspaceEvents.list, "lrem", key, in: shard, hash: hash)
+            context.reply.writeInteger(removed)
+            if removed > 0 {
+                context.logCommand()
+                context.notifyChange(KeyspaceEvents.list, "lrem", key, in: shard, hash: hash)
+            }
         }
     }
 
     static func ltrim(_ context: inout CommandContext) {
         guard let start = context.integerArgument(2), let stop = context.integerArgument(3) else { return }
-        let key = context.arguments[1]
-        let hash = context.hash(key)
-        unowned(unsafe) let shard = context.database.shard(for: hash)
-        context.lock(shard)
-        defer { context.unlock(shard) }
-        guard let located = context.locate(key, hash: hash, in: shard, as: .list) else { return }
-        guard case .at(let slot) = located else { return context.reply.writeOK() }
-        Self.modify(&context, shard, key, hash: hash, slot: slot) { items in
-            guard let range = Self.range(start: start, stop: stop, count: items.count) else {
-                items.removeAll()
-                return
+        context.withTypedKey(.list, read: false) { context, shard, key, hash, slot in
+            guard let slot else { return context.reply.writeOK() }
+            Self.modify(&context, shard, key, hash: hash, slot: slot) { items in
+                guard let range = Self.range(start: start, stop: stop, count: items.count) else {
+                    items.removeAll()
+                    return
+                }
+                items.removeLast(items.count - 1 - range.upperBound)
+                items.removeFirst(range.lowerBound)
             }
-            items.removeLast(items.count - 1 - range.upperBound)
-            items.removeFirst(range.lowerBound)
+            context.reply.writeOK()
+            context.logCommand()
+            context.notifyChange(KeyspaceEvents.list, "ltrim", key, in: shard, hash: hash)
         }
-        context.reply.writeOK()
-        context.logCommand()
-        context.notifyChange(KeyspaceEvents.list, "ltrim", key, in: shard, hash: hash)
     }
 
     // MARK: Moving between lists
