@@ -434,20 +434,10 @@ enum SetCommands {
         return result
     }
 
-    /// Locks the shards of the keys at `keyIndices` (and `extra`, a destination) together.
-    static func lockKeys(_ context: inout CommandContext, _ keyIndices: [Int]) -> ShardSelection {
-        var selection = ShardSelection()
-        for keyIndex in keyIndices {
-            selection.insert(context.database.shardIndex(for: context.hash(context.arguments[keyIndex])))
-        }
-        context.lock(selection, in: context.database)
-        return selection
-    }
-
     static func algebra(_ context: inout CommandContext, _ operation: Operation, store: Bool) {
         let first = store ? 2 : 1
         let keyIndices = Array(first..<context.arguments.count)
-        let selection = Self.lockKeys(&context, store ? [1] + keyIndices : keyIndices)
+        let selection = context.lockShards(ofKeysAt: store ? [1] + keyIndices : keyIndices)
         defer { context.unlock(selection, in: context.database) }
         guard let members = Self.combine(&context, keyIndices: keyIndices, operation) else { return }
         guard store else {
@@ -495,7 +485,7 @@ enum SetCommands {
             limit = Int(clamping: parsed)
             index += 2
         }
-        let selection = Self.lockKeys(&context, keyIndices)
+        let selection = context.lockShards(ofKeysAt: keyIndices)
         defer { context.unlock(selection, in: context.database) }
         guard let members = Self.combine(&context, keyIndices: keyIndices, .intersection, limit: limit) else { return }
         context.reply.writeInteger(members.count)

@@ -171,10 +171,7 @@ enum SortedSetAlgebra {
             index += 1
         }
         let database = context.database
-        var selection = ShardSelection()
-        for keyIndex in keyIndices { selection.insert(database.shardIndex(for: context.hash(context.arguments[keyIndex]))) }
-        if store { selection.insert(database.shardIndex(for: context.hash(context.arguments[1]))) }
-        context.lock(selection, in: database)
+        let selection = context.lockShards(ofKeysAt: store ? [1] + keyIndices : keyIndices)
         defer { context.unlock(selection, in: database) }
         guard let inputs = Self.readInputs(&context, keyIndices: keyIndices) else { return }
         let result = Self.compute(inputs, operation, weights: weights, aggregate: aggregate)
@@ -230,9 +227,7 @@ enum SortedSetAlgebra {
             index += 2
         }
         let database = context.database
-        var selection = ShardSelection()
-        for keyIndex in keyIndices { selection.insert(database.shardIndex(for: context.hash(context.arguments[keyIndex]))) }
-        context.lock(selection, in: database)
+        let selection = context.lockShards(ofKeysAt: keyIndices)
         defer { context.unlock(selection, in: database) }
         guard let inputs = Self.readInputs(&context, keyIndices: keyIndices) else { return }
         let result = Self.compute(inputs, .intersection, weights: [Double](repeating: 1, count: inputs.count), aggregate: .sum)

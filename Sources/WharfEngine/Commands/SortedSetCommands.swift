@@ -309,14 +309,7 @@ enum SortedSetCommands {
     /// all are empty and `blockTimeout` is given.
     static func popFirstNonEmpty(_ context: inout CommandContext, keyIndices: [Int], minimum: Bool, count: Int, shape: PopReplyShape, blockTimeout: Double?) {
         let database = context.database
-        var selection = ShardSelection()
-        var hashes: [UInt64] = []
-        hashes.reserveCapacity(keyIndices.count)
-        for keyIndex in keyIndices {
-            let hash = context.hash(context.arguments[keyIndex])
-            hashes.append(hash)
-            selection.insert(database.shardIndex(for: hash))
-        }
+        let (selection, hashes) = context.shards(ofKeysAt: keyIndices)
         context.lock(selection, in: database)
         defer { context.unlock(selection, in: database) }
         for (position, keyIndex) in keyIndices.enumerated() {

@@ -83,6 +83,13 @@ extension CommandContext {
         return (selection, hashes)
     }
 
+    /// Locks the shards of the keys at `keyIndices` together; the caller unlocks them.
+    package func lockShards(ofKeysAt keyIndices: [Int]) -> ShardSelection {
+        let (selection, _) = self.shards(ofKeysAt: keyIndices)
+        self.lock(selection, in: self.database)
+        return selection
+    }
+
     /// Parses `numkeys` at `index` for the commands that take a key count, checking that
     /// the keys are there. Returns the count, or nil after replying the error.
     package mutating func keyCountArgument(_ index: Int, zeroMessage: String = "ERR numkeys should be greater than 0") -> Int? {
