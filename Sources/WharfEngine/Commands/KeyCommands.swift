@@ -350,10 +350,7 @@ enum KeyCommands {
         let database = context.database
         let sourceHash = context.hash(source)
         let targetHash = context.hash(target)
-        var selection = ShardSelection()
-        selection.insert(database.shardIndex(for: sourceHash))
-        selection.insert(database.shardIndex(for: targetHash))
-        context.lock(selection, in: database)
+        let selection = context.lockShards(of: sourceHash, targetHash)
         defer { context.unlock(selection, in: database) }
         let sourceShard = database.shard(for: sourceHash)
         guard let sourceSlot = sourceShard.lookup(source, hash: sourceHash, now: context.now) else {

@@ -472,10 +472,7 @@ enum ListCommands {
         let database = context.database
         let sourceHash = context.hash(source)
         let destinationHash = context.hash(destination)
-        var selection = ShardSelection()
-        selection.insert(database.shardIndex(for: sourceHash))
-        selection.insert(database.shardIndex(for: destinationHash))
-        context.lock(selection, in: database)
+        let selection = context.lockShards(of: sourceHash, destinationHash)
         defer { context.unlock(selection, in: database) }
         guard let element = Self.moveLocked(&context, source: source, sourceHash: sourceHash, destination: destination, destinationHash: destinationHash, fromLeft: fromLeft, toLeft: toLeft) else {
             return
@@ -636,10 +633,7 @@ enum ListCommands {
         let database = context.database
         let sourceHash = context.hash(key)
         let destinationHash = context.hash(destination)
-        var selection = ShardSelection()
-        selection.insert(database.shardIndex(for: sourceHash))
-        selection.insert(database.shardIndex(for: destinationHash))
-        context.lock(selection, in: database)
+        let selection = context.lockShards(of: sourceHash, destinationHash)
         defer { context.unlock(selection, in: database) }
         unowned(unsafe) let sourceShard = database.shard(for: sourceHash)
         unowned(unsafe) let destinationShard = database.shard(for: destinationHash)

@@ -362,10 +362,7 @@ enum SetCommands {
         let database = context.database
         let sourceHash = context.hash(source)
         let destinationHash = context.hash(destination)
-        var selection = ShardSelection()
-        selection.insert(database.shardIndex(for: sourceHash))
-        selection.insert(database.shardIndex(for: destinationHash))
-        context.lock(selection, in: database)
+        let selection = context.lockShards(of: sourceHash, destinationHash)
         defer { context.unlock(selection, in: database) }
         unowned(unsafe) let sourceShard = database.shard(for: sourceHash)
         unowned(unsafe) let destinationShard = database.shard(for: destinationHash)

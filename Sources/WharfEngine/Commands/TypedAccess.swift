@@ -83,6 +83,17 @@ extension CommandContext {
         return (selection, hashes)
     }
 
+    /// Locks the shards of two keys (a source and a destination) together; the caller
+    /// unlocks them.
+    package func lockShards(of first: UInt64, _ second: UInt64) -> ShardSelection {
+        let database = self.database
+        var selection = ShardSelection()
+        selection.insert(database.shardIndex(for: first))
+        selection.insert(database.shardIndex(for: second))
+        self.lock(selection, in: database)
+        return selection
+    }
+
     /// Locks the shards of the keys at `keyIndices` together; the caller unlocks them.
     package func lockShards(ofKeysAt keyIndices: [Int]) -> ShardSelection {
         let (selection, _) = self.shards(ofKeysAt: keyIndices)
