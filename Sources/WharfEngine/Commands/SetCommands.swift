@@ -465,23 +465,7 @@ enum SetCommands {
     }
 
     static func sintercard(_ context: inout CommandContext) {
-        guard let value = context.integerArgument(1) else { return }
-        guard value > 0 else { return context.reply.writeError("ERR numkeys should be greater than 0") }
-        guard value <= Int64(context.arguments.count - 2) else {
-            return context.reply.writeError("ERR Number of keys can't be greater than number of args")
-        }
-        let keyIndices = Array(2..<(2 + Int(value)))
-        var limit = 0
-        var index = 2 + Int(value)
-        while index < context.arguments.count {
-            guard context.arguments[index].equalsIgnoringCase("LIMIT"), index + 1 < context.arguments.count else {
-                return context.replySyntaxError()
-            }
-            guard let parsed = context.integerArgument(index + 1) else { return }
-            guard parsed >= 0 else { return context.reply.writeError("ERR LIMIT can't be negative") }
-            limit = Int(clamping: parsed)
-            index += 2
-        }
+        guard let (keyIndices, limit) = context.intersectionCardinalityArguments() else { return }
         let selection = context.lockShards(ofKeysAt: keyIndices)
         defer { context.unlock(selection, in: context.database) }
         guard let members = Self.combine(&context, keyIndices: keyIndices, .intersection, limit: limit) else { return }

@@ -209,23 +209,7 @@ enum SortedSetAlgebra {
     }
 
     static func zintercard(_ context: inout CommandContext) {
-        guard let numberOfKeys = context.integerArgument(1) else { return }
-        guard numberOfKeys > 0 else { return context.reply.writeError("ERR numkeys should be greater than 0") }
-        guard numberOfKeys <= Int64(context.arguments.count - 2) else {
-            return context.reply.writeError("ERR Number of keys can't be greater than number of args")
-        }
-        let keyIndices = Array(2..<(2 + Int(numberOfKeys)))
-        var limit = 0
-        var index = 2 + Int(numberOfKeys)
-        while index < context.arguments.count {
-            guard context.arguments[index].equalsIgnoringCase("LIMIT"), index + 1 < context.arguments.count else {
-                return context.replySyntaxError()
-            }
-            guard let parsed = context.integerArgument(index + 1) else { return }
-            guard parsed >= 0 else { return context.reply.writeError("ERR LIMIT can't be negative") }
-            limit = Int(clamping: parsed)
-            index += 2
-        }
+        guard let (keyIndices, limit) = context.intersectionCardinalityArguments() else { return }
         let database = context.database
         let selection = context.lockShards(ofKeysAt: keyIndices)
         defer { context.unlock(selection, in: database) }

@@ -101,6 +101,37 @@ extension CommandContext {
         return selection
     }
 
+    /// SINTERCARD's and ZINTERCARD's `numkeys key … [LIMIT limit]`: the key positions and
+    /// the limit (0: none), or nil after replying Redis's error.
+    package mutating func intersectionCardinalityArguments() -> (keyIndices: [Int], limit: Int)? {
+        guard let value = self.integerArgument(1) else { return nil }
+        guard value > 0 else {
+            self.reply.writeError("ERR numkeys should be greater than 0")
+            return nil
+        }
+        guard value <= Int64(self.arguments.count - 2) else {
+            self.reply.writeError("ERR Number of keys can't be greater than number of args")
+            return nil
+        }
+        let keyIndices = Array(2..<(2 + Int(value)))
+        var limit = 0
+        var index = 2 + Int(value)
+        while index < self.arguments.count {
+            guard self.arguments[index].equalsIgnoringCase("LIMIT"), index + 1 < self.arguments.count else {
+                self.replySyntaxError()
+                return nil
+            }
+            guard let parsed = self.integerArgument(index + 1) else { return nil }
+            guard parsed >= 0 else {
+                self.reply.writeError("ERR LIMIT can't be negative")
+                return nil
+            }
+            limit = Int(clamping: parsed)
+            index += 2
+        }
+        return (keyIndices, limit)
+    }
+
     /// Parses `numkeys` at `index` for the commands that take a key count, checking that
     /// the keys are there. Returns the count, or nil after replying the error.
     package mutating func keyCountArgument(_ index: Int, zeroMessage: String = "ERR numkeys should be greater than 0") -> Int? {
