@@ -540,19 +540,7 @@ enum ListCommands {
         guard directionIndex < context.arguments.count, let fromLeft = Self.direction(context.arguments[directionIndex]) else {
             return context.replySyntaxError()
         }
-        var count = 1
-        var optionIndex = directionIndex + 1
-        var sawCount = false
-        while optionIndex < context.arguments.count {
-            guard !sawCount, context.arguments[optionIndex].equalsIgnoringCase("COUNT"), optionIndex + 1 < context.arguments.count else {
-                return context.replySyntaxError()
-            }
-            guard let value = context.integerArgument(optionIndex + 1) else { return }
-            guard value > 0 else { return context.reply.writeError("ERR count should be greater than 0") }
-            count = Int(min(value, Int64(Int32.max)))
-            sawCount = true
-            optionIndex += 2
-        }
+        guard let count = context.popCountOption(from: directionIndex + 1) else { return }
         Self.popFirstNonEmpty(&context, keyIndices: Array(firstKey..<directionIndex), fromLeft: fromLeft, count: count, multi: true, blockTimeout: blocking ? timeout : nil)
     }
 

@@ -101,6 +101,29 @@ extension CommandContext {
         return selection
     }
 
+    /// LMPOP's and ZMPOP's optional `COUNT count` from `index` on: the count (1 without it),
+    /// or nil after replying Redis's error.
+    package mutating func popCountOption(from index: Int) -> Int? {
+        var count = 1
+        var optionIndex = index
+        var sawCount = false
+        while optionIndex < self.arguments.count {
+            guard !sawCount, self.arguments[optionIndex].equalsIgnoringCase("COUNT"), optionIndex + 1 < self.arguments.count else {
+                self.replySyntaxError()
+                return nil
+            }
+            guard let value = self.integerArgument(optionIndex + 1) else { return nil }
+            guard value > 0 else {
+                self.reply.writeError("ERR count should be greater than 0")
+                return nil
+            }
+            count = Int(min(value, Int64(Int32.max)))
+            sawCount = true
+            optionIndex += 2
+        }
+        return count
+    }
+
     /// SINTERCARD's and ZINTERCARD's `numkeys key … [LIMIT limit]`: the key positions and
     /// the limit (0: none), or nil after replying Redis's error.
     package mutating func intersectionCardinalityArguments() -> (keyIndices: [Int], limit: Int)? {
