@@ -71,6 +71,12 @@ enum StreamGroupCommands {
         context.reply.writeError("NOGROUP No such consumer group '\(String(decoding: group, as: UTF8.self))' for key name '\(String(decoding: key, as: UTF8.self))'")
     }
 
+    /// Redis's error for a stream or group that is not there (XPENDING, XCLAIM, XAUTOCLAIM,
+    /// XREADGROUP with `suffix`).
+    private static func noKeyOrGroup(_ context: inout CommandContext, key: UnsafeRawBufferPointer, group: UnsafeRawBufferPointer, suffix: String = "") {
+        context.reply.writeError("NOGROUP No such key '\(String(decoding: key, as: UTF8.self))' or consumer group '\(String(decoding: group, as: UTF8.self))'\(suffix)")
+    }
+
     /// Runs `body` with the stream at argument 2 (XGROUP's key) locked.
     private static func withGroupKey(_ context: inout CommandContext, _ body: (inout CommandContext, Shard, UnsafeRawBufferPointer, UInt64, StreamPayload?) -> Void) {
         context.withTypedKey(.stream, argument: 2, read: false) { context, shard, key, hash, slot in
@@ -234,7 +240,7 @@ enum StreamGroupCommands {
             guard case .at(let slot) = located,
                   case let stream = shard.mutableEntry(at: slot).payload(as: StreamPayload.self),
                   let group = stream.group(groupName) else {
-                return context.reply.writeError("NOGROUP No such key '\(String(decoding: key, as: UTF8.self))' or consumer group '\(String(decoding: groupName, as: UTF8.self))' in XREADGROUP with GROUP option")
+                return Self.noKeyOrGroup(&context, key: key, group: groupName, suffix: " in XREADGROUP with GROUP option")
             }
             targets.append((stream, group))
         }
@@ -462,7 +468,7 @@ enum StreamGroupCommands {
         let groupName = context.arguments[2]
         StreamCommands.withStream(&context, read: true) { context, _, key, _, _, stream in
             guard let group = stream?.group(groupName) else {
-                return context.reply.writeError("NOGROUP No such key '\(String(decoding: key, as: UTF8.self))' or consumer group '\(String(decoding: groupName, as: UTF8.self))'")
+                return Self.noKeyOrGroup(&context, key: key, group: groupName)
             }
             if argumentCount == 3 {
                 return Self.writePendingSummary(&context.reply, group)
@@ -571,7 +577,7 @@ enum StreamGroupCommands {
         let consumerName = Array(context.arguments[3])
         StreamCommands.withStream(&context, read: false) { context, _, key, _, _, stream in
             guard let stream, let group = stream.group(groupName) else {
-                return context.reply.writeError("NOGROUP No such key '\(String(decoding: key, as: UTF8.self))' or consumer group '\(String(decoding: groupName, as: UTF8.self))'")
+                return Self.noKeyOrGroup(&context, key: key, group: groupName)
             }
             var changed = false
             if let lastID, lastID > group.lastDeliveredID {
@@ -647,7 +653,7 @@ enum StreamGroupCommands {
         let consumerName = Array(context.arguments[3])
         StreamCommands.withStream(&context, read: false) { context, _, key, _, _, stream in
             guard let stream, let group = stream.group(groupName) else {
-                return context.reply.writeError("NOGROUP No such key '\(String(decoding: key, as: UTF8.self))' or consumer group '\(String(decoding: groupName, as: UTF8.self))'")
+                return Self.noKeyOrGroup(&context, key: key, group: groupName)
             }
             var attempts = count * 10
             var remaining = count
