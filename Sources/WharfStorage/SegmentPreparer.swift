@@ -19,6 +19,8 @@ final class SegmentPreparer: Sendable {
         var ready: Prepared?
         var wanted = false
         var running = true
+        /// The thread starts on the first request: a log that never syncs every batch has none.
+        var started = false
         var exited = false
     }
 
@@ -33,16 +35,17 @@ final class SegmentPreparer: Sendable {
     init(layout: StorageLayout, size: Int) {
         self.path = "\(layout.directory)/wal-next.tmp"
         self.size = size
-        BackgroundThread.start(name: "wharf-wal-prepare") { [self] in self.run() }
     }
 
     /// Asks for a prepared file, if there is none yet.
     func request() {
-        let ask = self.state.withLock { state -> Bool in
-            guard state.ready == nil, !state.wanted, state.running else { return false }
+        let (ask, start) = self.state.withLock { state -> (Bool, Bool) in
+            guard state.ready == nil, !state.wanted, state.running else { return (false, false) }
             state.wanted = true
-            return true
+            defer { state.started = true }
+            return (true, !state.started)
         }
+        if start { BackgroundThread.start(name: "wharf-wal-prepare") { [self] in self.run() } }
         if ask { self.wakeup.signal() }
     }
 
@@ -57,9 +60,12 @@ final class SegmentPreparer: Sendable {
 
     /// Stops the thread and removes an unused prepared file.
     func stop() {
-        self.state.withLock { $0.running = false }
+        let started = self.state.withLock { state -> Bool in
+            state.running = false
+            return state.started
+        }
         self.wakeup.signal()
-        while !self.state.withLock({ $0.exited }) { self.done.wait(milliseconds: 50) }
+        while started && !self.state.withLock({ $0.exited }) { self.done.wait(milliseconds: 50) }
         if let unused = self.state.withLock({ state -> Prepared? in
             defer { state.ready = nil }
             return state.ready
