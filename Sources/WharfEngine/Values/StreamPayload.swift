@@ -265,9 +265,9 @@ package final class StreamPayload: EntryPayload, SnapshotEncodable {
 
     /// Whether a deleted entry may lie at or after `start` (Redis's `streamRangeHasTombstones`).
     package func hasTombstones(from start: StreamID) -> Bool {
-        if self.length == 0 || self.maxDeletedID == .zero { return false }
-        if self.firstID > self.maxDeletedID { return false }
-        return start <= self.maxDeletedID
+        if self.length == 0 || self.maxDeletedID == .zero || start > self.maxDeletedID { return false }
+        // Scans to the first live entry, so it comes last.
+        return self.firstID <= self.maxDeletedID
     }
 
     /// The number of entries added up to `id`, if it can be known
