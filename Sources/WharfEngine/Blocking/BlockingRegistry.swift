@@ -127,12 +127,6 @@ package final class BlockingRegistry: Sendable {
         }
     }
 
-    /// The longest-waiting client on `key` that has not finished yet.
-    package func first(_ key: WaitKey) -> Waiter? {
-        self.queues.withLock { queues in
-            queues[key]?.first { !$0.isFinished }
-        }
-    }
 }
 
 extension CommandContext {

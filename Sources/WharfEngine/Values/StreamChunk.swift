@@ -216,11 +216,6 @@ package final class StreamChunk {
         self.live -= 1
         return true
     }
-
-    /// Approximate memory held by the chunk (MEMORY USAGE, INFO).
-    var memoryBytes: Int {
-        64 + self.bytes.capacity + self.fieldNames.reduce(32) { $0 + 32 + $1.count }
-    }
 }
 
 /// The field-value pairs of an XADD, as argument slices.
