@@ -30,7 +30,7 @@ extension Engine {
     }
 
     /// Tries to serve `waiter` from `key`. Returns false when the key has nothing for it
-    /// (so later waiters need not be tried).
+    /// (so later waiters that consume need not be tried).
     private func serve(_ waiter: Waiter, on key: WaitKey, _ context: inout CommandContext) -> Bool {
         guard let host = waiter.host else {
             // The connection is gone without cancelling (it always cancels; be safe).
