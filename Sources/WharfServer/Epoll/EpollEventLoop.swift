@@ -50,8 +50,15 @@ final class EpollEventLoop: @unchecked Sendable {
     private let hasWaiters = Atomic<Bool>(false)
     /// Replies wait for a sync that has not been asked for yet (see the loop).
     private var syncWanted = false
+    /// A sync handed to the log's flusher has not answered yet; its answer wakes the loop.
+    private let flusherSyncPending = Atomic<Bool>(false)
+    /// The loop is syncing on its own thread and releases its waiters itself afterwards.
+    private let syncingInLoop = Atomic<Bool>(false)
     /// This many waiting connections ask for a sync at once rather than when idle.
     static let syncBatch = 64
+    /// A batch with at least this many bytes not yet on disk is synced by the flusher while
+    /// the loop goes on serving (see `run`); a smaller one is synced on the loop's thread.
+    static let handOverBytes: UInt64 = 16 * 1024
     private let onExit: @Sendable () -> Void
 
     static let readSize = 16 * 1024
@@ -76,8 +83,12 @@ final class EpollEventLoop: @unchecked Sendable {
         self.scratch = self.allocator.buffer(capacity: Self.readSize)
         self.log = engine.persistence?.log
         self.log?.addDurabilityListener { [weak self] _ in
-            guard let self, self.hasWaiters.load(ordering: .acquiring) else { return }
-            self.execute { loop in loop.releaseWaiting() }
+            guard let self, !self.syncingInLoop.load(ordering: .relaxed) else { return }
+            guard self.hasWaiters.load(ordering: .acquiring) || self.flusherSyncPending.load(ordering: .acquiring) else { return }
+            self.execute { loop in
+                loop.flusherSyncPending.store(false, ordering: .relaxed)
+                loop.releaseWaiting()
+            }
         }
     }
 
@@ -136,10 +147,12 @@ final class EpollEventLoop: @unchecked Sendable {
             if self.stopping && self.connectionCount == 0 { break }
             var timeout: Int32 = (self.lingering > 0 || self.stopping) ? 100 : -1
             if !self.timedWaits.isEmpty { timeout = self.waitTimeout(current: timeout) }
-            if self.syncWanted {
+            let syncDue = self.syncWanted && !self.flusherSyncPending.load(ordering: .relaxed)
+            if syncDue {
                 // Group commit: replies wait for a sync. Take whatever input is ready first, so
                 // one sync covers as many clients as possible, and ask for it only when the
-                // loop would otherwise sleep (or enough is waiting).
+                // loop would otherwise sleep (or enough is waiting). While the flusher syncs,
+                // the loop sleeps as usual: the flusher's answer wakes it.
                 timeout = 0
             }
             var count = fds.withUnsafeMutableBufferPointer { fdBuffer in
@@ -147,11 +160,22 @@ final class EpollEventLoop: @unchecked Sendable {
                     wharf_epoll_wait(self.epfd, fdBuffer.baseAddress!, eventBuffer.baseAddress!, 256, timeout)
                 }
             }
-            if count == 0 && self.syncWanted {
+            if count == 0 && syncDue, let log = self.log {
                 self.syncWanted = false
-                // Nothing else to do: sync here rather than hand over to the flusher and
-                // wait to be woken (what Redis does, minus the work it could not overlap).
-                if (try? self.log?.sync()) == nil { self.log?.requestSync() }
+                // durable first: read after it, appended cannot be behind it.
+                let durable = log.durable
+                if log.appended - durable >= Self.handOverBytes {
+                    // A large batch means pipelining clients: they send more while the disk
+                    // syncs, and the loop serves them meanwhile (the next batch).
+                    self.askFlusherToSync()
+                    continue
+                }
+                // A small batch: sync here, as Redis does, rather than pay two thread
+                // switches for a wait with nothing to overlap.
+                self.syncingInLoop.store(true, ordering: .relaxed)
+                let synced = (try? log.sync()) != nil
+                self.syncingInLoop.store(false, ordering: .relaxed)
+                if !synced { self.askFlusherToSync() }
                 self.releaseWaiting()
                 if self.lingering == 0 && !self.stopping && !self.syncWanted {
                     count = fds.withUnsafeMutableBufferPointer { fdBuffer in
@@ -481,14 +505,20 @@ final class EpollEventLoop: @unchecked Sendable {
         // Published before asking for the sync, so the flusher's answer cannot be missed.
         self.hasWaiters.store(true, ordering: .releasing)
         if self.log?.policy == .always {
-            if self.waiting.count >= Self.syncBatch {
+            if self.waiting.count >= Self.syncBatch && !self.flusherSyncPending.load(ordering: .relaxed) {
                 self.syncWanted = false
-                self.log?.requestSync()
+                self.askFlusherToSync()
             } else {
                 self.syncWanted = true
             }
         }
         self.updateInterest(connection)
+    }
+
+    /// Hands the sync to the log's flusher; its durability listener wakes the loop.
+    private func askFlusherToSync() {
+        self.flusherSyncPending.store(true, ordering: .releasing)
+        self.log?.requestSync()
     }
 
     private func releaseWaiting() {
