@@ -1,3 +1,4 @@
+import CWharfSystem
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -115,7 +116,9 @@ final class MappedSegment {
     }
 
     /// Writes zeros over `[from, to)` and syncs them, so later writes there change data only.
-    static func fillWithZeros(_ file: StorageFile, from: Int, to: Int) throws(StorageError) {
+    /// `gradually` hands each megabyte to the disk as it is written and lets at most two be
+    /// in flight, so a background fill never queues 64 MB ahead of the log's own syncs.
+    static func fillWithZeros(_ file: StorageFile, from: Int, to: Int, gradually: Bool = false) throws(StorageError) {
         let chunk = 1 << 20
         let zeros = UnsafeMutableRawPointer.allocate(byteCount: chunk, alignment: 4096)
         zeros.initializeMemory(as: UInt8.self, repeating: 0, count: chunk)
@@ -126,6 +129,12 @@ final class MappedSegment {
             if result < 0 {
                 if errno == EINTR { continue }
                 throw .system("fill with zeros", path: file.path, errno: errno)
+            }
+            if gradually {
+                _ = wharf_write_back(file.descriptor, Int64(offset), Int64(result), 0)
+                if offset - from >= chunk {
+                    _ = wharf_write_back(file.descriptor, Int64(offset - chunk), Int64(chunk), 1)
+                }
             }
             offset += result
         }

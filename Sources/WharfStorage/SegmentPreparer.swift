@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CWharfSystem
 import Synchronization
 
 /// Prepares the next log segment ahead of time on a thread of its own: a file of the
@@ -76,6 +77,10 @@ final class SegmentPreparer: Sendable {
     }
 
     private func run() {
+        // Filling ahead of time must not take the CPU or the disk from serving clients: it
+        // runs while the server waits (for a sync, say). Refused (by a container's policy,
+        // say), it merely competes like any other thread.
+        _ = wharf_make_thread_background()
         while true {
             self.wakeup.wait(milliseconds: 1000)
             let (running, wanted) = self.state.withLock { ($0.running, $0.wanted) }
@@ -99,7 +104,7 @@ final class SegmentPreparer: Sendable {
             let file = try StorageFile.createReadWrite(self.path)
             created = file
             try MappedSegment.reserve(file, size: self.size)
-            try MappedSegment.fillWithZeros(file, from: 0, to: self.size)
+            try MappedSegment.fillWithZeros(file, from: 0, to: self.size, gradually: true)
             return Prepared(file: file, size: self.size)
         } catch {
             created?.close()

@@ -27,6 +27,15 @@ static inline size_t wharf_allocated_bytes(void) {
 /// CPUs in this process's affinity mask (what taskset allows), or 0 where unknown.
 int wharf_affinity_cpu_count(void);
 
+/// Makes the calling thread yield to every other: lowest CPU priority (SCHED_IDLE) and the
+/// idle I/O class, so work done ahead of time runs while the server would otherwise wait.
+/// Returns 0, or an errno when either setting was refused (the thread keeps running).
+int wharf_make_thread_background(void);
+
+/// Starts writing the file range to disk without waiting (sync_file_range); with `wait`,
+/// waits until the range is written first. Returns 0 or an errno; a hint only, never a sync.
+int wharf_write_back(int fd, int64_t offset, int64_t length, int wait);
+
 /// A cheap, monotonic tick count for timing commands: the CPU's time-stamp counter on
 /// x86-64 (constant-rate on every CPU Wharf targets), nanoseconds of CLOCK_MONOTONIC elsewhere.
 static inline uint64_t wharf_ticks(void) {
