@@ -145,6 +145,14 @@ struct PubSubTests {
         #expect(publisher.run("INFO", "stats").string?.contains("client_output_buffer_limit_disconnections:1") == true)
     }
 
+    /// "channel payload" of each pattern message `listener` (PSUBSCRIBEd) received.
+    private static func keyspaceMessages(_ listener: EngineHarness) -> [String] {
+        listener.takeDeliveries().compactMap { value -> String? in
+            guard case .array(let items) = value, items.count == 4 else { return nil }
+            return "\(items[2].string!) \(items[3].string!)"
+        }
+    }
+
     @Test("Keyspace notifications publish keyspace and keyevent messages for enabled classes")
     func keyspaceNotifications() {
         let h = EngineHarness()
@@ -159,10 +167,7 @@ struct PubSubTests {
         h.run("SET", "t", "v", "PX", "10")
         h.advance(milliseconds: 20)
         h.run("GET", "t")
-        let messages = listener.takeDeliveries().compactMap { value -> String? in
-            guard case .array(let items) = value, items.count == 4 else { return nil }
-            return "\(items[2].string!) \(items[3].string!)"
-        }
+        let messages = Self.keyspaceMessages(listener)
         #expect(messages == [
             "__keyspace@0__:q rpush", "__keyevent@0__:rpush q",
             "__keyspace@0__:q lpop", "__keyevent@0__:lpop q",
@@ -185,10 +190,7 @@ struct PubSubTests {
         h.run("HGET", "nohash", "f")
         h.run("SET", "present", "1")
         h.run("GET", "present")
-        let messages = listener.takeDeliveries().compactMap { value -> String? in
-            guard case .array(let items) = value, items.count == 4 else { return nil }
-            return "\(items[2].string!) \(items[3].string!)"
-        }
+        let messages = Self.keyspaceMessages(listener)
         #expect(messages == ["__keyevent@0__:keymiss absent", "__keyevent@0__:keymiss nohash"])
     }
 
@@ -204,10 +206,7 @@ struct PubSubTests {
         h.run("SET", "a", "2")
         h.run("RPUSH", "l", "x")
         h.run("RENAME", "a", "b")
-        let messages = listener.takeDeliveries().compactMap { value -> String? in
-            guard case .array(let items) = value, items.count == 4 else { return nil }
-            return "\(items[2].string!) \(items[3].string!)"
-        }
+        let messages = Self.keyspaceMessages(listener)
         #expect(messages == [
             "__keyevent@0__:new a", "__keyevent@0__:set a", "__keyevent@0__:set a",
             "__keyevent@0__:new l", "__keyevent@0__:new b",

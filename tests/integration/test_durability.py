@@ -242,8 +242,9 @@ class PipelinedWriter(threading.Thread):
         self.acknowledged = start_at - 1
         self.stop = False
 
-    def value(self, n):
-        return f"{self.name}-{n}-".ljust(120, "v")
+    @staticmethod
+    def value(name, n):
+        return f"{name}-{n}-".ljust(120, "v")
 
     def run(self):
         try:
@@ -256,7 +257,7 @@ class PipelinedWriter(threading.Thread):
                 batch = b"".join(
                     b"*3\r\n$3\r\nSET\r\n" + b"".join(
                         b"$%d\r\n%s\r\n" % (len(part), part)
-                        for part in (f"{self.name}:{n}".encode(), self.value(n).encode()))
+                        for part in (f"{self.name}:{n}".encode(), self.value(self.name, n).encode()))
                     for n in range(first, first + self.BATCH))
                 sock.sendall(batch)
                 expected = b"+OK\r\n" * self.BATCH
@@ -290,7 +291,7 @@ def test_kill_9_with_pipelined_batches_keeps_every_acknowledged_batch():
                 while client.exists(f"{name}:{present + 1}"):
                     present += 1
                 for n in range(0, acknowledged[name] + 1, 37):
-                    assert client.get(f"{name}:{n}") == PipelinedWriter(0, name, 0).value(n).encode(), f"{name}:{n} lost"
+                    assert client.get(f"{name}:{n}") == PipelinedWriter.value(name, n).encode(), f"{name}:{n} lost"
                 if acknowledged[name] >= 0:
                     assert client.get(f"{name}:{acknowledged[name]}") is not None, f"{name}:{acknowledged[name]} lost"
                 # Nothing after a gap: the writer's keys present form a prefix.
