@@ -93,6 +93,20 @@ public final class StorageFile: @unchecked Sendable {
         return total
     }
 
+    /// Up to `count` bytes at `offset`; fewer only at end of file.
+    public func read(count: Int, at offset: Int) throws(StorageError) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: count)
+        var failure: StorageError?
+        let read = bytes.withUnsafeMutableBytes { raw -> Int in
+            do throws(StorageError) { return try self.read(into: raw, at: offset) } catch {
+                failure = error
+                return 0
+            }
+        }
+        if let failure { throw failure }
+        return Array(bytes.prefix(read))
+    }
+
     /// Forces written data (not necessarily metadata that is not needed to read it) to disk.
     public func syncData() throws(StorageError) {
         if fdatasync(self.descriptor) != 0 { throw .system("fdatasync", path: self.path, errno: errno) }

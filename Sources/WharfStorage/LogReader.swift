@@ -58,13 +58,13 @@ public enum LogReader {
         var index = firstIndex
         while index < segments.count {
             let segment = segments[index]
-            let isLast = index == segments.count - 1
+            let end = index == segments.count - 1 ? nil : segments[index + 1].start
             if segment.start != position && index != firstIndex {
                 let damage = LogDamage(path: segment.path, offset: 0, reason: "segment starts at \(segment.start), previous ended at \(position)", bytesAfter: Self.bytes(of: segments[index...]))
                 try Self.handle(damage, repair: repair, modify: modify, directory: layout.directory, segments: segments, from: index, cutAt: nil, result: &result)
                 return result
             }
-            let outcome = try Self.readSegment(segment, from: position, isLast: isLast, modify: modify, result: &result, body)
+            let outcome = try Self.readSegment(segment, from: position, until: end, modify: modify, result: &result, body)
             switch outcome {
             case .complete(let end):
                 position = end
@@ -122,19 +122,22 @@ public enum LogReader {
     }
 
     private static func readSegment(
-        _ segment: (start: UInt64, path: String), from lsn: UInt64, isLast: Bool, modify: Bool,
+        _ segment: (start: UInt64, path: String), from lsn: UInt64, until end: UInt64?, modify: Bool,
         result: inout LogScanResult, _ body: (LogRecord) throws -> Void
     ) throws -> SegmentOutcome {
+        let isLast = end == nil
         let file = try StorageFile.openForReading(segment.path)
         let size = try file.size()
         let reader = ChunkedReader(file: file, size: size)
         // Header.
         var header = [UInt8](repeating: 0, count: LogRecordFormat.segmentHeaderSize)
         let headerRead = try header.withUnsafeMutableBytes { try reader.read(into: $0, at: 0) }
-        let expectedStart = withUnsafeBytes(of: segment.start.littleEndian) { Array($0) }
-        if headerRead < LogRecordFormat.segmentHeaderSize || Array(header[0..<8]) != LogRecordFormat.segmentMagic || Array(header[8..<16]) != expectedStart {
-            if isLast && headerRead < LogRecordFormat.segmentHeaderSize {
-                // Crashed while creating the segment: nothing in it was ever acknowledged.
+        guard headerRead == header.count, let version = LogRecordFormat.version(ofHeader: header, start: segment.start) else {
+            // The last segment, created at the crash: its header never reached the disk (the
+            // file is short, or still holds the zeros or the old header of a prepared or
+            // reused file). Nothing in it was acknowledged, since a sync writes the header
+            // before any record.
+            if isLast && (headerRead < header.count || header.allSatisfy({ $0 == 0 }) || LogRecordFormat.version(ofHeader: header, start: Self.headerStart(header)) != nil) {
                 if modify { try StorageFiles.remove(segment.path) }
                 result.tornTail = (segment.path, 0, size)
                 return .complete(end: segment.start)
@@ -144,6 +147,9 @@ public enum LogReader {
         var offset = LogRecordFormat.segmentHeaderSize + Int(lsn - segment.start)
         var position = lsn
         while offset < size {
+            // A finished segment may keep the zeros or old records of a prepared or reused
+            // file after its own: the next segment's start says where they end.
+            if let end, position >= end { break }
             let problem: String
             if size - offset < LogRecordFormat.headerSize {
                 problem = "incomplete record header"
@@ -157,7 +163,8 @@ public enum LogReader {
                 } else {
                     let covered = try reader.slice(at: offset + 4, count: length + 4)
                     let payload = UnsafeRawBufferPointer(rebasing: covered[4...])
-                    if CRC32C.checksum(covered) != stored {
+                    let crc = CRC32C.checksum(covered)
+                    if (version == 1 ? crc : LogRecordFormat.keyedChecksum(crc, lsn: position)) != stored {
                         problem = "checksum mismatch"
                     } else if let record = Self.decode(payload, end: position + UInt64(LogRecordFormat.headerSize + length)) {
                         try body(record)
@@ -181,11 +188,18 @@ public enum LogReader {
                 }
                 return .complete(end: position)
             }
-            // A bad record at the end of the last segment — running past the end, or followed
-            // only by zeros — is a write torn by the crash.
-            let recordEnd = Self.recordEnd(reader, at: offset, size: size)
-            let zerosAfter = recordEnd >= size ? true : try reader.isZero(from: recordEnd)
-            let torn = isLast && zerosAfter
+            // A bad record at the end of the last segment is a write torn by the crash. In a
+            // version 1 segment only zeros may follow it; in a reused segment the old records
+            // behind it may, but no record written at this segment's LSNs.
+            let torn: Bool
+            if !isLast {
+                torn = false
+            } else if version == 1 {
+                let recordEnd = Self.recordEnd(reader, at: offset, size: size)
+                torn = recordEnd >= size ? true : try reader.isZero(from: recordEnd)
+            } else {
+                torn = try !Self.recordFollows(reader, after: offset, segmentStart: segment.start)
+            }
             if torn {
                 if modify {
                     let writable = try StorageFile.openForReadWrite(segment.path)
@@ -198,6 +212,47 @@ public enum LogReader {
             return .damaged(LogDamage(path: segment.path, offset: offset, reason: problem, bytesAfter: size - offset), cutOffset: offset, end: position)
         }
         return .complete(end: position)
+    }
+
+    /// The start LSN a segment header names (whether or not its magic is valid).
+    private static func headerStart(_ header: [UInt8]) -> UInt64 {
+        header.count < LogRecordFormat.segmentHeaderSize ? 0 : header[8..<16].reversed().reduce(0) { $0 << 8 | UInt64($1) }
+    }
+
+    /// Whether a record that checks out at its own LSN starts anywhere after `offset` in a
+    /// version 2 segment starting at `segmentStart` — that is, whether a bad record is
+    /// damage with good records after it rather than the end of what was written.
+    static func recordFollows(_ reader: ChunkedReader, after offset: Int, segmentStart: UInt64) throws(StorageError) -> Bool {
+        let size = reader.size
+        let minimum = LogRecordFormat.headerSize + LogRecordFormat.payloadPrefixSize
+        var at = offset + 1
+        while at + minimum <= size {
+            // Old records' bytes rarely hold a plausible length field except where an old
+            // record starts; only those places get a checksum.
+            let window = try reader.slice(at: at, count: min(size - at, 1 << 20))
+            var index = 0
+            var found = false
+            while index + minimum <= window.count {
+                let length = Int(UInt32(littleEndian: window.loadUnaligned(fromByteOffset: index + 4, as: UInt32.self)))
+                if length >= LogRecordFormat.payloadPrefixSize && at + index + LogRecordFormat.headerSize + length <= size {
+                    found = true
+                    break
+                }
+                index += 1
+            }
+            at += index
+            guard found else { continue }
+            let length = Int(try reader.loadUInt32(at: at + 4))
+            let stored = try reader.loadUInt32(at: at)
+            let covered = try reader.slice(at: at + 4, count: length + 4)
+            let lsn = segmentStart + UInt64(at - LogRecordFormat.segmentHeaderSize)
+            if LogRecordFormat.keyedChecksum(CRC32C.checksum(covered), lsn: lsn) == stored,
+               Self.decode(UnsafeRawBufferPointer(rebasing: covered[4...]), end: 0) != nil {
+                return true
+            }
+            at += 1
+        }
+        return false
     }
 
     /// Where the record at `offset` would end according to its length field.

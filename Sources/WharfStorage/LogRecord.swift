@@ -1,10 +1,11 @@
 /// The framing of the write-ahead log.
 ///
-/// A segment file starts with a 16-byte header (`WHRFWAL1` and its start LSN). Records
+/// A segment file starts with a 16-byte header (`WHRFWAL2` and its start LSN). Records
 /// follow back to back:
 ///
 /// ```
-/// crc:    UInt32 LE   CRC-32C of the length field and the payload
+/// crc:    UInt32 LE   CRC-32C of the length field and the payload, XOR the low 32 bits of
+///                     the record's own LSN (where it starts)
 /// length: UInt32 LE   bytes of payload
 /// payload:
 ///   time:     Int64 LE   Unix ms the command ran at (replay uses it, so expiry is exact)
@@ -14,14 +15,40 @@
 /// ```
 ///
 /// Covering the length with the checksum means a torn or flipped length is detected too.
+/// Keying the checksum with the LSN means a record only checks out where it was written:
+/// segment files are reused once a snapshot covers them, and the old records left behind
+/// the new ones (written at other LSNs) can never pass for new ones. Version 1 segments
+/// (`WHRFWAL1`, written before reuse existed) have unkeyed checksums and are still read.
 public enum LogRecordFormat {
-    public static let segmentMagic: [UInt8] = Array("WHRFWAL1".utf8)
+    public static let segmentMagic: [UInt8] = Array("WHRFWAL2".utf8)
+    /// The magic of segments whose checksums are not keyed by LSN.
+    public static let segmentMagicVersion1: [UInt8] = Array("WHRFWAL1".utf8)
     public static let segmentHeaderSize = 16
     public static let headerSize = 8
     /// Payload bytes before the arguments.
     public static let payloadPrefixSize = 16
     /// Largest payload a reader accepts; anything bigger is damage.
     public static let maximumPayload = 1 << 34
+
+    /// The stored checksum of a record starting at `lsn` whose length field and payload
+    /// have CRC-32C `crc`.
+    @inline(__always)
+    public static func keyedChecksum(_ crc: UInt32, lsn: UInt64) -> UInt32 {
+        crc ^ UInt32(truncatingIfNeeded: lsn)
+    }
+
+    /// The version of a segment header (its first 16 bytes) for a segment starting at
+    /// `start`: 2 or 1, nil if it is not the header of that segment.
+    public static func version(ofHeader header: [UInt8], start: UInt64) -> Int? {
+        guard header.count >= Self.segmentHeaderSize else { return nil }
+        let expectedStart = withUnsafeBytes(of: start.littleEndian) { Array($0) }
+        guard Array(header[8..<16]) == expectedStart else { return nil }
+        switch Array(header[0..<8]) {
+        case Self.segmentMagic: return 2
+        case Self.segmentMagicVersion1: return 1
+        default: return nil
+        }
+    }
 }
 
 /// Writes the arguments of one record into the log's append buffer.

@@ -16,7 +16,9 @@ import Glibc
 /// on ext4: an `fdatasync` after copying into a mapping or writing into `fallocate`d
 /// (unwritten) blocks costs ~200 µs and ~90 µs of CPU — the mapped pages must be
 /// write-protected again, the unwritten extents converted in a journal commit — against
-/// ~110 µs and ~45 µs after a `pwrite` into zero-filled blocks.
+/// ~110 µs and ~45 µs after a `pwrite` into zero-filled blocks. A segment file a snapshot
+/// has made obsolete serves the same purpose without being zero-filled again (its old
+/// records cannot pass for new ones: see ``LogRecordFormat``).
 final class MappedSegment {
     let path: String
     let start: UInt64
@@ -28,14 +30,18 @@ final class MappedSegment {
     /// Mapped pages behind this offset have been released from the process (the data stays
     /// in the page cache), so the log does not grow the server's resident memory.
     private var releasedUpTo: Int
+    /// Every block of the file has been written (zeros, or records of a reused file): it
+    /// keeps its size when finished, so it can be reused in turn.
+    let keepsBlocks: Bool
 
     /// Room for records.
     var capacity: Int { self.mappedSize - LogRecordFormat.segmentHeaderSize }
 
     static let releaseChunk = 1 << 20
 
-    private init(path: String, start: UInt64, file: StorageFile, size: Int, used: Int) throws(StorageError) {
+    private init(path: String, start: UInt64, file: StorageFile, size: Int, used: Int, keepsBlocks: Bool) throws(StorageError) {
         self.path = path
+        self.keepsBlocks = keepsBlocks
         self.start = start
         self.file = file
         self.mappedSize = size
@@ -65,7 +71,7 @@ final class MappedSegment {
         do throws(StorageError) {
             try Self.reserve(file, size: size)
             if zeroFilled { try Self.fillWithZeros(file, from: 0, to: size) }
-            return try Self.start(file, path: path, start: start, size: size)
+            return try Self.start(file, path: path, start: start, size: size, keepsBlocks: zeroFilled)
         } catch {
             file.close()
             try? StorageFiles.remove(path)
@@ -73,8 +79,8 @@ final class MappedSegment {
         }
     }
 
-    /// Makes a prepared zero-filled file (see ``SegmentPreparer``) the segment starting at
-    /// LSN `start`.
+    /// Makes a prepared file (zero-filled or reused, see ``SegmentPreparer``) the segment
+    /// starting at LSN `start`.
     static func adopt(_ prepared: SegmentPreparer.Prepared, layout: StorageLayout, start: UInt64) throws(StorageError) -> MappedSegment {
         let path = layout.segmentPath(startingAt: start)
         if rename(prepared.file.path, path) != 0 {
@@ -83,7 +89,7 @@ final class MappedSegment {
             throw .system("rename", path: prepared.file.path, errno: error)
         }
         do throws(StorageError) {
-            return try Self.start(prepared.file, path: path, start: start, size: prepared.size)
+            return try Self.start(prepared.file, path: path, start: start, size: prepared.size, keepsBlocks: true)
         } catch {
             prepared.file.close()
             try? StorageFiles.remove(path)
@@ -92,12 +98,12 @@ final class MappedSegment {
     }
 
     /// Writes the header of a reserved file and maps it (the caller cleans up on failure).
-    private static func start(_ file: StorageFile, path: String, start: UInt64, size: Int) throws(StorageError) -> MappedSegment {
+    private static func start(_ file: StorageFile, path: String, start: UInt64, size: Int, keepsBlocks: Bool) throws(StorageError) -> MappedSegment {
         var header = LogRecordFormat.segmentMagic
         withUnsafeBytes(of: start.littleEndian) { header.append(contentsOf: $0) }
         let written = header.withUnsafeBytes { pwrite(file.descriptor, $0.baseAddress, $0.count, 0) }
         if written != header.count { throw StorageError.system("write header", path: path, errno: errno) }
-        return try MappedSegment(path: path, start: start, file: file, size: size, used: 0)
+        return try MappedSegment(path: path, start: start, file: file, size: size, used: 0, keepsBlocks: keepsBlocks)
     }
 
     /// Opens an existing segment whose records end after `used` bytes, to append to it;
@@ -107,7 +113,7 @@ final class MappedSegment {
         let needed = max(size, LogRecordFormat.segmentHeaderSize + used)
         try Self.reserve(file, size: needed)
         if zeroFilled { try Self.fillWithZeros(file, from: LogRecordFormat.segmentHeaderSize + used, to: needed) }
-        return try MappedSegment(path: path, start: start, file: file, size: needed, used: used)
+        return try MappedSegment(path: path, start: start, file: file, size: needed, used: used, keepsBlocks: zeroFilled)
     }
 
     static func reserve(_ file: StorageFile, size: Int) throws(StorageError) {
@@ -118,13 +124,17 @@ final class MappedSegment {
     /// Writes zeros over `[from, to)` and syncs them, so later writes there change data only.
     /// `gradually` hands each megabyte to the disk as it is written and lets at most two be
     /// in flight, so a background fill never queues 64 MB ahead of the log's own syncs.
-    static func fillWithZeros(_ file: StorageFile, from: Int, to: Int, gradually: Bool = false) throws(StorageError) {
+    /// `abandon` is asked between megabytes; when it says yes the fill stops unfinished and
+    /// returns false.
+    @discardableResult
+    static func fillWithZeros(_ file: StorageFile, from: Int, to: Int, gradually: Bool = false, abandon: () -> Bool = { false }) throws(StorageError) -> Bool {
         let chunk = 1 << 20
         let zeros = UnsafeMutableRawPointer.allocate(byteCount: chunk, alignment: 4096)
         zeros.initializeMemory(as: UInt8.self, repeating: 0, count: chunk)
         defer { zeros.deallocate() }
         var offset = from
         while offset < to {
+            if abandon() { return false }
             let result = pwrite(file.descriptor, zeros, min(chunk, to - offset), off_t(offset))
             if result < 0 {
                 if errno == EINTR { continue }
@@ -139,6 +149,7 @@ final class MappedSegment {
             offset += result
         }
         try file.syncData()
+        return true
     }
 
     /// Adds `bytes` after the records already there, copied into the mapping or, with
@@ -169,10 +180,11 @@ final class MappedSegment {
         return true
     }
 
-    /// Stops appending: unmaps and cuts the file to its records (the unused reservation
-    /// goes). The file stays open so it can still be synced.
-    func finish() throws(StorageError) {
+    /// Stops appending: unmaps and, with `truncating`, cuts the file to its records (the
+    /// unused reservation goes). The file stays open so it can still be synced.
+    func finish(truncating: Bool) throws(StorageError) {
         self.unmap()
+        guard truncating else { return }
         if ftruncate(self.file.descriptor, off_t(LogRecordFormat.segmentHeaderSize + self.used)) != 0 {
             throw .system("truncate", path: self.path, errno: errno)
         }

@@ -64,6 +64,9 @@ public final class WriteAheadLog: @unchecked Sendable {
     /// Completed fsyncs, for INFO and tests.
     public var syncs: Int { self.syncCount.load(ordering: .relaxed) }
 
+    /// Segments that reused the file of an obsolete one (see ``reuse(_:)``), for INFO and tests.
+    public var reusedSegments: Int { self.preparer.reused }
+
     /// Opens the log for appending at `lsn`: continues `segment` (whose records end exactly
     /// at `lsn`) or, if nil, starts a new segment there.
     public init(layout: StorageLayout, lsn: UInt64, continuing segment: (start: UInt64, path: String)?, policy: FsyncPolicy, segmentLimit: Int = 64 * 1024 * 1024) throws(StorageError) {
@@ -74,7 +77,13 @@ public final class WriteAheadLog: @unchecked Sendable {
         // and the next ones ahead of time.
         let zeroFilled = policy == .always
         let current: MappedSegment
-        if let segment {
+        if let segment, try Self.isVersion1(segment) {
+            // Records appended now have LSN-keyed checksums: they go to a new segment.
+            if segment.start == lsn { try StorageFiles.remove(segment.path) }
+            current = try MappedSegment.create(layout: layout, start: lsn, size: size, zeroFilled: zeroFilled)
+            try current.file.syncData()
+            try StorageFiles.syncDirectory(layout.directory)
+        } else if let segment {
             current = try MappedSegment.open(path: segment.path, start: segment.start, used: Int(lsn - segment.start), size: size, zeroFilled: zeroFilled)
         } else {
             current = try MappedSegment.create(layout: layout, start: lsn, size: size, zeroFilled: zeroFilled)
@@ -90,6 +99,13 @@ public final class WriteAheadLog: @unchecked Sendable {
         self.preparer = SegmentPreparer(layout: layout, size: size)
         if policy == .always { self.preparer.request() }
         BackgroundThread.start(name: "wharf-wal-flush") { [self] in self.runFlusher() }
+    }
+
+    private static func isVersion1(_ segment: (start: UInt64, path: String)) throws(StorageError) -> Bool {
+        let file = try StorageFile.openForReading(segment.path)
+        defer { file.close() }
+        let header = try file.read(count: LogRecordFormat.segmentHeaderSize, at: 0)
+        return LogRecordFormat.version(ofHeader: header, start: segment.start) == 1
     }
 
     deinit {
@@ -122,6 +138,17 @@ public final class WriteAheadLog: @unchecked Sendable {
 
     public var isFailing: Bool { self.failed.load(ordering: .relaxed) }
 
+    /// Offers the segment file at `path`, which a snapshot has made obsolete, for reuse as
+    /// a later segment instead of deleting it. With `always`, writing into a file whose
+    /// blocks are already written spares the zero-filling of a new one; the log takes it (it
+    /// is renamed, and the caller must not delete it) when it is whole and of the current
+    /// format, up to two at a time.
+    ///
+    /// - Returns: whether the log took the file.
+    public func reuse(_ path: String) -> Bool {
+        self.policy == .always && self.preparer.offer(path)
+    }
+
     /// The start LSN of the segment being appended to.
     public var currentSegmentStart: UInt64 { self.writer.withLock { $0.segment.start } }
 
@@ -151,7 +178,7 @@ public final class WriteAheadLog: @unchecked Sendable {
             state.buffer.set(count, at: start + LogRecordFormat.headerSize + 12)
             // One pass over the length field and the payload, which are contiguous.
             let crc = CRC32C.checksum(UnsafeRawBufferPointer(start: state.buffer.base + start + 4, count: payloadLength + 4))
-            state.buffer.set(crc, at: start)
+            state.buffer.set(LogRecordFormat.keyedChecksum(crc, lsn: state.lsn), at: start)
             state.lsn += UInt64(state.buffer.count - start)
             self.appendedPosition.store(state.lsn, ordering: .releasing)
             return state.lsn
@@ -221,9 +248,10 @@ public final class WriteAheadLog: @unchecked Sendable {
         } else {
             next = try MappedSegment.create(layout: self.layout, start: self.written, size: size)
         }
-        // A finished segment keeps only its records; if cutting it fails it merely keeps a
-        // zero-filled tail, which the reader accepts.
-        try? state.segment.finish()
+        // A finished segment keeps only its records, unless its blocks are all written (then
+        // it stays whole, to be reused once a snapshot covers it). The reader knows where its
+        // records end from the next segment's start.
+        try? state.segment.finish(truncating: !state.segment.keepsBlocks)
         state.retired.append(state.segment.file)
         state.segment = next
         state.directoryDirty = true
@@ -375,7 +403,7 @@ public final class WriteAheadLog: @unchecked Sendable {
         self.preparer.stop()
         try self.sync()
         self.writer.withLock { state in
-            try? state.segment.finish()
+            try? state.segment.finish(truncating: true)
             state.segment.file.close()
         }
     }

@@ -274,17 +274,25 @@ class PipelinedWriter(threading.Thread):
             pass
 
 
-def test_kill_9_with_pipelined_batches_keeps_every_acknowledged_batch():
+SMALL_SEGMENTS = ("--wal-segment-size", "1mb", "--auto-aof-rewrite-min-size", "2mb", "--auto-aof-rewrite-percentage", "50")
+
+
+@pytest.mark.parametrize("segments", ["default", "small"])
+def test_kill_9_with_pipelined_batches_keeps_every_acknowledged_batch(segments):
     """With appendfsync always, large pipelined batches are synced by the flusher while the
     loop serves the next ones: every acknowledged SET survives kill -9, and what survives
-    of each writer's keys is a prefix (the log keeps their order)."""
+    of each writer's keys is a prefix (the log keeps their order). With small segments the
+    log rotates and compacts all the time, so crashes land in segments that reuse the files
+    of older ones, their old records still behind the new."""
     data_dir = tempfile.mkdtemp(prefix="wharf-crash-pipelined-")
     rng = random.Random(7)
     names = [f"p{i}" for i in range(3)]
     acknowledged = {name: -1 for name in names}
+    options = ("--appendfsync", "always") + (SMALL_SEGMENTS if segments == "small" else ())
+    reused = 0
     try:
         for cycle in range(max(3, CRASH_CYCLES // 4)):
-            server = start(data_dir, "--appendfsync", "always")
+            server = start(data_dir, *options)
             client = server.client()
             for name in names:
                 present = acknowledged[name]
@@ -302,6 +310,9 @@ def test_kill_9_with_pipelined_batches_keeps_every_acknowledged_batch():
             for w in writers:
                 w.start()
             time.sleep(rng.uniform(0.2, 0.5))
+            if segments == "small":
+                time.sleep(0.3)
+                reused += int(server.client().info("persistence")["wal_segments_reused"])
             server.kill()
             for w in writers:
                 w.stop = True
@@ -309,7 +320,9 @@ def test_kill_9_with_pipelined_batches_keeps_every_acknowledged_batch():
             for w in writers:
                 assert w.acknowledged > acknowledged[w.name], f"{w.name} got no batch acknowledged in cycle {cycle}"
                 acknowledged[w.name] = w.acknowledged
-        server = start(data_dir, "--appendfsync", "always")
+        if segments == "small":
+            assert reused > 0, "no segment reused an obsolete file"
+        server = start(data_dir, *options)
         client = server.client()
         for name in names:
             assert client.get(f"{name}:{acknowledged[name]}") is not None, f"{name}:{acknowledged[name]} lost"

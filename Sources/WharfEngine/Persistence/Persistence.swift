@@ -287,9 +287,11 @@ public final class Persistence: @unchecked Sendable {
         }
     }
 
-    /// Deletes the log segments and older snapshots a new snapshot at `lsn` makes redundant.
+    /// Deletes the log segments and older snapshots a new snapshot at `lsn` makes redundant
+    /// (segments the log can reuse are given to it instead).
     private func removeCovered(by lsn: UInt64) throws {
-        for segment in try self.layout.segments() where segment.start < lsn {
+        for segment in try self.layout.segments().reversed() where segment.start < lsn {
+            if self.log?.reuse(segment.path) == true { continue }
             try StorageFiles.remove(segment.path)
         }
         for snapshot in try self.layout.snapshots() where snapshot.lsn < lsn {
@@ -398,6 +400,7 @@ public final class Persistence: @unchecked Sendable {
                 ("wal_fsync_lag_bytes", "\(log.appended - log.durable)"),
                 ("wal_fsyncs", "\(log.syncs)"),
                 ("wal_segments", "\((try? self.layout.segments().count) ?? 0)"),
+                ("wal_segments_reused", "\(log.reusedSegments)"),
             ]
             if let failure = log.failure { fields.append(("wal_last_error", failure)) }
         }
