@@ -130,10 +130,10 @@ public final class Engine: @unchecked Sendable {
     /// Runs the command in `context.arguments` and writes its reply.
     public func execute(_ context: inout CommandContext) {
         let arguments = context.arguments
-        // The session, its statistics and the command table live as long as the engine;
-        // unowned(unsafe) keeps reference counting off the per-command path.
-        unowned(unsafe) let session = context.session
-        unowned(unsafe) let stats = session.stats
+        // Strong references, retained once here: calls through unowned(unsafe) ones would
+        // retain and release at every use.
+        let session = context.session
+        let stats = context.counters
         guard arguments.count > 0 else { return }
         guard let found = self.commands.lookupUnretained(arguments[0]) else {
             TransactionCommands.markDirty(session)
@@ -141,7 +141,7 @@ public final class Engine: @unchecked Sendable {
             stats.add(.errorReplies)
             return
         }
-        unowned(unsafe) var spec = found.takeUnretainedValue()
+        var spec = found.takeUnretainedValue()
         if !spec.subcommands.isEmpty {
             guard arguments.count >= 2 else {
                 self.reject(&context, spec, "ERR wrong number of arguments for '\(spec.fullName)' command")
@@ -171,7 +171,7 @@ public final class Engine: @unchecked Sendable {
             self.reject(&context, spec, "ERR Can't execute '\(spec.fullName)': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context")
             return
         }
-        if spec.flags.contains(.write), let persistence = self.persistence, persistence.isFailing, !context.replaying {
+        if spec.flags.contains(.write), !context.replaying, context.logIsFailing(), let persistence = self.persistence {
             // As Redis: writes are refused while the log cannot be written; reads go on.
             self.reject(&context, spec, "MISCONF Errors writing to the AOF file: \(persistence.failure ?? "unknown error")")
             return

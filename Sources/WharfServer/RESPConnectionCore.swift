@@ -60,30 +60,35 @@ final class RESPConnectionCore {
         var consumed = 0
         var failure: RESPProtocolError?
         var outcome = Outcome.needInput
+        // Strong references taken once per batch: each use of an unowned(unsafe) one inside
+        // the loop would retain and release it again, per command.
+        let decoder = self.decoder
+        let engine = self.engine
+        let session = self.session
         input.withUnsafeReadableBytes { bytes in
             while true {
                 let frame: RESPFrame
                 do throws(RESPProtocolError) {
-                    guard let decoded = try self.decoder.decode(bytes, frameStart: consumed) else { return }
+                    guard let decoded = try decoder.decode(bytes, frameStart: consumed) else { return }
                     frame = decoded
                 } catch {
                     failure = error
                     return
                 }
                 if frame.argumentCount > 0 {
-                    self.context.arguments = self.decoder.arguments(of: frame, in: bytes, frameStart: consumed)
-                    self.engine.execute(&self.context)
-                    self.decoder.isAuthenticated = self.session.isAuthenticated
+                    self.context.arguments = decoder.arguments(of: frame, in: bytes, frameStart: consumed)
+                    engine.execute(&self.context)
+                    decoder.isAuthenticated = session.isAuthenticated
                 }
                 consumed += frame.length
                 if let waiter = self.context.blockedWaiter {
                     self.context.blockedWaiter = nil
                     self.blockedWaiter = waiter
-                    self.session.info.setFlag(ClientFlags.blocked, true)
+                    session.info.setFlag(ClientFlags.blocked, true)
                     outcome = .blocked
                     return
                 }
-                if self.session.closeAfterReply {
+                if session.closeAfterReply {
                     outcome = .close
                     return
                 }

@@ -18,8 +18,15 @@ public struct CommandContext {
     private let owners: (Engine, ClientSession)
     /// The engine's settings, unretained like ``engine``.
     package unowned(unsafe) let settings: EngineSettings
-    /// The write-ahead log, once resolved (it opens after the engine is built).
-    unowned(unsafe) var resolvedLog: WriteAheadLog?
+    /// The write-ahead log, once resolved (it opens after the engine is built). Unmanaged:
+    /// the engine's persistence keeps it alive, and calling through an `unowned(unsafe)`
+    /// reference would retain and release it around every append.
+    var resolvedLog: Unmanaged<WriteAheadLog>?
+    /// The engine's `notify-keyspace-events` flags, read before anything else a
+    /// notification costs (usually they are off).
+    let notifyFlags: UnsafeAtomic<Int>
+    /// The session's statistics counters, as a value (no reference counting per use).
+    let counters: StatsCounters
     public var reply: RESPReplyWriter
     /// The current command's arguments; valid only while it runs.
     public var arguments: CommandArguments
@@ -53,6 +60,8 @@ public struct CommandContext {
         self.session = session
         self.owners = (engine, session)
         self.settings = engine.settings
+        self.notifyFlags = engine.settings.notifyKeyspaceEvents
+        self.counters = session.stats.counters
         self.reply = reply
         self.arguments = CommandArguments(base: Self.emptyBase, spans: Self.emptySpans, count: 0)
     }
@@ -106,11 +115,11 @@ extension CommandContext {
     @inline(__always)
     package func lookupReadSlot(_ shard: Shard, _ key: UnsafeRawBufferPointer, hash: UInt64, touch: Bool = true) -> Int? {
         guard let slot = shard.lookup(key, hash: hash, now: self.now) else {
-            self.session.stats.add(.keyspaceMisses)
+            self.counters.add(.keyspaceMisses)
             self.notify(KeyspaceEvents.keyMiss, "keymiss", key)
             return nil
         }
-        self.session.stats.add(.keyspaceHits)
+        self.counters.add(.keyspaceHits)
         if touch { self.touch(shard.entry(at: slot)) }
         return slot
     }

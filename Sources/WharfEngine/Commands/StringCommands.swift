@@ -62,7 +62,7 @@ enum StringCommands {
     static func get(_ context: inout CommandContext) {
         let key = context.arguments[1]
         let hash = context.hash(key)
-        unowned(unsafe) let shard = context.database.shard(for: hash)
+        let shard = context.database.shard(for: hash)
         context.lock(shard)
         defer { context.unlock(shard) }
         guard let entry = context.lookupRead(shard, key, hash: hash) else {
@@ -107,11 +107,12 @@ enum StringCommands {
         let key = arguments[1]
         let value = arguments[2]
         let hash = context.hash(key)
-        unowned(unsafe) let shard = context.database.shard(for: hash)
+        let shard = context.database.shard(for: hash)
         context.lock(shard)
         defer { context.unlock(shard) }
         let slot = shard.lookup(key, hash: hash, now: context.now)
-        let old = slot.map { shard.entry(at: $0) }
+        // Only GET and KEEPTTL look at the old value (fetching it costs a retain).
+        let old = returnOld || keepTTL ? slot.map { shard.entry(at: $0) } : nil
         if returnOld, let old, !old.isString { return context.replyWrongType() }
         if (onlyIfMissing && slot != nil) || (onlyIfPresent && slot == nil) {
             if returnOld, let old { context.reply.writeBulkString(old) } else { context.reply.writeNull() }
@@ -143,7 +144,7 @@ enum StringCommands {
     private static func store(_ context: inout CommandContext, value: UnsafeRawBufferPointer, expireAt: Int64?) {
         let key = context.arguments[1]
         let hash = context.hash(key)
-        unowned(unsafe) let shard = context.database.shard(for: hash)
+        let shard = context.database.shard(for: hash)
         context.lock(shard)
         defer { context.unlock(shard) }
         let entry = Entry.makeString(key: key, value: value, expireAt: expireAt, access: context.initialAccessClock)
@@ -168,7 +169,7 @@ enum StringCommands {
     static func setnx(_ context: inout CommandContext) {
         let key = context.arguments[1]
         let hash = context.hash(key)
-        unowned(unsafe) let shard = context.database.shard(for: hash)
+        let shard = context.database.shard(for: hash)
         context.lock(shard)
         defer { context.unlock(shard) }
         if shard.lookup(key, hash: hash, now: context.now) != nil {
@@ -222,7 +223,7 @@ enum StringCommands {
         }
         let key = context.arguments[1]
         let hash = context.hash(key)
-        unowned(unsafe) let shard = context.database.shard(for: hash)
+        let shard = context.database.shard(for: hash)
         context.lock(shard)
         defer { context.unlock(shard) }
         guard let slot = context.lookupReadSlot(shard, key, hash: hash) else {
@@ -261,7 +262,7 @@ enum StringCommands {
     static func getdel(_ context: inout CommandContext) {
         let key = context.arguments[1]
         let hash = context.hash(key)
-        unowned(unsafe) let shard = context.database.shard(for: hash)
+        let shard = context.database.shard(for: hash)
         context.lock(shard)
         defer { context.unlock(shard) }
         guard let slot = context.lookupReadSlot(shard, key, hash: hash) else {
@@ -281,7 +282,7 @@ enum StringCommands {
     static func getset(_ context: inout CommandContext) {
         let key = context.arguments[1]
         let hash = context.hash(key)
-        unowned(unsafe) let shard = context.database.shard(for: hash)
+        let shard = context.database.shard(for: hash)
         context.lock(shard)
         defer { context.unlock(shard) }
         let entry = Entry.makeString(key: key, value: context.arguments[2], expireAt: nil, access: context.initialAccessClock)
@@ -423,7 +424,7 @@ enum StringCommands {
     private static func incrementBy(_ context: inout CommandContext, _ delta: Int64) {
         let key = context.arguments[1]
         let hash = context.hash(key)
-        unowned(unsafe) let shard = context.database.shard(for: hash)
+        let shard = context.database.shard(for: hash)
         context.lock(shard)
         defer { context.unlock(shard) }
         guard let slot = shard.lookup(key, hash: hash, now: context.now) else {
@@ -468,7 +469,7 @@ enum StringCommands {
     static func incrbyfloat(_ context: inout CommandContext) {
         let key = context.arguments[1]
         let hash = context.hash(key)
-        unowned(unsafe) let shard = context.database.shard(for: hash)
+        let shard = context.database.shard(for: hash)
         context.lock(shard)
         defer { context.unlock(shard) }
         let slot = shard.lookup(key, hash: hash, now: context.now)
@@ -516,7 +517,7 @@ enum StringCommands {
         let key = context.arguments[1]
         let addition = context.arguments[2]
         let hash = context.hash(key)
-        unowned(unsafe) let shard = context.database.shard(for: hash)
+        let shard = context.database.shard(for: hash)
         context.lock(shard)
         defer { context.unlock(shard) }
         guard let slot = shard.lookup(key, hash: hash, now: context.now) else {
@@ -551,7 +552,7 @@ enum StringCommands {
     static func strlen(_ context: inout CommandContext) {
         let key = context.arguments[1]
         let hash = context.hash(key)
-        unowned(unsafe) let shard = context.database.shard(for: hash)
+        let shard = context.database.shard(for: hash)
         context.lock(shard)
         defer { context.unlock(shard) }
         guard let entry = context.lookupRead(shard, key, hash: hash) else { return context.reply.writeInteger(0) }
@@ -563,7 +564,7 @@ enum StringCommands {
         guard var start = context.integerArgument(2), var end = context.integerArgument(3) else { return }
         let key = context.arguments[1]
         let hash = context.hash(key)
-        unowned(unsafe) let shard = context.database.shard(for: hash)
+        let shard = context.database.shard(for: hash)
         context.lock(shard)
         defer { context.unlock(shard) }
         guard let entry = context.lookupRead(shard, key, hash: hash) else {
@@ -597,7 +598,7 @@ enum StringCommands {
         let patch = context.arguments[3]
         let key = context.arguments[1]
         let hash = context.hash(key)
-        unowned(unsafe) let shard = context.database.shard(for: hash)
+        let shard = context.database.shard(for: hash)
         context.lock(shard)
         defer { context.unlock(shard) }
         let slot = shard.lookup(key, hash: hash, now: context.now)

@@ -106,7 +106,7 @@ enum TransactionCommands {
         context.inTransaction = false
         if context.transactionLogged {
             context.transactionLogged = false
-            if let log = context.resolvedLog {
+            if let log = context.resolvedLog?.takeUnretainedValue() {
                 context.appendedLSN = log.append(time: context.now, database: session.database) { $0.argument("EXEC") }
             }
         }

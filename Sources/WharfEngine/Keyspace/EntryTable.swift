@@ -122,6 +122,15 @@ package struct OpenTable<Element: TableElement> {
         self.storage.slots[slot] = entry
     }
 
+    /// ``replace(at:with:)`` handing back the element it displaced (moved out of the slot,
+    /// so the caller's reference is the last one, without another retain).
+    package mutating func exchange(at slot: Int, with entry: Element) -> Element {
+        self.makeUnique()
+        let displaced = (self.storage.slots + slot).move()
+        (self.storage.slots + slot).initialize(to: entry)
+        return displaced.unsafelyUnwrapped
+    }
+
     /// Adds an entry whose key is not in the table. Returns its slot.
     @discardableResult
     package mutating func insert(_ entry: Element, hash: UInt64) -> Int {

@@ -88,11 +88,10 @@ package final class Shard: @unchecked Sendable {
 
     /// Replaces the entry in `slot` with one for the same key.
     package func replace(at slot: Int, with entry: Entry) {
-        let old = self.table.entry(at: slot)
+        let old = self.table.exchange(at: slot, with: entry)
         self.touched(old.key)
         if old.hasExpiry { self.volatile.remove(old) }
         if entry.hasExpiry { self.volatile.insert(entry) }
-        self.table.replace(at: slot, with: entry)
     }
 
     /// Removes the entry in `slot`.

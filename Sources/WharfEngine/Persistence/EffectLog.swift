@@ -24,22 +24,37 @@ extension CommandContext {
         }
     }
 
+    /// Whether the log refuses writes now (a full disk, say).
+    @inline(__always)
+    package mutating func logIsFailing() -> Bool {
+        guard self.resolveLog() else { return false }
+        return self.resolvedLog.unsafelyUnwrapped._withUnsafeGuaranteedRef { $0.isFailing }
+    }
+
+    /// Finds the engine's log once per context; false when there is none.
+    @inline(__always)
+    private mutating func resolveLog() -> Bool {
+        if self.resolvedLog != nil { return true }
+        guard let log = self.engine.persistence?.log else { return false }
+        self.resolvedLog = Unmanaged.passUnretained(log)
+        return true
+    }
+
     /// Logs a rewritten effect; `body` writes its arguments. `database` defaults to the
     /// client's selected one (serving a blocked client logs in that client's database).
     @inline(__always)
     package mutating func logEffect(database: Int? = nil, _ body: (inout LogRecordWriter) -> Void) {
-        self.session.stats.add(.changes)
+        self.counters.add(.changes)
         if self.replaying { return }
-        if self.resolvedLog == nil {
-            guard let log = self.engine.persistence?.log else { return }
-            self.resolvedLog = log
-        }
+        guard self.resolveLog() else { return }
+        let time = self.now
+        let database = database ?? self.session.database
         if self.inTransaction && !self.transactionLogged {
             // EXEC's effects are framed by MULTI … EXEC so replay applies all or none.
             self.transactionLogged = true
-            self.resolvedLog.unsafelyUnwrapped.append(time: self.now, database: self.session.database) { $0.argument("MULTI") }
+            _ = self.resolvedLog.unsafelyUnwrapped._withUnsafeGuaranteedRef { $0.append(time: time, database: database) { $0.argument("MULTI") } }
         }
-        self.appendedLSN = self.resolvedLog.unsafelyUnwrapped.append(time: self.now, database: database ?? self.session.database, body)
+        self.appendedLSN = self.resolvedLog.unsafelyUnwrapped._withUnsafeGuaranteedRef { $0.append(time: time, database: database, body) }
     }
 
     /// Logs the records `body` writes as one unit, framed by MULTI … EXEC so replay applies
@@ -53,7 +68,7 @@ extension CommandContext {
         self.inTransaction = false
         guard self.transactionLogged else { return }
         self.transactionLogged = false
-        if let log = self.resolvedLog {
+        if let log = self.resolvedLog?.takeUnretainedValue() {
             self.appendedLSN = log.append(time: self.now, database: self.session.database) { $0.argument("EXEC") }
         }
     }

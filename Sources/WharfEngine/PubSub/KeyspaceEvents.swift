@@ -101,7 +101,7 @@ extension CommandContext {
     /// Publishes keyspace event `event` of class `type` for `key` in the client's database.
     @inline(__always)
     package func notify(_ type: Int, _ event: StaticString, _ key: UnsafeRawBufferPointer) {
-        if self.replaying { return }
+        if self.replaying || self.notifyFlags.load(ordering: .relaxed) & type == 0 { return }
         self.engine.notify(type, event, key: key, database: self.session.database)
     }
 }
@@ -111,7 +111,7 @@ extension CommandContext {
     /// `del` event that follows it in Redis.
     @inline(__always)
     package func notifyChange(_ type: Int, _ event: StaticString, _ key: UnsafeRawBufferPointer, in shard: Shard, hash: UInt64) {
-        if self.settings.notifyKeyspaceEvents.load(ordering: .relaxed) == 0 { return }
+        if self.notifyFlags.load(ordering: .relaxed) == 0 { return }
         self.notify(type, event, key)
         if shard.table.find(key, hash: hash) == nil { self.notify(KeyspaceEvents.generic, "del", key) }
     }

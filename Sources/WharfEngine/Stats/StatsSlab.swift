@@ -52,6 +52,31 @@ package final class StatsSlab: @unchecked Sendable {
         self.storage.deallocate()
     }
 
+    /// The counters as a plain value, for the per-command path: calling into the class
+    /// through an unowned reference retains and releases it each time.
+    var counters: StatsCounters { StatsCounters(storage: self.storage, isShared: self.isShared) }
+
+    @inline(__always)
+    package func add(_ field: Field, _ delta: Int = 1) {
+        self.counters.add(field, delta)
+    }
+
+    @inline(__always)
+    package func add(command: Int, _ field: CommandField, _ delta: Int = 1) {
+        self.counters.add(command: command, field, delta)
+    }
+
+    func load(at index: Int) -> Int {
+        UnsafeAtomic<Int>(at: self.storage + index).load(ordering: .relaxed)
+    }
+}
+
+/// A view of a ``StatsSlab``'s counters, valid while the slab lives (a session's slab
+/// outlives its command contexts).
+struct StatsCounters {
+    let storage: UnsafeMutablePointer<UnsafeAtomic<Int>.Storage>
+    let isShared: Bool
+
     @inline(__always)
     private func add(at index: Int, _ delta: Int) {
         let atomic = UnsafeAtomic<Int>(at: self.storage + index)
@@ -63,16 +88,12 @@ package final class StatsSlab: @unchecked Sendable {
     }
 
     @inline(__always)
-    package func add(_ field: Field, _ delta: Int = 1) {
+    func add(_ field: StatsSlab.Field, _ delta: Int = 1) {
         self.add(at: field.rawValue, delta)
     }
 
     @inline(__always)
-    package func add(command: Int, _ field: CommandField, _ delta: Int = 1) {
-        self.add(at: Self.globalFieldCount + command * Self.perCommand + field.rawValue, delta)
-    }
-
-    func load(at index: Int) -> Int {
-        UnsafeAtomic<Int>(at: self.storage + index).load(ordering: .relaxed)
+    func add(command: Int, _ field: StatsSlab.CommandField, _ delta: Int = 1) {
+        self.add(at: StatsSlab.globalFieldCount + command * StatsSlab.perCommand + field.rawValue, delta)
     }
 }
