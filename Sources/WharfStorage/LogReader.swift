@@ -225,34 +225,45 @@ public enum LogReader {
     static func recordFollows(_ reader: ChunkedReader, after offset: Int, segmentStart: UInt64) throws(StorageError) -> Bool {
         let size = reader.size
         let minimum = LogRecordFormat.headerSize + LogRecordFormat.payloadPrefixSize
+        // Candidates are checked through a window of their own, so the scan's stays put.
+        let checker = ChunkedReader(file: reader.file, size: size)
         var at = offset + 1
         while at + minimum <= size {
-            // Old records' bytes rarely hold a plausible length field except where an old
-            // record starts; only those places get a checksum.
             let window = try reader.slice(at: at, count: min(size - at, 1 << 20))
             var index = 0
-            var found = false
             while index + minimum <= window.count {
                 let length = Int(UInt32(littleEndian: window.loadUnaligned(fromByteOffset: index + 4, as: UInt32.self)))
-                if length >= LogRecordFormat.payloadPrefixSize && at + index + LogRecordFormat.headerSize + length <= size {
-                    found = true
-                    break
+                if length >= LogRecordFormat.payloadPrefixSize && at + index + LogRecordFormat.headerSize + length <= size,
+                   try Self.checksOut(checker, at: at + index, length: length, lsn: segmentStart + UInt64(at + index - LogRecordFormat.segmentHeaderSize)) {
+                    return true
                 }
                 index += 1
             }
             at += index
-            guard found else { continue }
-            let length = Int(try reader.loadUInt32(at: at + 4))
-            let stored = try reader.loadUInt32(at: at)
-            let covered = try reader.slice(at: at + 4, count: length + 4)
-            let lsn = segmentStart + UInt64(at - LogRecordFormat.segmentHeaderSize)
-            if LogRecordFormat.keyedChecksum(CRC32C.checksum(covered), lsn: lsn) == stored,
-               Self.decode(UnsafeRawBufferPointer(rebasing: covered[4...]), end: 0) != nil {
-                return true
-            }
-            at += 1
         }
         return false
+    }
+
+    /// Whether a whole record of payload `length` starting at `offset`, written at `lsn`,
+    /// is there. Its arguments must fill the payload exactly before its checksum is worth
+    /// computing: most places in old bytes fail that after a read or two, so the scan never
+    /// checksums megabytes for a length field that only looks plausible.
+    private static func checksOut(_ reader: ChunkedReader, at offset: Int, length: Int, lsn: UInt64) throws(StorageError) -> Bool {
+        let payload = offset + LogRecordFormat.headerSize
+        let end = payload + length
+        var count = Int(try reader.loadUInt32(at: payload + 12))
+        // Each argument takes at least its 4-byte length.
+        guard count > 0, count <= (length - LogRecordFormat.payloadPrefixSize) / 4 else { return false }
+        var position = payload + LogRecordFormat.payloadPrefixSize
+        while count > 0 {
+            guard position + 4 <= end else { return false }
+            position += 4 + Int(try reader.loadUInt32(at: position))
+            count -= 1
+        }
+        guard position == end else { return false }
+        let stored = try reader.loadUInt32(at: offset)
+        let covered = try reader.slice(at: offset + 4, count: length + 4)
+        return LogRecordFormat.keyedChecksum(CRC32C.checksum(covered), lsn: lsn) == stored
     }
 
     /// Where the record at `offset` would end according to its length field.

@@ -36,7 +36,7 @@ struct CheckCommand: ParsableCommand {
             let result = try LogReader.read(layout, from: startLSN, repair: false, modify: false) { _ in }
             print("log: ok, \(result.records) records (\(result.bytes) bytes) after position \(startLSN), ends at \(result.endLSN)")
             if let torn = result.tornTail {
-                print("log: torn record at the end of \(torn.path) at offset \(torn.offset) (\(torn.bytes) bytes); start-up will truncate it")
+                print("log: torn record at the end of \(torn.path) at offset \(torn.offset); start-up will cut the \(torn.bytes) bytes from there to the end of the file")
             }
         } catch let damage as LogDamage {
             print("log: DAMAGED: \(damage.description)")

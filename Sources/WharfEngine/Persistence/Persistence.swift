@@ -141,7 +141,7 @@ public final class Persistence: @unchecked Sendable {
         report.logBytes = scan.bytes
         report.replayErrors = replayer.errors
         if let torn = scan.tornTail {
-            report.tornTail = "truncated a torn record at the end of \(torn.path) at offset \(torn.offset) (\(torn.bytes) bytes)"
+            report.tornTail = "truncated a torn record at the end of \(torn.path) at offset \(torn.offset) (\(torn.bytes) bytes cut, to the end of the file)"
         }
         if let repaired = scan.repaired {
             report.repaired = "repaired \(repaired.path): cut at offset \(repaired.offset) (\(repaired.reason)), dropped \(repaired.droppedBytes) bytes"
