@@ -132,7 +132,7 @@ enum KeyCommands {
     static func type(_ context: inout CommandContext) {
         let key = context.arguments[1]
         let hash = context.hash(key)
-        unowned(unsafe) let shard = context.database.shard(for: hash)
+        let shard = context.database.shard(for: hash)
         context.lock(shard)
         defer { context.unlock(shard) }
         guard let entry = context.lookupRead(shard, key, hash: hash, touch: false) else {
@@ -186,7 +186,7 @@ enum KeyCommands {
         when += base
         let key = context.arguments[1]
         let hash = context.hash(key)
-        unowned(unsafe) let shard = context.database.shard(for: hash)
+        let shard = context.database.shard(for: hash)
         context.lock(shard)
         defer { context.unlock(shard) }
         guard let slot = shard.lookup(key, hash: hash, now: context.now) else {
@@ -227,7 +227,7 @@ enum KeyCommands {
     static func ttlGeneric(_ context: inout CommandContext, milliseconds: Bool, absolute: Bool) {
         let key = context.arguments[1]
         let hash = context.hash(key)
-        unowned(unsafe) let shard = context.database.shard(for: hash)
+        let shard = context.database.shard(for: hash)
         context.lock(shard)
         defer { context.unlock(shard) }
         guard let entry = context.lookupRead(shard, key, hash: hash, touch: false) else {
@@ -243,7 +243,7 @@ enum KeyCommands {
     static func persist(_ context: inout CommandContext) {
         let key = context.arguments[1]
         let hash = context.hash(key)
-        unowned(unsafe) let shard = context.database.shard(for: hash)
+        let shard = context.database.shard(for: hash)
         context.lock(shard)
         defer { context.unlock(shard) }
         guard let slot = shard.lookup(key, hash: hash, now: context.now), shard.entry(at: slot).hasExpiry else {
@@ -488,7 +488,7 @@ enum KeyCommands {
     static func objectGeneric(_ context: inout CommandContext, _ query: ObjectQuery) {
         let key = context.arguments[2]
         let hash = context.hash(key)
-        unowned(unsafe) let shard = context.database.shard(for: hash)
+        let shard = context.database.shard(for: hash)
         context.lock(shard)
         defer { context.unlock(shard) }
         guard let slot = shard.lookup(key, hash: hash, now: context.now) else {

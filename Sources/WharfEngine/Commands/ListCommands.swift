@@ -502,8 +502,8 @@ enum ListCommands {
         destinationHash: UInt64, fromLeft: Bool, toLeft: Bool
     ) -> CompactBytes?? {
         let database = context.database
-        unowned(unsafe) let sourceShard = database.shard(for: sourceHash)
-        unowned(unsafe) let destinationShard = database.shard(for: destinationHash)
+        let sourceShard = database.shard(for: sourceHash)
+        let destinationShard = database.shard(for: destinationHash)
         guard let sourceLocated = context.locate(source, hash: sourceHash, in: sourceShard, as: .list) else { return nil }
         guard case .at(let sourceSlot) = sourceLocated else { return .some(nil) }
         guard let destinationLocated = context.locate(destination, hash: destinationHash, in: destinationShard, as: .list) else { return nil }
@@ -558,7 +558,7 @@ enum ListCommands {
         defer { context.unlock(selection, in: database) }
         for (position, keyIndex) in keyIndices.enumerated() {
             let key = context.arguments[keyIndex]
-            unowned(unsafe) let shard = database.shard(for: hashes[position])
+            let shard = database.shard(for: hashes[position])
             guard let located = context.locate(key, hash: hashes[position], in: shard, as: .list) else { return }
             guard case .at(let slot) = located else { continue }
             let popped = Self.popElements(&context, shard, key, hash: hashes[position], slot: slot, left: fromLeft, count: count)
@@ -596,7 +596,7 @@ enum ListCommands {
         _ context: inout CommandContext, _ waiter: Waiter, key: UnsafeRawBufferPointer, fromLeft: Bool, count: Int?, reply: inout RESPReplyWriter
     ) -> ServeOutcome {
         let hash = context.hash(key)
-        unowned(unsafe) let shard = context.database.shard(for: hash)
+        let shard = context.database.shard(for: hash)
         context.lock(shard)
         defer { context.unlock(shard) }
         guard let slot = shard.lookup(key, hash: hash, now: context.now), shard.entry(at: slot).kind.family == .list else { return .empty }
@@ -623,8 +623,8 @@ enum ListCommands {
         let destinationHash = context.hash(destination)
         let selection = context.lockShards(of: sourceHash, destinationHash)
         defer { context.unlock(selection, in: database) }
-        unowned(unsafe) let sourceShard = database.shard(for: sourceHash)
-        unowned(unsafe) let destinationShard = database.shard(for: destinationHash)
+        let sourceShard = database.shard(for: sourceHash)
+        let destinationShard = database.shard(for: destinationHash)
         guard let slot = sourceShard.lookup(key, hash: sourceHash, now: context.now), sourceShard.entry(at: slot).kind.family == .list else {
             return .empty
         }

@@ -364,8 +364,8 @@ enum SetCommands {
         let destinationHash = context.hash(destination)
         let selection = context.lockShards(of: sourceHash, destinationHash)
         defer { context.unlock(selection, in: database) }
-        unowned(unsafe) let sourceShard = database.shard(for: sourceHash)
-        unowned(unsafe) let destinationShard = database.shard(for: destinationHash)
+        let sourceShard = database.shard(for: sourceHash)
+        let destinationShard = database.shard(for: destinationHash)
         guard let sourceLocated = context.locate(source, hash: sourceHash, in: sourceShard, as: .set) else { return }
         guard let destinationLocated = context.locate(destination, hash: destinationHash, in: destinationShard, as: .set) else { return }
         guard case .at(let sourceSlot) = sourceLocated, View(sourceShard.entry(at: sourceSlot)).contains(member) else {
@@ -400,7 +400,7 @@ enum SetCommands {
         for keyIndex in keyIndices {
             let key = context.arguments[keyIndex]
             let hash = context.hash(key)
-            unowned(unsafe) let shard = database.shard(for: hash)
+            let shard = database.shard(for: hash)
             guard let located = context.locate(key, hash: hash, in: shard, as: .set, read: true) else { return nil }
             if case .at(let slot) = located { views.append(View(shard.entry(at: slot))) } else { views.append(nil) }
         }
@@ -444,7 +444,7 @@ enum SetCommands {
         }
         let destination = context.arguments[1]
         let hash = context.hash(destination)
-        unowned(unsafe) let shard = context.database.shard(for: hash)
+        let shard = context.database.shard(for: hash)
         let slot = shard.lookup(destination, hash: hash, now: context.now)
         let editor = Self.makeEditor(members, intsetLimit: Self.intsetLimit(context))
         if editor.count == 0 {

@@ -36,7 +36,7 @@ enum SortedSetAlgebra {
         for keyIndex in keyIndices {
             let key = context.arguments[keyIndex]
             let hash = context.hash(key)
-            unowned(unsafe) let shard = context.database.shard(for: hash)
+            let shard = context.database.shard(for: hash)
             guard let slot = context.lookupReadSlot(shard, key, hash: hash) else {
                 inputs.append(Input(scores: [:], order: []))
                 continue

@@ -302,7 +302,7 @@ enum SortedSetCommands {
         defer { context.unlock(selection, in: database) }
         for (position, keyIndex) in keyIndices.enumerated() {
             let key = context.arguments[keyIndex]
-            unowned(unsafe) let shard = database.shard(for: hashes[position])
+            let shard = database.shard(for: hashes[position])
             guard let located = context.locate(key, hash: hashes[position], in: shard, as: .sortedSet) else { return }
             guard case .at(let slot) = located else { continue }
             Self.popLocked(&context, shard, key, hash: hashes[position], slot: slot, minimum: minimum, count: count, shape: shape)
@@ -326,7 +326,7 @@ enum SortedSetCommands {
         _ context: inout CommandContext, _ waiter: Waiter, key: UnsafeRawBufferPointer, minimum: Bool, count: Int?, reply: inout RESPReplyWriter
     ) -> ServeOutcome {
         let hash = context.hash(key)
-        unowned(unsafe) let shard = context.database.shard(for: hash)
+        let shard = context.database.shard(for: hash)
         context.lock(shard)
         defer { context.unlock(shard) }
         guard let slot = shard.lookup(key, hash: hash, now: context.now), shard.entry(at: slot).kind.family == .sortedSet else { return .empty }

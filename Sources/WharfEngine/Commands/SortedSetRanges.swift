@@ -278,8 +278,8 @@ enum SortedSetRanges {
         let destinationHash = context.hash(destination)
         let selection = context.lockShards(of: sourceHash, destinationHash)
         defer { context.unlock(selection, in: database) }
-        unowned(unsafe) let sourceShard = database.shard(for: sourceHash)
-        unowned(unsafe) let destinationShard = database.shard(for: destinationHash)
+        let sourceShard = database.shard(for: sourceHash)
+        let destinationShard = database.shard(for: destinationHash)
         guard let located = context.locate(source, hash: sourceHash, in: sourceShard, as: .sortedSet, read: true) else { return }
         let result = SortedSetPayload(members: RecordTable(), order: OrderTree())
         if case .at(let slot) = located {

@@ -453,7 +453,7 @@ enum StreamCommands {
         var streams: [StreamPayload?] = []
         for (position, keyIndex) in options.keyIndices.enumerated() {
             let key = context.arguments[keyIndex]
-            unowned(unsafe) let shard = database.shard(for: hashes[position])
+            let shard = database.shard(for: hashes[position])
             guard let located = context.locate(key, hash: hashes[position], in: shard, as: .stream, read: true) else { return }
             if case .at(let slot) = located {
                 let stream = shard.entry(at: slot).payload(as: StreamPayload.self)
@@ -488,7 +488,7 @@ enum StreamCommands {
         guard let position = waiter.keys.firstIndex(where: { $0.withUnsafeBytes { $0.elementsEqual(key) } }),
               let after = ids[position].successor else { return .empty }
         let hash = context.hash(key)
-        unowned(unsafe) let shard = context.database.shard(for: hash)
+        let shard = context.database.shard(for: hash)
         context.lock(shard)
         defer { context.unlock(shard) }
         guard let slot = shard.lookup(key, hash: hash, now: context.now), shard.entry(at: slot).kind == .stream else { return .empty }

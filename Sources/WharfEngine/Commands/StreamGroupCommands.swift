@@ -235,7 +235,7 @@ enum StreamGroupCommands {
         var targets: [(StreamPayload, StreamGroup)] = []
         for (position, keyIndex) in options.keyIndices.enumerated() {
             let key = context.arguments[keyIndex]
-            unowned(unsafe) let shard = database.shard(for: hashes[position])
+            let shard = database.shard(for: hashes[position])
             guard let located = context.locate(key, hash: hashes[position], in: shard, as: .stream) else { return }
             guard case .at(let slot) = located,
                   case let stream = shard.mutableEntry(at: slot).payload(as: StreamPayload.self),
@@ -392,7 +392,7 @@ enum StreamGroupCommands {
         count: Int, noAck: Bool, reply: inout RESPReplyWriter
     ) -> ServeOutcome {
         let hash = context.hash(key)
-        unowned(unsafe) let shard = context.database.shard(for: hash)
+        let shard = context.database.shard(for: hash)
         context.lock(shard)
         defer { context.unlock(shard) }
         let slot = shard.lookup(key, hash: hash, now: context.now)

@@ -60,7 +60,7 @@ extension CommandContext {
     ) {
         let key = self.arguments[argument]
         let hash = self.hash(key)
-        unowned(unsafe) let shard = self.database.shard(for: hash)
+        let shard = self.database.shard(for: hash)
         self.lock(shard)
         defer { self.unlock(shard) }
         guard let located = self.locate(key, hash: hash, in: shard, as: family, read: read) else { return }
