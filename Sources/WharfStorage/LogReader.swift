@@ -70,6 +70,10 @@ public enum LogReader {
                 position = end
                 result.endLSN = end
                 result.lastSegment = segment
+            case .removed(let end):
+                // Appending continues in the previous segment, which ends there.
+                position = end
+                result.endLSN = end
             case .damaged(let damage, let cutOffset, let end):
                 result.endLSN = end
                 result.lastSegment = segment
@@ -118,6 +122,8 @@ public enum LogReader {
 
     private enum SegmentOutcome {
         case complete(end: UInt64)
+        /// The segment held nothing acknowledged and was deleted.
+        case removed(end: UInt64)
         case damaged(LogDamage, cutOffset: Int, end: UInt64)
     }
 
@@ -138,9 +144,10 @@ public enum LogReader {
             // reused file). Nothing in it was acknowledged, since a sync writes the header
             // before any record.
             if isLast && (headerRead < header.count || header.allSatisfy({ $0 == 0 }) || LogRecordFormat.version(ofHeader: header, start: Self.headerStart(header)) != nil) {
-                if modify { try StorageFiles.remove(segment.path) }
                 result.tornTail = (segment.path, 0, size)
-                return .complete(end: segment.start)
+                guard modify else { return .complete(end: segment.start) }
+                try StorageFiles.remove(segment.path)
+                return .removed(end: segment.start)
             }
             return .damaged(LogDamage(path: segment.path, offset: 0, reason: "bad segment header", bytesAfter: size), cutOffset: 0, end: lsn)
         }

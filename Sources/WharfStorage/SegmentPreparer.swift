@@ -89,31 +89,35 @@ final class SegmentPreparer: Sendable {
         }
         guard let number else { return false }
         let sparePath = "\(self.directory)/wal-spare-\(number).tmp"
+        let size: Int
         do throws(StorageError) {
             let old = try StorageFile.openForReading(path)
             let magic = try old.read(count: LogRecordFormat.segmentMagic.count, at: 0)
-            let size = try old.size()
+            size = try old.size()
             old.close()
             // A version 1 file's old records could pass for new ones; a short one has
             // blocks to allocate again.
             guard magic == LogRecordFormat.segmentMagic, size >= self.size else { return false }
             try StorageFiles.rename(path, to: sparePath)
-            let file = try StorageFile.openForReadWrite(sparePath)
-            let kept = self.state.withLock { state -> Bool in
+        } catch {
+            return false
+        }
+        // From here the segment is gone from the log; a spare that cannot be kept is deleted.
+        let file = try? StorageFile.openForReadWrite(sparePath)
+        let kept = file.map { file in
+            self.state.withLock { state -> Bool in
                 guard state.running else { return false }
                 state.spares.append(Prepared(file: file, size: size))
                 return true
             }
-            if !kept {
-                file.close()
-                try? StorageFiles.remove(sparePath)
-            }
-            // A fill in progress is no longer needed.
-            self.wakeup.signal()
-            return true
-        } catch {
-            return false
+        } ?? false
+        if !kept {
+            file?.close()
+            try? StorageFiles.remove(sparePath)
         }
+        // A fill in progress is no longer needed.
+        self.wakeup.signal()
+        return true
     }
 
     /// Stops the thread and removes an unused prepared file.

@@ -126,7 +126,7 @@ struct SegmentReuseTests {
         #expect(try readLog(directory).records == old + [["SET", "c", "3"]])
     }
 
-    @Test("a last segment whose header never reached the disk is torn; a bad header elsewhere is damage")
+    @Test("a last segment whose header never reached the disk is torn and removed, appending resumes before it; a bad header elsewhere is damage")
     func unwrittenHeader() throws {
         for leftover in [[UInt8](repeating: 0, count: 4096), segmentHeader("WHRFWAL2", start: 4096) + [UInt8](repeating: 7, count: 4096)] {
             let directory = temporaryDirectory()
@@ -134,15 +134,27 @@ struct SegmentReuseTests {
             let end = try writeLog(directory, count: 5)
             let next = layout.segmentPath(startingAt: end)
             try Data(leftover).write(to: URL(fileURLWithPath: next))
+
+            // Followed by another segment, the same file is damage.
+            let later = layout.segmentPath(startingAt: end + 1)
+            try Data(segmentHeader("WHRFWAL2", start: end + 1)).write(to: URL(fileURLWithPath: later))
+            #expect(throws: LogDamage.self) { try readLog(directory, modify: false) }
+            try FileManager.default.removeItem(atPath: later)
+
             let (read, result) = try readLog(directory)
             #expect(read.count == 5)
             #expect(result.tornTail?.path == next && result.tornTail?.offset == 0)
             #expect(!FileManager.default.fileExists(atPath: next))
-
-            // The same file followed by another segment is damage.
-            try Data(leftover).write(to: URL(fileURLWithPath: next))
-            try Data(segmentHeader("WHRFWAL2", start: end + 1)).write(to: URL(fileURLWithPath: layout.segmentPath(startingAt: end + 1)))
-            #expect(throws: LogDamage.self) { try readLog(directory, modify: false) }
+            #expect(result.lastSegment?.start == 0 && result.endLSN == end)
+            let log = try WriteAheadLog(layout: layout, lsn: result.endLSN, continuing: result.lastSegment, policy: .always)
+            log.append(time: 1, database: 0) { writer in
+                writer.argument("DEL")
+                writer.argument("k")
+            }
+            try log.close()
+            let (again, clean) = try readLog(directory)
+            #expect(again.count == 6 && again.last == ["DEL", "k"])
+            #expect(clean.tornTail == nil)
         }
     }
 }
