@@ -120,7 +120,7 @@ final class SegmentPreparer: Sendable {
         return true
     }
 
-    /// Stops the thread and removes an unused prepared file.
+    /// Stops the thread and removes unused prepared files and spares.
     func stop() {
         let started = self.state.withLock { state -> Bool in
             state.running = false
@@ -128,6 +128,12 @@ final class SegmentPreparer: Sendable {
         }
         self.wakeup.signal()
         while started && !self.state.withLock({ $0.exited }) { self.done.wait(milliseconds: 50) }
+        self.discard()
+    }
+
+    /// Removes the prepared file and the spares, which only `always` uses (the policy
+    /// changed; a fill already under way still finishes).
+    func discard() {
         let unused = self.state.withLock { state -> [Prepared] in
             defer {
                 state.ready = nil

@@ -126,7 +126,7 @@ public final class WriteAheadLog: @unchecked Sendable {
         get { FsyncPolicy.allCases[self.policyIndex.load(ordering: .relaxed)] }
         set {
             self.policyIndex.store(FsyncPolicy.allCases.firstIndex(of: newValue)!, ordering: .relaxed)
-            if newValue == .always { self.preparer.request() }
+            if newValue == .always { self.preparer.request() } else { self.preparer.discard() }
             self.wakeup.signal()
         }
     }

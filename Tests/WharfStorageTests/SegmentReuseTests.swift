@@ -100,6 +100,33 @@ struct SegmentReuseTests {
         #expect(clean.tornTail == nil, "a clean close cuts the reused file to its records")
     }
 
+    @Test("spares are kept only for always: none are taken under everysec, and leaving always deletes them")
+    func sparesOnlyForAlways() throws {
+        let directory = temporaryDirectory()
+        let layout = StorageLayout(directory: directory)
+        let log = try WriteAheadLog(layout: layout, lsn: 0, continuing: nil, policy: .always, segmentLimit: 32 * 1024)
+        var index = 0
+        while try layout.segments().count < 4 {
+            log.append(time: 1, database: 0) { writer in
+                writer.argument("SET")
+                Array("key\(index)".utf8).withUnsafeBytes { writer.argument($0) }
+                Array(String(repeating: "v", count: 100).utf8).withUnsafeBytes { writer.argument($0) }
+            }
+            try log.sync()
+            index += 1
+        }
+        let old = try layout.segments()
+        #expect(log.reuse(old[0].path) && log.reuse(old[1].path))
+        #expect(!log.reuse(old[2].path), "at most two spares")
+        let spares = try StorageFiles.list(directory).filter { $0.hasPrefix("wal-spare-") }
+        #expect(spares.count == 2)
+        log.policy = .everysec
+        #expect(try StorageFiles.list(directory).filter { $0.hasPrefix("wal-spare-") }.isEmpty)
+        #expect(!log.reuse(old[2].path))
+        #expect(FileManager.default.fileExists(atPath: old[2].path), "not taken: the caller deletes it")
+        try log.close()
+    }
+
     @Test("version 1 segments are still read, and appending after one starts a version 2 segment")
     func version1Segments() throws {
         let directory = temporaryDirectory()
