@@ -77,22 +77,32 @@ enum KeyCommands {
         _ context: inout CommandContext, _ body: (inout CommandContext, Shard, UnsafeRawBufferPointer, UInt64) -> Void,
         whileLocked finish: (inout CommandContext) -> Void = { _ in }
     ) {
-        let keyCount = context.arguments.count - 1
-        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: keyCount) { hashes in
-            let database = context.database
-            var selection = ShardSelection()
-            for position in 0..<keyCount {
-                let hash = context.hash(context.arguments[position + 1])
-                hashes[position] = hash
-                selection.insert(database.shardIndex(for: hash))
-            }
-            context.lock(selection, in: database)
-            defer { context.unlock(selection, in: database) }
-            for position in 0..<keyCount {
-                body(&context, database.shard(for: hashes[position]), context.arguments[position + 1], hashes[position])
-            }
-            finish(&context)
+        // The work is in a function of its own: a closure capturing the inout context
+        // copies it (a struct of several references) for each use inside.
+        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: context.arguments.count - 1) { hashes in
+            self.forEachKey(&context, hashes: hashes, body, whileLocked: finish)
         }
+    }
+
+    private static func forEachKey(
+        _ context: inout CommandContext, hashes: UnsafeMutableBufferPointer<UInt64>,
+        _ body: (inout CommandContext, Shard, UnsafeRawBufferPointer, UInt64) -> Void,
+        whileLocked finish: (inout CommandContext) -> Void
+    ) {
+        let keyCount = context.arguments.count - 1
+        let database = context.database
+        var selection = ShardSelection()
+        for position in 0..<keyCount {
+            let hash = context.hash(context.arguments[position + 1])
+            hashes[position] = hash
+            selection.insert(database.shardIndex(for: hash))
+        }
+        context.lock(selection, in: database)
+        defer { context.unlock(selection, in: database) }
+        for position in 0..<keyCount {
+            body(&context, database.shard(for: hashes[position]), context.arguments[position + 1], hashes[position])
+        }
+        finish(&context)
     }
 
     static func del(_ context: inout CommandContext) {

@@ -332,21 +332,27 @@ enum StringCommands {
     }
 
     static func mget(_ context: inout CommandContext) {
+        // The work is in a function of its own: a closure capturing the inout context
+        // copies it (a struct of several references) for each use inside.
+        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: context.arguments.count - 1) { hashes in
+            self.mget(&context, hashes: hashes)
+        }
+    }
+
+    private static func mget(_ context: inout CommandContext, hashes: UnsafeMutableBufferPointer<UInt64>) {
         let keyCount = context.arguments.count - 1
-        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: keyCount) { hashes in
-            let database = context.database
-            let selection = selectShards(context.arguments, in: database, hasher: context.engine.keyspace.hasher, from: 1, step: 1, hashes: hashes)
-            context.lock(selection, in: database)
-            defer { context.unlock(selection, in: database) }
-            context.reply.writeArrayHeader(count: keyCount)
-            for position in 0..<keyCount {
-                let key = context.arguments[position + 1]
-                let shard = database.shard(for: hashes[position])
-                if let entry = context.lookupRead(shard, key, hash: hashes[position]), entry.isString {
-                    context.reply.writeBulkString(entry)
-                } else {
-                    context.reply.writeNull()
-                }
+        let database = context.database
+        let selection = selectShards(context.arguments, in: database, hasher: context.engine.keyspace.hasher, from: 1, step: 1, hashes: hashes)
+        context.lock(selection, in: database)
+        defer { context.unlock(selection, in: database) }
+        context.reply.writeArrayHeader(count: keyCount)
+        for position in 0..<keyCount {
+            let key = context.arguments[position + 1]
+            let shard = database.shard(for: hashes[position])
+            if let entry = context.lookupRead(shard, key, hash: hashes[position]), entry.isString {
+                context.reply.writeBulkString(entry)
+            } else {
+                context.reply.writeNull()
             }
         }
     }
@@ -365,41 +371,45 @@ enum StringCommands {
             context.reply.writeError("ERR wrong number of arguments for '\(onlyIfNoneExist ? "msetnx" : "mset")' command")
             return
         }
-        let pairCount = (count - 1) / 2
-        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: pairCount) { hashes in
-            let database = context.database
-            let selection = selectShards(context.arguments, in: database, hasher: context.engine.keyspace.hasher, from: 1, step: 2, hashes: hashes)
-            context.lock(selection, in: database)
-            defer { context.unlock(selection, in: database) }
-            if onlyIfNoneExist {
-                for position in 0..<pairCount {
-                    let key = context.arguments[1 + position * 2]
-                    if database.shard(for: hashes[position]).lookup(key, hash: hashes[position], now: context.now) != nil {
-                        context.reply.writeInteger(0)
-                        return
-                    }
-                }
-            }
-            let access = context.initialAccessClock
+        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: (count - 1) / 2) { hashes in
+            self.msetLocked(&context, onlyIfNoneExist: onlyIfNoneExist, hashes: hashes)
+        }
+    }
+
+    private static func msetLocked(_ context: inout CommandContext, onlyIfNoneExist: Bool, hashes: UnsafeMutableBufferPointer<UInt64>) {
+        let pairCount = (context.arguments.count - 1) / 2
+        let database = context.database
+        let selection = selectShards(context.arguments, in: database, hasher: context.engine.keyspace.hasher, from: 1, step: 2, hashes: hashes)
+        context.lock(selection, in: database)
+        defer { context.unlock(selection, in: database) }
+        if onlyIfNoneExist {
             for position in 0..<pairCount {
                 let key = context.arguments[1 + position * 2]
-                let value = context.arguments[2 + position * 2]
-                let shard = database.shard(for: hashes[position])
-                let entry = Entry.makeString(key: key, value: value, expireAt: nil, access: access)
-                if let slot = shard.lookup(key, hash: hashes[position], now: context.now) {
-                    shard.replace(at: slot, with: entry)
-                } else {
-                    shard.insert(entry, hash: hashes[position])
+                if database.shard(for: hashes[position]).lookup(key, hash: hashes[position], now: context.now) != nil {
+                    context.reply.writeInteger(0)
+                    return
                 }
             }
-            if onlyIfNoneExist { context.reply.writeInteger(1) } else { context.reply.writeOK() }
-            let arguments = context.arguments
-            context.logEffect { log in
-                log.argument("MSET")
-                for index in 1..<arguments.count { log.argument(arguments[index]) }
-            }
-            for position in 0..<pairCount { context.notify(KeyspaceEvents.string, "set", arguments[1 + position * 2]) }
         }
+        let access = context.initialAccessClock
+        for position in 0..<pairCount {
+            let key = context.arguments[1 + position * 2]
+            let value = context.arguments[2 + position * 2]
+            let shard = database.shard(for: hashes[position])
+            let entry = Entry.makeString(key: key, value: value, expireAt: nil, access: access)
+            if let slot = shard.lookup(key, hash: hashes[position], now: context.now) {
+                shard.replace(at: slot, with: entry)
+            } else {
+                shard.insert(entry, hash: hashes[position])
+            }
+        }
+        if onlyIfNoneExist { context.reply.writeInteger(1) } else { context.reply.writeOK() }
+        let arguments = context.arguments
+        context.logEffect { log in
+            log.argument("MSET")
+            for index in 1..<arguments.count { log.argument(arguments[index]) }
+        }
+        for position in 0..<pairCount { context.notify(KeyspaceEvents.string, "set", arguments[1 + position * 2]) }
     }
 
     // MARK: Counters
