@@ -102,7 +102,8 @@ public final class Engine: @unchecked Sendable {
     /// Every command family's declarations; the one list the command table is built from.
     static var declarations: [CommandSpec] {
         ConnectionCommands.declarations + ServerCommands.declarations + KeyCommands.declarations
-            + StringCommands.declarations + PersistenceCommands.declarations
+            + StringCommands.declarations + BitmapCommands.declarations + HyperLogLogCommands.declarations
+            + PersistenceCommands.declarations
             + ListCommands.declarations + HashCommands.declarations + SetCommands.declarations
             + SortedSetCommands.declarations + StreamCommands.declarations + StreamGroupCommands.declarations
             + StreamInfoCommands.declarations + PubSubCommands.declarations + TransactionCommands.declarations

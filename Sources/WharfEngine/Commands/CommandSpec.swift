@@ -101,7 +101,8 @@ package struct KeyPositions: Sendable, Hashable {
 
 /// The command groups Redis's documentation uses.
 package enum CommandGroup: String, Sendable {
-    case generic, string, connection, server, list, set, hash, transactions, pubsub, stream
+    case generic, string, connection, server, list, set, hash, transactions, pubsub, stream, bitmap, geo
+    case hyperloglog
     case sortedSet = "sorted-set"
 }
 

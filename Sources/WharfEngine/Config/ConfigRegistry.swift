@@ -98,6 +98,7 @@ package enum ConfigRegistry {
         integer("hash-max-ziplist-value", "alias of hash-max-listpack-value", \.hashMaxListpackValue, min: 0, max: Int(Int32.max)),
         integer("zset-max-ziplist-entries", "alias of zset-max-listpack-entries", \.zsetMaxListpackEntries, min: 0, max: Int(Int32.max)),
         integer("zset-max-ziplist-value", "alias of zset-max-listpack-value", \.zsetMaxListpackValue, min: 0, max: Int(Int32.max)),
+        memory("hll-sparse-max-bytes", "largest sparse HyperLogLog, header included, before it turns dense", \.hllSparseMaxBytes, min: 0, max: Int(Int32.max)),
         integer("stream-node-max-bytes", "bytes of one stream chunk (0: no limit)", \.streamNodeMaxBytes, min: 0, max: Int(Int32.max)),
         integer("stream-node-max-entries", "entries of one stream chunk (0: no limit)", \.streamNodeMaxEntries, min: 0, max: Int(Int32.max)),
         ConfigParameter(

@@ -54,6 +54,8 @@ public final class EngineSettings: Sendable {
     package let zsetMaxListpackEntries = UnsafeAtomic<Int>.create(128)
     package let zsetMaxListpackValue = UnsafeAtomic<Int>.create(64)
     /// Bytes and entries of one stream chunk before a new one starts (0: no limit).
+    /// Largest sparse HyperLogLog (header included) before it turns dense.
+    package let hllSparseMaxBytes = UnsafeAtomic<Int>.create(3000)
     package let streamNodeMaxBytes = UnsafeAtomic<Int>.create(4096)
     package let streamNodeMaxEntries = UnsafeAtomic<Int>.create(100)
     /// `notify-keyspace-events` as ``KeyspaceEvents`` bits (0: off).
