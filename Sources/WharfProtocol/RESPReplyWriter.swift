@@ -204,6 +204,18 @@ public struct RESPReplyWriter {
         }
     }
 
+    /// A double already formatted by the caller (GEOPOS's long-double text, say): `,text`
+    /// in RESP3, a bulk string in RESP2.
+    public mutating func writeDouble(text: String) {
+        if self.version == .resp3 {
+            self.buffer.writeInteger(UInt8(ascii: ","))
+            self.buffer.writeString(text)
+            self.buffer.writeStaticString("\r\n")
+        } else {
+            self.writeBulkString(text)
+        }
+    }
+
     /// A boolean: `#t`/`#f` in RESP3, `:1`/`:0` in RESP2.
     @inlinable
     public mutating func writeBoolean(_ value: Bool) {
