@@ -98,6 +98,12 @@ final class EngineHarness {
         self.run(arguments.map { Array($0.utf8) })
     }
 
+    /// Runs one command given as an array of text arguments.
+    @discardableResult
+    func run(_ arguments: [String]) -> RESPValue {
+        self.run(arguments.map { Array($0.utf8) })
+    }
+
     var protocolVersion: RESPVersion {
         get { self.context.reply.version }
         set {

@@ -155,3 +155,47 @@ def roundtrip(sock, data, expect_bytes=None, timeout=5):
             break
         sock.settimeout(0.3)
     return b"".join(chunks)
+
+
+class RedisServer:
+    """A real `redis-server` (Debian's, 7.0) on a free loopback port, for comparing answers."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix="wharf-it-redis-")
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir,
+             "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                if redis.Redis(port=self.port).ping():
+                    return
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def client(self, **options):
+        return redis.Redis(host="127.0.0.1", port=self.port, **options)
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(10)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def real_redis():
+    """Redis 7.0 itself, once per module: the reference the answers are compared with."""
+    s = RedisServer()
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def shared_server():
+    """One Wharf server for a whole module of tests that do not need a fresh one."""
+    s = WharfServer()
+    yield s
+    assert s.stop() == 0, s.output()
