@@ -105,7 +105,8 @@ public final class Engine: @unchecked Sendable {
             + StringCommands.declarations + BitmapCommands.declarations + HyperLogLogCommands.declarations
             + PersistenceCommands.declarations
             + ListCommands.declarations + HashCommands.declarations + SetCommands.declarations
-            + SortedSetCommands.declarations + GeoCommands.declarations + StreamCommands.declarations + StreamGroupCommands.declarations
+            + SortedSetCommands.declarations + GeoCommands.declarations + SortCommands.declarations
+            + StreamCommands.declarations + StreamGroupCommands.declarations
             + StreamInfoCommands.declarations + PubSubCommands.declarations + TransactionCommands.declarations
     }
 
