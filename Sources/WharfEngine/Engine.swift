@@ -101,7 +101,8 @@ public final class Engine: @unchecked Sendable {
 
     /// Every command family's declarations; the one list the command table is built from.
     static var declarations: [CommandSpec] {
-        ConnectionCommands.declarations + ServerCommands.declarations + KeyCommands.declarations
+        ConnectionCommands.declarations + ServerCommands.declarations + ReplicationCommands.declarations
+            + ModuleCommands.declarations + KeyCommands.declarations
             + StringCommands.declarations + BitmapCommands.declarations + HyperLogLogCommands.declarations
             + PersistenceCommands.declarations
             + ListCommands.declarations + HashCommands.declarations + SetCommands.declarations
@@ -141,20 +142,23 @@ public final class Engine: @unchecked Sendable {
             TransactionCommands.markDirty(session)
             self.replyUnknownCommand(&context)
             stats.add(.errorReplies)
+            self.stats.countError("ERR".utf8)
             return
         }
         var spec = found.takeUnretainedValue()
         if !spec.subcommands.isEmpty {
-            guard arguments.count >= 2 else {
+            // A container with a handler of its own (COMMAND) runs it when given no subcommand.
+            if arguments.count < 2 && spec.handler == nil {
                 self.reject(&context, spec, "ERR wrong number of arguments for '\(spec.fullName)' command")
                 return
             }
-            guard let sub = self.commands.subcommand(of: spec, named: arguments[1]) else {
+            if arguments.count >= 2, let sub = self.commands.subcommand(of: spec, named: arguments[1]) {
+                spec = sub
+            } else if arguments.count >= 2 {
                 let name = String(decoding: arguments[1].prefix(128), as: UTF8.self)
                 self.reject(&context, spec, "ERR unknown subcommand '\(name)'. Try \(spec.name.uppercased()) HELP.")
                 return
             }
-            spec = sub
         }
         if !spec.acceptsArgumentCount(arguments.count) {
             self.reject(&context, spec, "ERR wrong number of arguments for '\(spec.fullName)' command")
@@ -201,6 +205,10 @@ public final class Engine: @unchecked Sendable {
         if context.reply.buffer.getInteger(at: mark, as: UInt8.self) == UInt8(ascii: "-") {
             stats.add(command: spec.index, .failed)
             stats.add(.errorReplies)
+            let buffer = context.reply.buffer
+            buffer.withUnsafeReadableBytes { bytes in
+                self.stats.countError(bytes[(mark - buffer.readerIndex + 1)...].prefix(80))
+            }
         }
     }
 
@@ -213,6 +221,7 @@ public final class Engine: @unchecked Sendable {
         context.reply.writeError(message)
         context.session.stats.add(command: spec.index, .rejected)
         context.session.stats.add(.errorReplies)
+        self.stats.countError(message.utf8)
     }
 
     /// `ERR unknown command 'x', with args beginning with: 'a' 'b' `, truncated as Redis does.

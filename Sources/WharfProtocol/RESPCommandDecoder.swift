@@ -141,11 +141,15 @@ public final class RESPCommandDecoder {
             throw RESPProtocolError("invalid multibulk length")
         }
         if value <= 0 {
-            // Redis ignores `*0` and the null array `*-1`; anything more negative is garbage.
-            if value < -1 { throw RESPProtocolError("invalid multibulk length") }
+            // Redis skips an empty or negative count (`*0`, `*-1`, `*-10`) and reads on.
             return (0, line.end)
         }
+        if value > Int64(Int32.max) {
+            // Redis's own bound, with its exact message.
+            throw RESPProtocolError("invalid multibulk length")
+        }
         if value > Int64(self.limits.maxArguments) {
+            // Wharf's configurable bound (Redis has none below INT_MAX), named in the error.
             throw RESPProtocolError("invalid multibulk length (proto-max-multibulk-len is \(self.limits.maxArguments))")
         }
         if !self.isAuthenticated && value > Int64(RESPRequestLimits.unauthenticatedMaxArguments) {
@@ -170,7 +174,7 @@ public final class RESPCommandDecoder {
             index += 1
         }
         if bytes.count - from >= self.limits.maxInlineLength {
-            throw RESPProtocolError("\(tooBig) (proto-inline-max-size is \(self.limits.maxInlineLength))")
+            throw RESPProtocolError("\(tooBig)")
         }
         return nil
     }
@@ -195,7 +199,8 @@ public final class RESPCommandDecoder {
                     throw RESPProtocolError("invalid bulk length")
                 }
                 if value > Int64(self.limits.maxBulkLength) {
-                    throw RESPProtocolError("invalid bulk length (proto-max-bulk-len is \(self.limits.maxBulkLength))")
+                    // Redis's exact text, although the bound is proto-max-bulk-len.
+                    throw RESPProtocolError("invalid bulk length")
                 }
                 if !self.isAuthenticated && value > Int64(RESPRequestLimits.unauthenticatedMaxBulkLength) {
                     throw RESPProtocolError("unauthenticated bulk length")
@@ -206,10 +211,7 @@ public final class RESPCommandDecoder {
             }
             let length = self.pendingBulkLength
             if available - self.cursor < length + 2 { return nil }
-            let end = frameStart + self.cursor + length
-            if bytes[end] != UInt8(ascii: "\r") || bytes[end + 1] != UInt8(ascii: "\n") {
-                throw RESPProtocolError("expected CRLF after bulk string of \(length) bytes")
-            }
+            // Like Redis, the two bytes after a bulk are taken as its CRLF without a check.
             self.appendSpan(ArgumentSpan(offset: self.cursor, length: length), at: self.parsedArguments)
             self.parsedArguments += 1
             self.cursor += length + 2
@@ -247,7 +249,7 @@ public final class RESPCommandDecoder {
         while newline < limit && bytes[newline] != UInt8(ascii: "\n") { newline += 1 }
         if newline == limit {
             if bytes.count - frameStart >= self.limits.maxInlineLength {
-                throw RESPProtocolError("too big inline request (proto-inline-max-size is \(self.limits.maxInlineLength))")
+                throw RESPProtocolError("too big inline request")
             }
             return nil
         }

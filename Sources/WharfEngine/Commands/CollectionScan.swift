@@ -61,6 +61,8 @@ enum CollectionScan {
         var bucket = cursor
         var seen = 0
         var visits = 0
+        // A table that fits in one COUNT is walked whole, however sparse after deletions.
+        let whole = cursor == 0 && table.count <= count
         repeat {
             table.forEachEntry(inHomeBucket: Int(bucket & mask)) { record in
                 seen += 1
@@ -68,7 +70,7 @@ enum CollectionScan {
             }
             visits += 1
             bucket = ScanCursor.next(bucket, mask: mask)
-        } while bucket != 0 && seen < count && visits < count * 10
+        } while bucket != 0 && (whole || (seen < count && visits < count * 10))
         return bucket
     }
 }

@@ -6,6 +6,7 @@ public enum CommandCatalog {
     private static let groupTitles: [(CommandGroup, String)] = [
         (.connection, "Connection"), (.server, "Server"), (.generic, "Keys"), (.string, "Strings"),
         (.list, "Lists"), (.hash, "Hashes"), (.set, "Sets"), (.sortedSet, "Sorted sets"),
+        (.bitmap, "Bitmaps"), (.hyperloglog, "HyperLogLog"), (.geo, "Geo"),
         (.transactions, "Transactions"), (.pubsub, "Pub/sub"), (.stream, "Streams"),
     ]
 

@@ -294,26 +294,34 @@ enum KeyCommands {
         var shardIndex = Int(cursor & ((1 << shardBits) - 1))
         var bucketCursor = cursor >> shardBits
         var found: [[UInt8]] = []
+        // Keys seen before filtering, as Redis counts them against COUNT.
+        var seen = 0
         var visited = 0
         let maxVisits = options.count * 10
         scanning: while shardIndex < database.shards.count {
             let shard = database.shards[shardIndex]
             context.lock(shard)
-            while true {
+            // An empty shard costs nothing, and a shard whose keys all fit in what is left
+            // of COUNT is walked whole: a keyspace that fits in one COUNT finishes in one
+            // call with cursor 0, as in Redis (whose single table has no empty shards).
+            let entries = shard.table.count
+            let whole = bucketCursor == 0 && entries <= options.count - seen
+            while entries > 0 {
                 let mask = UInt64(shard.table.capacity - 1)
                 shard.table.forEachEntry(inHomeBucket: Int(bucketCursor & mask)) { entry in
+                    seen += 1
                     if options.accepts(entry, now: context.now) { found.append(Array(entry.key)) }
                 }
                 visited += 1
                 bucketCursor = ScanCursor.next(bucketCursor, mask: mask)
-                if bucketCursor == 0 {
-                    shardIndex += 1
-                    break
-                }
-                if found.count >= options.count || visited >= maxVisits { break }
+                if bucketCursor == 0 { break }
+                if !whole && (seen >= options.count || visited >= maxVisits) { break }
             }
             context.unlock(shard)
-            if found.count >= options.count || visited >= maxVisits { break scanning }
+            // A shard emptied since the cursor was handed out is finished.
+            if entries == 0 { bucketCursor = 0 }
+            if bucketCursor == 0 { shardIndex += 1 }
+            if seen >= options.count || visited >= maxVisits { break scanning }
         }
         let next: UInt64 = shardIndex >= database.shards.count ? 0 : (bucketCursor << shardBits) | UInt64(shardIndex)
         context.reply.writeArrayHeader(count: 2)

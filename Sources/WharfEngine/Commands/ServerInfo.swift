@@ -132,6 +132,8 @@ struct ServerInfo {
                 }
             }
             return fields
+        case "errorstats":
+            return self.engine.stats.errorCounts().map { ("errorstat_\($0.0)", "count=\($0.1)") }
         case "commandstats":
             var fields: [(String, String)] = []
             let nanosecondsPerTick = Ticks.nanosecondsPerTick

@@ -379,13 +379,15 @@ enum SetCommands {
         var destinationSlot: Int?
         if case .at = destinationLocated { destinationSlot = destinationShard.table.find(destination, hash: destinationHash) }
         var destinationEditor = Self.editor(destinationShard, slot: destinationSlot)
-        if destinationEditor.add(member, intsetLimit: Self.intsetLimit(context)) {
+        let added = destinationEditor.add(member, intsetLimit: Self.intsetLimit(context))
+        if added {
             Self.commit(context, destinationShard, destination, hash: destinationHash, slot: destinationSlot, destinationEditor)
         }
         context.reply.writeInteger(1)
         context.logCommand()
         context.notifyChange(KeyspaceEvents.set, "srem", source, in: sourceShard, hash: sourceHash)
-        context.notify(KeyspaceEvents.set, "sadd", destination)
+        // As Redis: the destination hears of it only when the member is new there.
+        if added { context.notify(KeyspaceEvents.set, "sadd", destination) }
     }
 
     // MARK: Intersection, union, difference
@@ -465,7 +467,7 @@ enum SetCommands {
     }
 
     static func sintercard(_ context: inout CommandContext) {
-        guard let (keyIndices, limit) = context.intersectionCardinalityArguments() else { return }
+        guard let (keyIndices, limit) = context.intersectionCardinalityArguments(sortedSets: false) else { return }
         let selection = context.lockShards(ofKeysAt: keyIndices)
         defer { context.unlock(selection, in: context.database) }
         guard let members = Self.combine(&context, keyIndices: keyIndices, .intersection, limit: limit) else { return }

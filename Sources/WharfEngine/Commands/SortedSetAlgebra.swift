@@ -209,7 +209,7 @@ enum SortedSetAlgebra {
     }
 
     static func zintercard(_ context: inout CommandContext) {
-        guard let (keyIndices, limit) = context.intersectionCardinalityArguments() else { return }
+        guard let (keyIndices, limit) = context.intersectionCardinalityArguments(sortedSets: true) else { return }
         let database = context.database
         let selection = context.lockShards(ofKeysAt: keyIndices)
         defer { context.unlock(selection, in: database) }

@@ -125,27 +125,42 @@ extension CommandContext {
     }
 
     /// SINTERCARD's and ZINTERCARD's `numkeys key … [LIMIT limit]`: the key positions and
-    /// the limit (0: none), or nil after replying Redis's error.
-    package mutating func intersectionCardinalityArguments() -> (keyIndices: [Int], limit: Int)? {
-        guard let value = self.integerArgument(1) else { return nil }
-        guard value > 0 else {
-            self.reply.writeError("ERR numkeys should be greater than 0")
-            return nil
+    /// the limit (0: none), or nil after replying Redis's error. The two check `numkeys`
+    /// differently in Redis: SINTERCARD with its own messages, ZINTERCARD as the rest of
+    /// the sorted-set algebra does.
+    package mutating func intersectionCardinalityArguments(sortedSets: Bool) -> (keyIndices: [Int], limit: Int)? {
+        let keyCount: Int64
+        if sortedSets {
+            guard let value = self.integerArgument(1) else { return nil }
+            guard value > 0 else {
+                self.reply.writeError("ERR at least 1 input key is needed for 'zintercard' command")
+                return nil
+            }
+            guard value <= Int64(self.arguments.count - 2) else {
+                self.replySyntaxError()
+                return nil
+            }
+            keyCount = value
+        } else {
+            guard let value = DecimalInteger.parse(self.arguments[1]), value > 0 else {
+                self.reply.writeError("ERR numkeys should be greater than 0")
+                return nil
+            }
+            guard value <= Int64(self.arguments.count - 2) else {
+                self.reply.writeError("ERR Number of keys can't be greater than number of args")
+                return nil
+            }
+            keyCount = value
         }
-        guard value <= Int64(self.arguments.count - 2) else {
-            self.reply.writeError("ERR Number of keys can't be greater than number of args")
-            return nil
-        }
-        let keyIndices = Array(2..<(2 + Int(value)))
+        let keyIndices = Array(2..<(2 + Int(keyCount)))
         var limit = 0
-        var index = 2 + Int(value)
+        var index = 2 + Int(keyCount)
         while index < self.arguments.count {
             guard self.arguments[index].equalsIgnoringCase("LIMIT"), index + 1 < self.arguments.count else {
                 self.replySyntaxError()
                 return nil
             }
-            guard let parsed = self.integerArgument(index + 1) else { return nil }
-            guard parsed >= 0 else {
+            guard let parsed = DecimalInteger.parse(self.arguments[index + 1]), parsed >= 0 else {
                 self.reply.writeError("ERR LIMIT can't be negative")
                 return nil
             }

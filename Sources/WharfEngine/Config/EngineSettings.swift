@@ -19,7 +19,8 @@ public final class EngineSettings: Sendable {
     package let idleTimeoutSeconds = UnsafeAtomic<Int>.create(0)
     package let tcpKeepaliveSeconds = UnsafeAtomic<Int>.create(300)
     package let protoMaxBulkLength = UnsafeAtomic<Int>.create(512 * 1024 * 1024)
-    package let protoMaxMultibulkLength = UnsafeAtomic<Int>.create(1024 * 1024)
+    // Redis bounds the count only at INT_MAX; a lower value is a Wharf-only guard.
+    package let protoMaxMultibulkLength = UnsafeAtomic<Int>.create(Int(Int32.max))
     package let protoInlineMaxSize = UnsafeAtomic<Int>.create(64 * 1024)
     package let clientQueryBufferLimit = UnsafeAtomic<Int>.create(1024 * 1024 * 1024)
     package let hz = UnsafeAtomic<Int>.create(10)

@@ -45,6 +45,28 @@ package final class EngineStats: Sendable {
     package func reset() {
         let raw = self.rawSums()
         self.baseline.withLock { $0 = raw }
+        self.errorCodes.withLock { $0.removeAll() }
+    }
+
+    /// Error replies by their code (`ERR`, `WRONGTYPE` …) for INFO errorstats. Only error
+    /// replies take this lock, never a successful command.
+    private let errorCodes = Mutex<[String: Int]>([:])
+    /// Redis tracks at most this many distinct codes, so a client inventing codes cannot
+    /// grow the table without bound.
+    static let maximumErrorCodes = 128
+
+    /// Counts one error reply whose text starts with `reply` (the bytes after `-`).
+    package func countError(_ reply: some Collection<UInt8>) {
+        let code = String(decoding: reply.prefix { $0 != UInt8(ascii: " ") && $0 != UInt8(ascii: "\r") }.prefix(64), as: UTF8.self)
+        self.errorCodes.withLock { codes in
+            if codes[code] == nil && codes.count >= Self.maximumErrorCodes { return }
+            codes[code, default: 0] += 1
+        }
+    }
+
+    /// Every code counted since the last reset, by name.
+    package func errorCounts() -> [(String, Int)] {
+        self.errorCodes.withLock { $0.sorted { $0.key < $1.key } }
     }
 }
 
