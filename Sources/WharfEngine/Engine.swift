@@ -102,7 +102,7 @@ public final class Engine: @unchecked Sendable {
     /// Every command family's declarations; the one list the command table is built from.
     static var declarations: [CommandSpec] {
         ConnectionCommands.declarations + ServerCommands.declarations + ReplicationCommands.declarations
-            + ModuleCommands.declarations + KeyCommands.declarations
+            + ModuleCommands.declarations + KeyCommands.declarations + DumpCommands.declarations
             + StringCommands.declarations + BitmapCommands.declarations + HyperLogLogCommands.declarations
             + PersistenceCommands.declarations
             + ListCommands.declarations + HashCommands.declarations + SetCommands.declarations
