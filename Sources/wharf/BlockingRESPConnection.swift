@@ -44,6 +44,50 @@ final class BlockingRESPConnection {
         close(self.descriptor)
     }
 
+    /// Sends every command in one write and returns their replies in order; error replies
+    /// are returned as values, not thrown.
+    func pipeline(_ commands: [[[UInt8]]]) throws -> [RESPValue] {
+        var request = ByteBuffer()
+        for arguments in commands {
+            request.writeString("*\(arguments.count)\r\n")
+            for argument in arguments {
+                request.writeString("$\(argument.count)\r\n")
+                request.writeBytes(argument)
+                request.writeString("\r\n")
+            }
+        }
+        try self.write(request)
+        var replies: [RESPValue] = []
+        replies.reserveCapacity(commands.count)
+        while replies.count < commands.count {
+            if let value = try self.decoder.decode(&self.input) {
+                replies.append(value)
+                continue
+            }
+            self.input.discardReadBytes()
+            try self.receive()
+        }
+        return replies
+    }
+
+    private func write(_ request: ByteBuffer) throws {
+        try request.withUnsafeReadableBytes { bytes in
+            var offset = 0
+            while offset < bytes.count {
+                let sent = send(self.descriptor, bytes.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL))
+                if sent <= 0 { throw Failure(description: "connection lost while sending") }
+                offset += sent
+            }
+        }
+    }
+
+    private func receive() throws {
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        let received = chunk.withUnsafeMutableBytes { recv(self.descriptor, $0.baseAddress, $0.count, 0) }
+        if received <= 0 { throw Failure(description: "connection closed by the server") }
+        self.input.writeBytes(chunk[0..<received])
+    }
+
     /// Sends a command and returns its reply; an error reply is thrown.
     func call(_ arguments: [String]) throws -> RESPValue {
         var request = ByteBuffer()

@@ -68,6 +68,9 @@ struct BackupCommand: ParsableCommand {
     @Option(help: "User for AUTH with a password.")
     var user: String = "default"
 
+    /// Set by `wharf export`, which reports for itself.
+    var quiet = false
+
     func run() throws {
         let connection = try BlockingRESPConnection(host: self.host, port: self.port)
         if let password = self.password ?? ProcessInfo.processInfo.environment["WHARF_PASSWORD"] {
@@ -99,7 +102,7 @@ struct BackupCommand: ParsableCommand {
         progress.finish()
         let info = try SnapshotReader.validate(path: temporary)
         try StorageFiles.rename(temporary, to: self.to)
-        print("backup written to \(self.to): \(info.entries) keys, \(size) bytes, log position \(lsn)")
+        if !self.quiet { print("backup written to \(self.to): \(info.entries) keys, \(size) bytes, log position \(lsn)") }
     }
 }
 
@@ -117,6 +120,9 @@ struct RestoreCommand: ParsableCommand {
 
     @Flag(help: "Replace the data already in the directory.")
     var force = false
+
+    /// Set by `wharf export`, which reports for itself.
+    var quiet = false
 
     func run() throws {
         let info: (lsn: UInt64, entries: UInt64, createdAt: Int64, size: Int)
@@ -150,7 +156,7 @@ struct RestoreCommand: ParsableCommand {
         destination.close()
         try StorageFiles.rename(temporary, to: target)
         try StorageFiles.syncDirectory(self.dir)
-        print("restored \(info.entries) keys into \(self.dir); start it with: wharf serve --dir \(self.dir)")
+        if !self.quiet { print("restored \(info.entries) keys into \(self.dir); start it with: wharf serve --dir \(self.dir)") }
     }
 }
 

@@ -7,6 +7,7 @@ struct WharfCommand: AsyncParsableCommand {
         commandName: "wharf",
         abstract: "Wharf: one data layer for services — key-value, queues, pub/sub and streams over the Redis protocol.",
         version: WharfVersion.current,
-        subcommands: [ServeCommand.self, CheckCommand.self, BackupCommand.self, RestoreCommand.self, CommandsCommand.self]
+        subcommands: [ServeCommand.self, CheckCommand.self, BackupCommand.self, RestoreCommand.self, ImportCommand.self,
+                      ExportCommand.self, CommandsCommand.self]
     )
 }

@@ -43,6 +43,11 @@ package enum RDB {
         package let offset: Int
         package let reason: String
         package var description: String { "\(self.reason) at offset \(self.offset)" }
+
+        package init(offset: Int, reason: String) {
+            self.offset = offset
+            self.reason = reason
+        }
     }
 }
 
