@@ -47,7 +47,7 @@ struct ImportCommand: ParsableCommand {
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: self.file), options: .alwaysMapped)
         } catch {
-            throw ValidationError("cannot read \(self.file): \(error.localizedDescription)")
+            throw CommandFailure("cannot read \(self.file): \(error.localizedDescription)")
         }
         let summary: RDBFile.Summary
         do {

@@ -5,6 +5,27 @@ import WharfProtocol
 
 @Suite("HyperLogLog and geo commands")
 struct HyperLogLogAndGeoTests {
+    /// A key's type, contents and TTL, for comparing values across a round trip.
+    static func describe(_ h: EngineHarness, _ key: String) -> String {
+        let type = h.run("TYPE", key)
+        var contents: RESPValue
+        switch type {
+        case .simpleString("string"): contents = h.run("GET", key)
+        case .simpleString("list"): contents = h.run("LRANGE", key, "0", "-1")
+        case .simpleString("set"): contents = h.run("SORT", key, "ALPHA")
+        case .simpleString("hash"): contents = h.run("HGETALL", key)
+        case .simpleString("zset"): contents = h.run("ZRANGE", key, "0", "-1", "WITHSCORES")
+        default: contents = .array([h.run("XRANGE", key, "-", "+"), h.run("XINFO", "STREAM", key)])
+        }
+        if case .array(var items) = contents, type == .simpleString("hash") {
+            // Field order is the table's: compare as sorted pairs.
+            var pairs: [(String, String)] = []
+            while items.count >= 2 { pairs.append((items.removeFirst().string ?? "", items.removeFirst().string ?? "")) }
+            contents = .array(pairs.sorted { $0.0 < $1.0 }.flatMap { [RESPValue.bulk($0.0), .bulk($0.1)] })
+        }
+        return "\(type) \(contents) \(h.run("PTTL", key))"
+    }
+
     static func bytes(_ reply: RESPValue) -> [UInt8] {
         if case .bulkString(let bytes) = reply { return bytes }
         return []

@@ -26,11 +26,11 @@ def free_port():
 
 
 class WharfServer:
-    def __init__(self, *args, transport="epoll", env=None, config=None):
+    def __init__(self, *args, transport="epoll", env=None, config=None, data_dir=None):
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix="wharf-it-")
         self.log_path = os.path.join(self.dir, "server.log")
-        argv = [BINARY, "serve", "--port", str(self.port), "--dir", os.path.join(self.dir, "data"),
+        argv = [BINARY, "serve", "--port", str(self.port), "--dir", data_dir or os.path.join(self.dir, "data"),
                 "--transport", transport, *args]
         if config:
             argv += ["--config", config]
@@ -160,12 +160,14 @@ def roundtrip(sock, data, expect_bytes=None, timeout=5):
 class RedisServer:
     """A real `redis-server` (Debian's, 7.0) on a free loopback port, for comparing answers."""
 
-    def __init__(self):
+    def __init__(self, *args, dir=None):
         self.port = free_port()
-        self.dir = tempfile.mkdtemp(prefix="wharf-it-redis-")
+        # A directory given by the caller is the caller's to remove.
+        self.owns_dir = dir is None
+        self.dir = dir or tempfile.mkdtemp(prefix="wharf-it-redis-")
         self.process = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir,
-             "--save", "", "--appendonly", "no"],
+             "--save", "", "--appendonly", "no", *args],
             stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         deadline = time.time() + 10
         while time.time() < deadline:
@@ -182,7 +184,8 @@ class RedisServer:
     def stop(self):
         self.process.terminate()
         self.process.wait(10)
-        shutil.rmtree(self.dir, ignore_errors=True)
+        if self.owns_dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
