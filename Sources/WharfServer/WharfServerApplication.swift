@@ -15,7 +15,7 @@ public import WharfEngine
 public enum WharfServerApplication {
     public static func run(_ configuration: ServerConfiguration, logger: Logger) async throws {
         try createDataDirectory(configuration.directory)
-        let engine = try makeEngine(configuration)
+        let engine = try makeEngine(configuration, logger: logger)
         if let persistence = engine.persistence {
             logger.notice("Loading data", metadata: ["dir": "\(configuration.directory)"])
             let report: RecoveryReport
@@ -92,8 +92,9 @@ public enum WharfServerApplication {
     }
 
     /// An engine with the configuration's parameters applied.
-    public static func makeEngine(_ configuration: ServerConfiguration) throws -> Engine {
+    public static func makeEngine(_ configuration: ServerConfiguration, logger: Logger? = nil) throws -> Engine {
         let settings = EngineSettings(databases: configuration.databases, shards: configuration.shards)
+        if let logger { settings.onWarning { logger.warning("\($0)") } }
         for (key, value) in configuration.parameters {
             do {
                 try EngineParameters.set(key, value, on: settings)

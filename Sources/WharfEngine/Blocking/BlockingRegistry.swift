@@ -119,6 +119,11 @@ package final class BlockingRegistry: Sendable {
         }
     }
 
+    /// Every key of `database` that clients wait on (SWAPDB re-checks them).
+    package func waitedKeys(inDatabase database: Int) -> [[UInt8]] {
+        self.queues.withLock { queues in queues.keys.filter { $0.database == database }.map(\.key) }
+    }
+
     /// The unfinished waiters on `key`, longest-waiting first.
     package func waiters(on key: WaitKey) -> [Waiter] {
         self.queues.withLock { queues in

@@ -21,6 +21,8 @@ enum ServerCommands {
                     since: "1.0.0", summary: "Remove all keys from the current database.", complexity: "O(N) where N is the number of keys in the selected database", handler: { flush(&$0, all: false) }),
         CommandSpec("flushall", arity: -1, flags: [.write], acl: [.keyspace, .dangerous], group: .server,
                     since: "1.0.0", summary: "Removes all keys from all databases.", complexity: "O(N) where N is the total number of keys in all databases", handler: { flush(&$0, all: true) }),
+        CommandSpec("swapdb", arity: 3, flags: [.write, .fast], acl: [.keyspace, .dangerous], group: .server,
+                    since: "4.0.0", summary: "Swaps two Redis databases.", complexity: "O(N) where N is the count of clients watching or blocking on keys from both databases.", handler: swapdb),
         CommandSpec("time", arity: 1, flags: [.loading, .stale, .fast], acl: [], group: .server,
                     since: "2.6.0", summary: "Returns the server time.", handler: time),
         CommandSpec("shutdown", arity: -1, flags: [.admin, .noScript, .loading, .stale, .noMulti, .allowBusy], acl: [], group: .server,
@@ -38,6 +40,8 @@ enum ServerCommands {
                                     since: "7.0.0", summary: "Returns documentary information about one, multiple or all commands.", complexity: "O(N) where N is the number of commands to look up", handler: commandDocs),
                         CommandSpec("getkeys", arity: -3, flags: [.loading, .stale], acl: [.connection], group: .server,
                                     since: "2.8.13", summary: "Extracts the key names from an arbitrary command.", complexity: "O(N) where N is the number of arguments to the command", handler: commandGetKeys),
+                        CommandSpec("getkeysandflags", arity: -3, flags: [.loading, .stale], acl: [.connection], group: .server,
+                                    since: "7.0.0", summary: "Extracts the key names and access flags for an arbitrary command.", complexity: "O(N) where N is the number of arguments to the command", handler: commandGetKeysAndFlags),
                         CommandSpec("help", arity: 2, flags: [.loading, .stale], acl: [.connection], group: .server,
                                     since: "5.0.0", summary: "Returns helpful text about the different subcommands.", handler: commandHelp),
                     ]),
@@ -56,6 +60,34 @@ enum ServerCommands {
     ]
 
     // MARK: Keyspace-wide
+
+    static func swapdb(_ context: inout CommandContext) {
+        guard let first = DecimalInteger.parse(context.arguments[1]), let firstIndex = Int32(exactly: first) else {
+            return context.reply.writeError("ERR invalid first DB index")
+        }
+        guard let second = DecimalInteger.parse(context.arguments[2]), let secondIndex = Int32(exactly: second) else {
+            return context.reply.writeError("ERR invalid second DB index")
+        }
+        let databases = context.engine.keyspace.databases
+        guard firstIndex >= 0, secondIndex >= 0, Int(firstIndex) < databases.count, Int(secondIndex) < databases.count else {
+            return context.reply.writeError("ERR DB index is out of range")
+        }
+        if firstIndex != secondIndex {
+            let (a, b) = (databases[Int(firstIndex)], databases[Int(secondIndex)])
+            // Every shard of both databases at once: no client sees one swapped and one not.
+            if !context.locksHeld { context.engine.keyspace.lockAll() }
+            for index in 0..<a.shards.count { a.shards[index].swapContents(with: b.shards[index]) }
+            if !context.locksHeld { context.engine.keyspace.unlockAll() }
+            // Clients blocked on keys of either database may now find data.
+            for database in [a.index, b.index] {
+                for key in context.engine.blocking.waitedKeys(inDatabase: database) {
+                    key.withUnsafeBytes { context.signalReady($0, database: database) }
+                }
+            }
+        }
+        context.logCommand()
+        context.reply.writeOK()
+    }
 
     static func dbsize(_ context: inout CommandContext) {
         context.reply.writeInteger(context.database.count())
@@ -224,7 +256,9 @@ enum ServerCommands {
     }
 
     static func commandList(_ context: inout CommandContext) {
-        var names = context.engine.commands.commands.map(\.name)
+        // Every command and subcommand (`config|get`), as Redis 7 lists them.
+        let everything = context.engine.commands.commands.flatMap { [$0] + $0.subcommands }
+        var names = everything.map(\.fullName)
         if context.arguments.count > 2 {
             guard context.arguments.count == 5, context.arguments[2].equalsIgnoringCase("FILTERBY") else {
                 return context.replySyntaxError()
@@ -235,7 +269,7 @@ enum ServerCommands {
                 names = []
             } else if kind.equalsIgnoringCase("ACLCAT") {
                 let category = value.lowercased().hasPrefix("@") ? value.lowercased() : "@" + value.lowercased()
-                names = context.engine.commands.commands.filter { $0.effectiveCategories.names.contains(category) }.map(\.name)
+                names = everything.filter { $0.effectiveCategories.names.contains(category) }.map(\.fullName)
             } else if kind.equalsIgnoringCase("PATTERN") {
                 var all: [String] = []
                 for spec in context.engine.commands.commands {
@@ -287,7 +321,17 @@ enum ServerCommands {
         }
     }
 
+    /// COMMAND GETKEYSANDFLAGS: each key with the access flags of its key specification,
+    /// derived from the command's flags (read-only: RO access; otherwise RW access update).
+    static func commandGetKeysAndFlags(_ context: inout CommandContext) {
+        self.commandGetKeys(&context, withFlags: true)
+    }
+
     static func commandGetKeys(_ context: inout CommandContext) {
+        self.commandGetKeys(&context, withFlags: false)
+    }
+
+    private static func commandGetKeys(_ context: inout CommandContext, withFlags: Bool) {
         guard var spec = context.engine.commands.lookup(context.arguments[2]) else {
             return context.reply.writeError("ERR Invalid command specified")
         }
@@ -303,7 +347,17 @@ enum ServerCommands {
             return context.reply.writeError("ERR The command has no key arguments")
         }
         context.reply.writeArrayHeader(count: indices.count)
-        for index in indices { context.reply.writeBulkString(context.arguments[index + 2]) }
+        let flags = spec.flags.contains(.write) ? ["RW", "access", "update"] : ["RO", "access"]
+        for index in indices {
+            if withFlags {
+                context.reply.writeArrayHeader(count: 2)
+                context.reply.writeBulkString(context.arguments[index + 2])
+                context.reply.writeArrayHeader(count: flags.count)
+                for flag in flags { context.reply.writeSimpleString(flag) }
+            } else {
+                context.reply.writeBulkString(context.arguments[index + 2])
+            }
+        }
     }
 
     static func commandHelp(_ context: inout CommandContext) {

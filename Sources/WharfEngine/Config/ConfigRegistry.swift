@@ -17,7 +17,9 @@ package struct ConfigParameter: Sendable {
 /// Start-up (file, environment, flags) and `CONFIG SET` go through the same `set`, so a
 /// value is validated the same way wherever it comes from.
 package enum ConfigRegistry {
-    package static let parameters: [ConfigParameter] = [
+    package static let parameters: [ConfigParameter] = wharfParameters + RedisParameters.all.map(redis)
+
+    private static let wharfParameters: [ConfigParameter] = [
         external("port", "TCP port of the RESP listener"),
         external("bind", "addresses the RESP listener binds"),
         external("dir", "data directory"),
@@ -137,6 +139,33 @@ package enum ConfigRegistry {
                 settings.notifyKeyspaceEvents.store(flags, ordering: .relaxed)
             }),
     ]
+
+    /// Redis's other names for the same setting (the older `slave` words, Lua's limit).
+    static let aliases: [String: String] = [
+        "lua-time-limit": "busy-reply-threshold", "slave-announce-ip": "replica-announce-ip",
+        "slave-announce-port": "replica-announce-port", "slave-ignore-maxmemory": "replica-ignore-maxmemory",
+        "slave-lazy-flush": "replica-lazy-flush", "slave-priority": "replica-priority", "slave-read-only": "replica-read-only",
+        "slave-serve-stale-data": "replica-serve-stale-data", "min-slaves-max-lag": "min-replicas-max-lag",
+        "min-slaves-to-write": "min-replicas-to-write", "repl-ping-slave-period": "repl-ping-replica-period",
+        "cluster-slave-no-failover": "cluster-replica-no-failover", "cluster-slave-validity-factor": "cluster-replica-validity-factor",
+        "slaveof": "replicaof",
+    ]
+
+    /// A Redis key as a parameter: stored as text (under its canonical name), validated by
+    /// its kind, with a warning on setting a key whose feature Wharf does not have.
+    private static func redis(_ parameter: RedisParameter) -> ConfigParameter {
+        let storage = self.aliases[parameter.name] ?? parameter.name
+        return ConfigParameter(
+            name: parameter.name, isMutable: parameter.isMutable, summary: "Redis 7.0's \(parameter.name)",
+            get: { settings in settings.redisValues.withLock { $0[storage] } ?? parameter.defaultValue },
+            set: { settings, value throws(ConfigError) in
+                let validated = try parameter.validate(value)
+                settings.redisValues.withLock { $0[storage] = validated }
+                if !parameter.isHonoured {
+                    settings.warn("configuration '\(parameter.name)' set to '\(validated)': accepted for compatibility, but Wharf has no such feature yet, so it has no effect")
+                }
+            })
+    }
 
     package static func parameter(named name: String) -> ConfigParameter? {
         let lowered = name.lowercased()

@@ -63,6 +63,19 @@ public final class EngineSettings: Sendable {
     package let notifyKeyspaceEvents = UnsafeAtomic<Int>.create(0)
     /// Values of parameters owned by layers above the engine (port, bind, dir, …), shown by CONFIG GET.
     package let external = Mutex<[String: String]>([:])
+    /// Values of Redis's keys that Wharf accepts without a parameter of its own.
+    package let redisValues = Mutex<[String: String]>([:])
+    /// Where configuration warnings go (the server's log); nil: nowhere.
+    package let warningHandler = Mutex<(@Sendable (String) -> Void)?>(nil)
+
+    package func warn(_ message: String) {
+        self.warningHandler.withLock { $0 }?(message)
+    }
+
+    /// Sends configuration warnings to `handler` (the host's log).
+    public func onWarning(_ handler: @escaping @Sendable (String) -> Void) {
+        self.warningHandler.withLock { $0 = handler }
+    }
 
     public init(databases: Int = 16, shards: Int = 32) {
         self.databases = databases

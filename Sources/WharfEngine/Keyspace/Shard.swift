@@ -26,6 +26,18 @@ package final class Shard: @unchecked Sendable {
         self.volatile.deallocate()
     }
 
+    /// SWAPDB: exchanges every key of this shard with the same shard of another database.
+    /// Transactions watching keys of either shard are marked dirty (Redis marks those whose
+    /// key exists on either side; marking them all is the safe side of that rule).
+    package func swapContents(with other: Shard) {
+        for list in self.watchers.values { for state in list { state.isDirty = true } }
+        for list in other.watchers.values { for state in list { state.isDirty = true } }
+        swap(&self.table, &other.table)
+        swap(&self.volatile, &other.volatile)
+        self.sweepCursor = 0
+        other.sweepCursor = 0
+    }
+
     package var count: Int { self.table.count }
     package var volatileCount: Int { self.volatile.count }
 

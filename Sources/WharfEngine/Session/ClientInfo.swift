@@ -73,6 +73,9 @@ public final class ClientInfo: Sendable {
         set { self.names.withLock { $0.user = newValue } }
     }
 
+    /// Whether CLIENT KILL (or shutdown) has asked this client to close.
+    public var isKilled: Bool { self.killed.load(ordering: .relaxed) }
+
     /// Asks the connection to close (CLIENT KILL, SHUTDOWN). Safe from any thread.
     public func kill() {
         self.killed.store(true, ordering: .relaxed)

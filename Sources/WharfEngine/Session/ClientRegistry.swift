@@ -40,11 +40,13 @@ public final class ClientRegistry: Sendable {
         _ = self.clients.withLock { $0.removeValue(forKey: id) }
     }
 
-    public var count: Int { self.clients.withLock { $0.count } }
+    /// Connected clients. A killed client counts as gone at once, as in Redis, although its
+    /// socket closes a moment later on its own loop.
+    public var count: Int { self.clients.withLock { $0.values.reduce(0) { $0 + ($1.isKilled ? 0 : 1) } } }
 
-    /// All clients, ordered by ID.
+    /// All clients not killed, ordered by ID.
     public func all() -> [ClientInfo] {
-        self.clients.withLock { Array($0.values) }.sorted { $0.id < $1.id }
+        self.clients.withLock { Array($0.values) }.filter { !$0.isKilled }.sorted { $0.id < $1.id }
     }
 
     public func client(id: Int64) -> ClientInfo? {
