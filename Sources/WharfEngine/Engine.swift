@@ -58,6 +58,8 @@ public final class Engine: @unchecked Sendable {
     package let blocking = BlockingRegistry()
     /// Pub/sub subscriptions and delivery.
     package let pubsub: PubSubHub
+    /// Clients in MONITOR mode.
+    package let monitors = MonitorHub()
 
     struct CronState {
         var expiryPosition = 0
@@ -95,6 +97,10 @@ public final class Engine: @unchecked Sendable {
 
     /// Releases what a departing client held: subscriptions and watched keys.
     package func disconnect(_ session: ClientSession) {
+        if session.isMonitor {
+            self.monitors.remove(id: session.id)
+            session.isMonitor = false
+        }
         if session.subscriptions.isActive { PubSubCommands.removeAll(session, hub: self.pubsub) }
         if !session.watched.isEmpty { TransactionCommands.unwatchAll(session) }
     }
@@ -102,7 +108,9 @@ public final class Engine: @unchecked Sendable {
     /// Every command family's declarations; the one list the command table is built from.
     static var declarations: [CommandSpec] {
         ConnectionCommands.declarations + ServerCommands.declarations + ReplicationCommands.declarations
-            + ModuleCommands.declarations + KeyCommands.declarations + DumpCommands.declarations
+            + ModuleCommands.declarations + MemoryCommands.declarations + MonitorCommands.declarations
+            + KeyCommands.declarations
+            + DumpCommands.declarations
             + StringCommands.declarations + BitmapCommands.declarations + HyperLogLogCommands.declarations
             + PersistenceCommands.declarations
             + ListCommands.declarations + HashCommands.declarations + SetCommands.declarations
@@ -131,7 +139,34 @@ public final class Engine: @unchecked Sendable {
     // MARK: Executing
 
     /// Runs the command in `context.arguments` and writes its reply.
+    @inline(__always)
     public func execute(_ context: inout CommandContext) {
+        let session = context.session
+        let before = session.replyMode
+        let mark = context.reply.buffer.writerIndex
+        self.run(&context)
+        if before == .on && session.replyMode == .on { return }
+        self.applyReplyMode(&context, before: before, mark: mark)
+    }
+
+    /// CLIENT REPLY OFF and SKIP: drops the reply just written when it is not to be sent.
+    private func applyReplyMode(_ context: inout CommandContext, before: ClientSession.ReplyMode, mark: Int) {
+        let session = context.session
+        var drop = false
+        switch session.replyMode {
+        case .on: drop = false
+        case .off: drop = true
+        case .skipNext:
+            drop = true
+            session.replyMode = .skipThis
+        case .skipThis:
+            drop = true
+            session.replyMode = .on
+        }
+        if drop { context.reply.buffer.moveWriterIndex(to: mark) }
+    }
+
+    private func run(_ context: inout CommandContext) {
         let arguments = context.arguments
         // Strong references, retained once here: calls through unowned(unsafe) ones would
         // retain and release at every use.
@@ -173,6 +208,11 @@ public final class Engine: @unchecked Sendable {
             TransactionCommands.queue(&context, spec)
             return
         }
+        if session.isMonitor && !spec.flags.isDisjoint(with: [.write, .readonly, .mayReplicate]) {
+            // A monitor is a replica in Redis, and replicas may not touch the keyspace.
+            self.reject(&context, spec, "ERR Replica can't interact with the keyspace")
+            return
+        }
         if session.subscriptions.isActive && context.reply.version == .resp2 && !spec.allowedWhileSubscribed {
             self.reject(&context, spec, "ERR Can't execute '\(spec.fullName)': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context")
             return
@@ -200,6 +240,11 @@ public final class Engine: @unchecked Sendable {
             stats.add(command: spec.index, .ticks, spec.isConstantTime ? elapsed &* Self.timingSampleRate : elapsed)
         }
         if !context.readyKeys.isEmpty && !context.inTransaction { self.serveReadyKeys(&context) }
+        // As Redis: admin commands (MONITOR, CONFIG, DEBUG …) are not shown to monitors.
+        if self.monitors.isActive && spec.flags.isDisjoint(with: [.skipMonitor, .admin]) {
+            self.monitors.feed(arguments, database: session.database, address: session.info.address,
+                               limit: self.settings.outputBufferLimits.withLock { $0.replica })
+        }
         stats.add(.commandsProcessed)
         stats.add(command: spec.index, .calls)
         if context.reply.buffer.getInteger(at: mark, as: UInt8.self) == UInt8(ascii: "-") {

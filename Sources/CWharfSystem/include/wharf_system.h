@@ -24,6 +24,26 @@ static inline size_t wharf_allocated_bytes(void) {
 #endif
 }
 
+/// Bytes the allocator really reserved for a block it handed out (glibc's
+/// malloc_usable_size), or 0 where unknown.
+static inline size_t wharf_usable_size(void *pointer) {
+#if defined(__linux__) && defined(__GLIBC__)
+    return malloc_usable_size(pointer);
+#else
+    (void)pointer;
+    return 0;
+#endif
+}
+
+/// Returns freed memory at the top of the heap to the system (glibc's malloc_trim).
+static inline int wharf_trim_heap(void) {
+#if defined(__linux__) && defined(__GLIBC__)
+    return malloc_trim(0);
+#else
+    return 0;
+#endif
+}
+
 /// CPUs in this process's affinity mask (what taskset allows), or 0 where unknown.
 int wharf_affinity_cpu_count(void);
 

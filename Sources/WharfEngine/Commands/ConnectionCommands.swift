@@ -47,6 +47,8 @@ enum ConnectionCommands {
                                     since: "7.0.0", summary: "Sets the client eviction mode of the connection.", handler: clientNoEvict),
                         CommandSpec("unblock", arity: -3, flags: [.admin, .noScript, .loading, .stale], acl: [.connection], group: .connection,
                                     since: "5.0.0", summary: "Unblocks a client blocked by a blocking command from a different connection.", complexity: "O(log N) where N is the number of client connections", handler: clientUnblock),
+                        CommandSpec("reply", arity: 3, flags: [.noScript, .loading, .stale], acl: [.connection], group: .connection,
+                                    since: "3.2.0", summary: "Instructs the server whether to reply to commands.", handler: clientReply),
                         CommandSpec("help", arity: 2, flags: [.loading, .stale], acl: [.connection], group: .connection,
                                     since: "5.0.0", summary: "Returns helpful text about the different subcommands.", handler: clientHelp),
                     ]),
@@ -104,6 +106,7 @@ enum ConnectionCommands {
         context.reply.version = .resp2
         session.info.name = ""
         session.isAuthenticated = !context.engine.settings.hasPassword.load(ordering: .relaxed)
+        session.replyMode = .on
         context.reply.writeSimpleString("RESET")
     }
 
@@ -394,6 +397,22 @@ enum ConnectionCommands {
         }
     }
 
+    /// CLIENT REPLY ON|OFF|SKIP; the engine drops the replies (see `Engine.execute`).
+    static func clientReply(_ context: inout CommandContext) {
+        let mode = context.arguments[2]
+        if mode.equalsIgnoringCase("ON") {
+            context.session.replyMode = .on
+            context.reply.writeOK()
+        } else if mode.equalsIgnoringCase("OFF") {
+            context.session.replyMode = .off
+        } else if mode.equalsIgnoringCase("SKIP") {
+            // SKIP while OFF changes nothing: replies stay off.
+            if context.session.replyMode != .off { context.session.replyMode = .skipNext }
+        } else {
+            context.replySyntaxError()
+        }
+    }
+
     static func clientHelp(_ context: inout CommandContext) {
         context.replyHelp(command: "CLIENT", lines: [
             "GETNAME",
@@ -432,6 +451,8 @@ enum ConnectionCommands {
             "    Set client meta attr. Options are:",
             "    * LIB-NAME: the client lib name.",
             "    * LIB-VER: the client lib version.",
+            "REPLY (ON|OFF|SKIP)",
+            "    Control the replies sent to the current connection.",
             "NO-EVICT (ON|OFF)",
             "    Protect current client connection from eviction.",
             "UNBLOCK <clientid> [TIMEOUT|ERROR]",

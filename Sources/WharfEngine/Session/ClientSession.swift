@@ -38,6 +38,18 @@ public final class ClientSession {
     package var transaction: QueuedTransaction?
     /// Keys WATCHed for the next EXEC.
     package var watched: [WatchedKey] = []
+    /// In MONITOR mode: receives every command, may not touch the keyspace.
+    package var isMonitor = false
+    /// CLIENT REPLY: whether replies are sent, suppressed, or suppressed once.
+    package var replyMode = ReplyMode.on
+
+    package enum ReplyMode {
+        case on, off
+        /// Set by CLIENT REPLY SKIP: its own reply and the next command's are dropped.
+        case skipNext
+        /// The command about to run has its reply dropped.
+        case skipThis
+    }
     /// Counters this connection adds to; one slab per thread.
     package unowned(unsafe) let stats: StatsSlab
     /// Keeps the slab alive; ``stats`` is the unretained view commands use.
