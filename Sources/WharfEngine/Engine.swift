@@ -60,6 +60,11 @@ public final class Engine: @unchecked Sendable {
     package let pubsub: PubSubHub
     /// Clients in MONITOR mode.
     package let monitors = MonitorHub()
+    /// DEBUG SET-ACTIVE-EXPIRE: whether the cron sweeps expired keys.
+    let activeExpiryEnabled = ManagedAtomic<Bool>(true)
+    /// SLOWLOG and LATENCY's records.
+    package let slowlog = SlowLog()
+    package let latency = LatencyMonitor()
 
     struct CronState {
         var expiryPosition = 0
@@ -109,6 +114,7 @@ public final class Engine: @unchecked Sendable {
     static var declarations: [CommandSpec] {
         ConnectionCommands.declarations + ServerCommands.declarations + ReplicationCommands.declarations
             + ModuleCommands.declarations + MemoryCommands.declarations + MonitorCommands.declarations
+            + SlowlogCommands.declarations + LatencyCommands.declarations + DebugCommands.declarations
             + KeyCommands.declarations
             + DumpCommands.declarations
             + StringCommands.declarations + BitmapCommands.declarations + HyperLogLogCommands.declarations
@@ -227,7 +233,7 @@ public final class Engine: @unchecked Sendable {
         // Cheap commands (O(1) or flagged fast) are timed on one call in eight (scaled up
         // when counted); reading the time-stamp counter twice costs as much as a whole GET.
         var timed = true
-        if spec.isConstantTime {
+        if spec.isConstantTime && !self.settings.timesEveryCommand.load(ordering: .relaxed) {
             context.timingCountdown &+= 1
             timed = context.timingCountdown & (Self.timingSampleRate - 1) == 0
         }
@@ -237,7 +243,9 @@ public final class Engine: @unchecked Sendable {
         spec.handler.unsafelyUnwrapped(&context)
         if timed {
             let elapsed = Int(truncatingIfNeeded: Ticks.now() &- start)
-            stats.add(command: spec.index, .ticks, spec.isConstantTime ? elapsed &* Self.timingSampleRate : elapsed)
+            let sampled = spec.isConstantTime && !self.settings.timesEveryCommand.load(ordering: .relaxed)
+            stats.add(command: spec.index, .ticks, sampled ? elapsed &* Self.timingSampleRate : elapsed)
+            self.noteDuration(&context, spec, ticks: elapsed, weight: sampled ? Self.timingSampleRate : 1)
         }
         if !context.readyKeys.isEmpty && !context.inTransaction { self.serveReadyKeys(&context) }
         // As Redis: admin commands (MONITOR, CONFIG, DEBUG …) are not shown to monitors.
@@ -254,6 +262,28 @@ public final class Engine: @unchecked Sendable {
             buffer.withUnsafeReadableBytes { bytes in
                 self.stats.countError(bytes[(mark - buffer.readerIndex + 1)...].prefix(80))
             }
+        }
+    }
+
+    /// Feeds a command's duration to the latency histogram, the slow log and the latency
+    /// monitor; the last two are touched only by commands slow enough for them.
+    @inline(__always)
+    private func noteDuration(_ context: inout CommandContext, _ spec: CommandSpec, ticks: Int, weight: Int) {
+        let settings = self.settings
+        let microseconds = Int(Double(ticks) * Ticks.nanosecondsPerTick / 1000)
+        if settings.latencyTracking.load(ordering: .relaxed) {
+            context.counters.addLatency(command: spec.index, microseconds: microseconds, weight: weight)
+        }
+        let slowerThan = settings.slowlogSlowerThan.load(ordering: .relaxed)
+        if slowerThan >= 0 && microseconds >= slowerThan && !spec.flags.contains(.skipSlowlog) {
+            let info = context.session.info
+            self.slowlog.record(context.arguments, microseconds: microseconds, time: context.now, address: info.address,
+                                name: info.name, limit: settings.slowlogMaxLength.load(ordering: .relaxed))
+        }
+        let threshold = settings.latencyMonitorThreshold.load(ordering: .relaxed)
+        if threshold > 0 && microseconds / 1000 >= threshold {
+            self.latency.record(spec.flags.contains(.fast) ? "fast-command" : "command", milliseconds: microseconds / 1000,
+                                time: context.now)
         }
     }
 
@@ -292,7 +322,7 @@ public final class Engine: @unchecked Sendable {
         let hz = max(1, self.settings.hz.load(ordering: .relaxed))
         // Like Redis: the sweep may use up to 25% of each cron period.
         let budget = Int64(1_000_000_000 / hz / 4)
-        _ = self.activeExpireCycle(now: now, budgetNanoseconds: budget)
+        if self.activeExpiryEnabled.load(ordering: .relaxed) { _ = self.activeExpireCycle(now: now, budgetNanoseconds: budget) }
         self.persistence?.cron(now: now)
         let processed = self.stats.totals()[.commandsProcessed]
         let monotonic = EngineClock.monotonicNanoseconds()

@@ -11,7 +11,7 @@ struct ServerInfo {
     let now: Int64
 
     static let defaultSections = ["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "modules", "errorstats", "cluster", "keyspace"]
-    static let allSections = ["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "modules", "commandstats", "errorstats", "cluster", "keyspace"]
+    static let allSections = ["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "modules", "commandstats", "errorstats", "latencystats", "cluster", "keyspace"]
 
     func render(sections requested: [String]) -> String {
         var wanted: [String]
@@ -28,7 +28,7 @@ struct ServerInfo {
         for section in wanted {
             let fields = self.fields(of: section, totals: totals)
             if !out.isEmpty { out += "\r\n" }
-            out += "# \(section == "commandstats" ? "Commandstats" : section == "errorstats" ? "Errorstats" : section.prefix(1).uppercased() + section.dropFirst())\r\n"
+            out += "# \(section == "commandstats" ? "Commandstats" : section == "errorstats" ? "Errorstats" : section == "latencystats" ? "Latencystats" : section.prefix(1).uppercased() + section.dropFirst())\r\n"
             for (name, value) in fields { out += "\(name):\(value)\r\n" }
         }
         return out
@@ -130,6 +130,31 @@ struct ServerInfo {
                 if counts.keys > 0 {
                     fields.append(("db\(database.index)", "keys=\(counts.keys),expires=\(counts.expires),avg_ttl=\(self.averageTTL(database))"))
                 }
+            }
+            return fields
+        case "latencystats":
+            // Percentiles read off each command's power-of-two histogram (upper bounds).
+            let percentiles = (self.engine.settings.redisValues.withLock { $0["latency-tracking-info-percentiles"] } ?? "50 99 99.9")
+                .split(separator: " ").compactMap { Double($0) }
+            var fields: [(String, String)] = []
+            for spec in self.engine.commands.all {
+                let buckets = totals.latencyHistogram(spec.index)
+                let total = buckets.reduce(0, +)
+                guard total > 0, !percentiles.isEmpty else { continue }
+                let values = percentiles.map { percentile -> String in
+                    var cumulative = 0
+                    var bound = 1 << (buckets.count - 1)
+                    for (bucket, count) in buckets.enumerated() {
+                        cumulative += count
+                        if Double(cumulative) >= Double(total) * percentile / 100 {
+                            bound = 1 << bucket
+                            break
+                        }
+                    }
+                    let name = percentile == percentile.rounded() ? String(Int(percentile)) : String(percentile)
+                    return "p\(name)=\(bound).000"
+                }
+                fields.append(("latency_percentiles_usec_\(spec.fullName)", values.joined(separator: ",")))
             }
             return fields
         case "errorstats":

@@ -17,7 +17,8 @@ package struct ConfigParameter: Sendable {
 /// Start-up (file, environment, flags) and `CONFIG SET` go through the same `set`, so a
 /// value is validated the same way wherever it comes from.
 package enum ConfigRegistry {
-    package static let parameters: [ConfigParameter] = wharfParameters + RedisParameters.all.map(redis)
+    package static let parameters: [ConfigParameter] = wharfParameters
+        + RedisParameters.all.filter { redis in !wharfParameters.contains { $0.name == redis.name } }.map(redis)
 
     private static let wharfParameters: [ConfigParameter] = [
         external("port", "TCP port of the RESP listener"),
@@ -100,6 +101,19 @@ package enum ConfigRegistry {
         integer("hash-max-ziplist-value", "alias of hash-max-listpack-value", \.hashMaxListpackValue, min: 0, max: Int(Int32.max)),
         integer("zset-max-ziplist-entries", "alias of zset-max-listpack-entries", \.zsetMaxListpackEntries, min: 0, max: Int(Int32.max)),
         integer("zset-max-ziplist-value", "alias of zset-max-listpack-value", \.zsetMaxListpackValue, min: 0, max: Int(Int32.max)),
+        timing(integer("slowlog-log-slower-than", "log commands slower than this many microseconds (-1: none, 0: all)", \.slowlogSlowerThan, min: -1, max: Int.max)),
+        integer("slowlog-max-len", "entries the slow log keeps", \.slowlogMaxLength, min: 0, max: Int.max),
+        timing(integer("latency-monitor-threshold", "record latency events of at least this many milliseconds (0: off)", \.latencyMonitorThreshold, min: 0, max: Int.max)),
+        ConfigParameter(
+            name: "latency-tracking", isMutable: true, summary: "per-command latency histograms (LATENCY HISTOGRAM, INFO latencystats)",
+            get: { $0.latencyTracking.load(ordering: .relaxed) ? "yes" : "no" },
+            set: { settings, value throws(ConfigError) in
+                switch value.lowercased() {
+                case "yes": settings.latencyTracking.store(true, ordering: .relaxed)
+                case "no": settings.latencyTracking.store(false, ordering: .relaxed)
+                default: throw ConfigError(key: "latency-tracking", "argument must be 'yes' or 'no'")
+                }
+            }),
         memory("hll-sparse-max-bytes", "largest sparse HyperLogLog, header included, before it turns dense", \.hllSparseMaxBytes, min: 0, max: Int(Int32.max)),
         integer("stream-node-max-bytes", "bytes of one stream chunk (0: no limit)", \.streamNodeMaxBytes, min: 0, max: Int(Int32.max)),
         integer("stream-node-max-entries", "entries of one stream chunk (0: no limit)", \.streamNodeMaxEntries, min: 0, max: Int(Int32.max)),
@@ -173,6 +187,16 @@ package enum ConfigRegistry {
     }
 
     // MARK: Kinds of parameter
+
+    /// A parameter whose change may decide whether every command is timed.
+    private static func timing(_ parameter: ConfigParameter) -> ConfigParameter {
+        ConfigParameter(
+            name: parameter.name, isMutable: parameter.isMutable, summary: parameter.summary, get: parameter.get,
+            set: { settings, value throws(ConfigError) in
+                try parameter.set(settings, value)
+                settings.updateTiming()
+            })
+    }
 
     private static func external(_ name: String, _ summary: String) -> ConfigParameter {
         ConfigParameter(

@@ -55,6 +55,23 @@ public final class EngineSettings: Sendable {
     package let zsetMaxListpackEntries = UnsafeAtomic<Int>.create(128)
     package let zsetMaxListpackValue = UnsafeAtomic<Int>.create(64)
     /// Bytes and entries of one stream chunk before a new one starts (0: no limit).
+    /// SLOWLOG: commands slower than this many microseconds are logged (-1: none).
+    package let slowlogSlowerThan = UnsafeAtomic<Int>.create(10_000)
+    package let slowlogMaxLength = UnsafeAtomic<Int>.create(128)
+    /// LATENCY: events of at least this many milliseconds are recorded (0: off).
+    package let latencyMonitorThreshold = UnsafeAtomic<Int>.create(0)
+    /// LATENCY HISTOGRAM and INFO latencystats: per-command latency histograms.
+    package let latencyTracking = UnsafeAtomic<Bool>.create(true)
+    /// Whether every command is timed, not one constant-time call in eight: when the slow
+    /// log or the latency monitor is set to catch commands that fast ones might be.
+    package let timesEveryCommand = UnsafeAtomic<Bool>.create(false)
+
+    package func updateTiming() {
+        let slowlog = self.slowlogSlowerThan.load(ordering: .relaxed)
+        let every = (slowlog >= 0 && slowlog < 1000) || self.latencyMonitorThreshold.load(ordering: .relaxed) > 0
+        self.timesEveryCommand.store(every, ordering: .relaxed)
+    }
+
     /// Largest sparse HyperLogLog (header included) before it turns dense.
     package let hllSparseMaxBytes = UnsafeAtomic<Int>.create(3000)
     package let streamNodeMaxBytes = UnsafeAtomic<Int>.create(4096)
@@ -87,9 +104,12 @@ public final class EngineSettings: Sendable {
     deinit {
         for atomic in [self.listMaxListpackSize, self.hashMaxListpackEntries, self.hashMaxListpackValue,
                        self.setMaxIntsetEntries, self.zsetMaxListpackEntries, self.zsetMaxListpackValue, self.streamNodeMaxBytes, self.streamNodeMaxEntries,
-                       self.notifyKeyspaceEvents] {
+                       self.notifyKeyspaceEvents, self.hllSparseMaxBytes, self.slowlogSlowerThan, self.slowlogMaxLength,
+                       self.latencyMonitorThreshold] {
             atomic.destroy()
         }
+        self.latencyTracking.destroy()
+        self.timesEveryCommand.destroy()
         self.activeExpireEffort.destroy()
         self.autoRewriteMinSize.destroy()
         self.autoRewritePercentage.destroy()

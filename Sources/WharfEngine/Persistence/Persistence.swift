@@ -162,6 +162,13 @@ public final class Persistence: @unchecked Sendable {
         return report
     }
 
+    /// DEBUG RELOAD: loads the newest snapshot into the running engine (the caller holds
+    /// every shard lock and has emptied the keyspace, unless merging). Returns the keys loaded.
+    package func reloadNewestSnapshot() throws -> Int {
+        guard let engine = self.engine, let newest = try self.layout.snapshots().last else { return 0 }
+        return try self.loadSnapshot(newest.path, into: engine)
+    }
+
     private func loadSnapshot(_ path: String, into engine: Engine) throws -> Int {
         let reader = try SnapshotReader(path: path)
         let access = AccessTracking.initial(now: engine.clock.nowMilliseconds(), lfu: engine.settings.tracksLFU.load(ordering: .relaxed))

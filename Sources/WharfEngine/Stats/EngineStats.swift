@@ -81,4 +81,10 @@ package struct StatsTotals {
     package func command(_ index: Int, _ field: StatsSlab.CommandField) -> Int {
         self.values[StatsSlab.globalFieldCount + index * StatsSlab.perCommand + field.rawValue]
     }
+
+    /// A command's latency histogram: calls per bucket (bucket `b`: at most 2^b µs).
+    package func latencyHistogram(_ index: Int) -> [Int] {
+        let start = StatsSlab.globalFieldCount + index * StatsSlab.perCommand + StatsSlab.CommandField.allCases.count
+        return Array(self.values[start..<(start + StatsSlab.latencyBuckets)])
+    }
 }

@@ -31,7 +31,10 @@ package final class StatsSlab: @unchecked Sendable {
         case rejected
     }
 
-    static let perCommand = 4
+    /// After the counters, `latencyBuckets` buckets of a latency histogram per command:
+    /// bucket `b` counts calls that took at most 2^b microseconds (LATENCY HISTOGRAM).
+    static let latencyBuckets = 24
+    static let perCommand = CommandField.allCases.count + latencyBuckets
     static let globalFieldCount = Field.allCases.count
     let commandCount: Int
     let size: Int
@@ -95,5 +98,12 @@ struct StatsCounters {
     @inline(__always)
     func add(command: Int, _ field: StatsSlab.CommandField, _ delta: Int = 1) {
         self.add(at: StatsSlab.globalFieldCount + command * StatsSlab.perCommand + field.rawValue, delta)
+    }
+
+    /// Counts `weight` calls of `command` that took `microseconds` in its histogram.
+    @inline(__always)
+    func addLatency(command: Int, microseconds: Int, weight: Int) {
+        let bucket = min(StatsSlab.latencyBuckets - 1, microseconds <= 1 ? 0 : Int.bitWidth - (microseconds - 1).leadingZeroBitCount)
+        self.add(at: StatsSlab.globalFieldCount + command * StatsSlab.perCommand + StatsSlab.CommandField.allCases.count + bucket, weight)
     }
 }
