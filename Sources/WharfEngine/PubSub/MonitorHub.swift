@@ -57,7 +57,7 @@ package final class MonitorHub: Sendable {
     }
 
     /// The first argument to hide: a password's position in AUTH and HELLO … AUTH.
-    private static func redactionStart(_ arguments: CommandArguments) -> Int {
+    static func redactionStart(_ arguments: CommandArguments) -> Int {
         if arguments[0].equalsIgnoringCase("AUTH") { return 1 }
         if arguments[0].equalsIgnoringCase("HELLO") {
             for index in 1..<arguments.count where arguments[index].equalsIgnoringCase("AUTH") { return index + 1 }

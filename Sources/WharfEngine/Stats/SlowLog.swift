@@ -39,10 +39,9 @@ package final class SlowLog: Sendable {
                 kept.append(Array(argument))
             }
         }
-        if arguments[0].equalsIgnoringCase("AUTH") || arguments[0].equalsIgnoringCase("HELLO") {
-            // Passwords never reach the slow log.
-            kept = [kept[0]] + kept.dropFirst().map { _ in Array("(redacted)".utf8) }
-        }
+        // Passwords never reach the slow log.
+        let redactFrom = MonitorHub.redactionStart(arguments)
+        for index in kept.indices where index >= redactFrom { kept[index] = Array("(redacted)".utf8) }
         self.state.withLock { state in
             state.entries.prepend(Entry(id: state.nextID, time: time / 1000, microseconds: microseconds, arguments: kept,
                                         address: address, name: name))
