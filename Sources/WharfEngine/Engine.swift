@@ -60,6 +60,35 @@ public final class Engine: @unchecked Sendable {
     package let pubsub: PubSubHub
     /// Clients in MONITOR mode.
     package let monitors = MonitorHub()
+    /// Keys whose stream went while clients may wait on them, to be served (and told) after
+    /// the command; touched only when a stream goes and someone is blocked.
+    private let streamWakeups = Mutex<[WaitKey]>([])
+    private let streamWakeupsPending = ManagedAtomic<Bool>(false)
+
+    private func noteStreamGone(_ key: UnsafeRawBufferPointer, database: Int) {
+        guard self.blocking.hasWaiters else { return }
+        self.streamWakeups.withLock { $0.append(WaitKey(database: database, key: Array(key))) }
+        self.streamWakeupsPending.store(true, ordering: .relaxed)
+    }
+
+    private func noteFlushed(database: Int) {
+        guard self.blocking.hasWaiters else { return }
+        let keys = self.blocking.waitedKeys(inDatabase: database)
+        guard !keys.isEmpty else { return }
+        self.streamWakeups.withLock { $0.append(contentsOf: keys.map { WaitKey(database: database, key: $0) }) }
+        self.streamWakeupsPending.store(true, ordering: .relaxed)
+    }
+
+    /// Moves the pending stream wake-ups into `context`'s ready keys.
+    private func takeStreamWakeups(_ context: inout CommandContext) {
+        guard self.streamWakeupsPending.exchange(false, ordering: .relaxed) else { return }
+        let keys = self.streamWakeups.withLock { keys in
+            defer { keys.removeAll() }
+            return keys
+        }
+        context.readyKeys.append(contentsOf: keys)
+    }
+
     /// DEBUG SET-ACTIVE-EXPIRE: whether the cron sweeps expired keys.
     let activeExpiryEnabled = ManagedAtomic<Bool>(true)
     /// SLOWLOG and LATENCY's records.
@@ -96,6 +125,8 @@ public final class Engine: @unchecked Sendable {
                 shard.onInserted = { [unowned self] key in
                     self.notify(KeyspaceEvents.newKey, "new", key: key, database: index)
                 }
+                shard.onStreamGone = { [unowned self] key in self.noteStreamGone(key, database: index) }
+                shard.onFlushed = { [unowned self] in self.noteFlushed(database: index) }
             }
         }
     }
@@ -247,6 +278,7 @@ public final class Engine: @unchecked Sendable {
             stats.add(command: spec.index, .ticks, sampled ? elapsed &* Self.timingSampleRate : elapsed)
             self.noteDuration(&context, spec, ticks: elapsed, weight: sampled ? Self.timingSampleRate : 1)
         }
+        if self.streamWakeupsPending.load(ordering: .relaxed) && !context.inTransaction { self.takeStreamWakeups(&context) }
         if !context.readyKeys.isEmpty && !context.inTransaction { self.serveReadyKeys(&context) }
         // As Redis: admin commands (MONITOR, CONFIG, DEBUG …) are not shown to monitors.
         if self.monitors.isActive && spec.flags.isDisjoint(with: [.skipMonitor, .admin]) {
@@ -323,6 +355,13 @@ public final class Engine: @unchecked Sendable {
         // Like Redis: the sweep may use up to 25% of each cron period.
         let budget = Int64(1_000_000_000 / hz / 4)
         if self.activeExpiryEnabled.load(ordering: .relaxed) { _ = self.activeExpireCycle(now: now, budgetNanoseconds: budget) }
+        if self.streamWakeupsPending.load(ordering: .relaxed) {
+            // Streams the sweep expired: their blocked readers are told from here.
+            var context = CommandContext(engine: self, session: self.makeSession(address: "cron"), reply: RESPReplyWriter(buffer: ByteBuffer()))
+            context.now = now
+            self.takeStreamWakeups(&context)
+            self.serveReadyKeys(&context)
+        }
         self.persistence?.cron(now: now)
         let processed = self.stats.totals()[.commandsProcessed]
         let monotonic = EngineClock.monotonicNanoseconds()

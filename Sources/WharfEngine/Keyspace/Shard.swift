@@ -12,6 +12,11 @@ package final class Shard: @unchecked Sendable {
     package var onExpired: ((UnsafeRawBufferPointer) -> Void)?
     /// Told the key of each entry added for a key that was not there (new-key notifications).
     package var onInserted: ((UnsafeRawBufferPointer) -> Void)?
+    /// Told the key of a stream that left it (deleted, expired, overwritten by another type,
+    /// renamed away): clients blocked in XREADGROUP on it are told, as Redis tells them.
+    package var onStreamGone: ((UnsafeRawBufferPointer) -> Void)?
+    /// Told that every key went (FLUSHDB, FLUSHALL).
+    package var onFlushed: (() -> Void)?
     /// Clients WATCHing keys of this shard, by key; any change to such a key marks them.
     private var watchers: [[UInt8]: [WatchState]] = [:]
     private var watchCount = 0
@@ -104,6 +109,7 @@ package final class Shard: @unchecked Sendable {
         self.touched(old.key)
         if old.hasExpiry { self.volatile.remove(old) }
         if entry.hasExpiry { self.volatile.insert(entry) }
+        if old.kind == .stream && entry.kind != .stream { self.onStreamGone?(old.key) }
     }
 
     /// Removes the entry in `slot`.
@@ -112,7 +118,9 @@ package final class Shard: @unchecked Sendable {
         let old = self.table.entry(at: slot)
         self.touched(old.key)
         if old.hasExpiry { self.volatile.remove(old) }
-        return self.table.remove(at: slot)
+        let removed = self.table.remove(at: slot)
+        if removed.kind == .stream { self.onStreamGone?(removed.key) }
+        return removed
     }
 
     /// The entry in `slot`, copied first if a snapshot shares it, so it may be changed in place.
@@ -127,6 +135,7 @@ package final class Shard: @unchecked Sendable {
     /// Removes every key; returns the old table storage so the caller may free it elsewhere.
     package func removeAll() -> EntryTableStorage {
         for list in self.watchers.values { for state in list { state.isDirty = true } }
+        self.onFlushed?()
         self.volatile.removeAll()
         self.sweepCursor = 0
         return self.table.removeAll()
