@@ -146,6 +146,7 @@ public final class Engine: @unchecked Sendable {
         ConnectionCommands.declarations + ServerCommands.declarations + ReplicationCommands.declarations
             + ModuleCommands.declarations + MemoryCommands.declarations + MonitorCommands.declarations
             + SlowlogCommands.declarations + LatencyCommands.declarations + DebugCommands.declarations
+            + LolwutCommand.declarations
             + KeyCommands.declarations
             + DumpCommands.declarations
             + StringCommands.declarations + BitmapCommands.declarations + HyperLogLogCommands.declarations
