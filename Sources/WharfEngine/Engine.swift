@@ -89,6 +89,9 @@ public final class Engine: @unchecked Sendable {
         context.readyKeys.append(contentsOf: keys)
     }
 
+    /// CLIENT PAUSE and UNPAUSE.
+    package let pause = ClientPause()
+
     /// DEBUG SET-ACTIVE-EXPIRE: whether the cron sweeps expired keys.
     let activeExpiryEnabled = ManagedAtomic<Bool>(true)
     /// SLOWLOG and LATENCY's records.
@@ -255,6 +258,7 @@ public final class Engine: @unchecked Sendable {
             self.reject(&context, spec, "ERR Can't execute '\(spec.fullName)': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context")
             return
         }
+        if self.pause.isActive && !context.replaying && self.pause.postpones(spec, &context) { return }
         if spec.flags.contains(.write), !context.replaying, context.logIsFailing(), let persistence = self.persistence {
             // As Redis: writes are refused while the log cannot be written; reads go on.
             self.reject(&context, spec, "MISCONF Errors writing to the AOF file: \(persistence.failure ?? "unknown error")")

@@ -80,7 +80,12 @@ final class RESPConnectionCore {
                     engine.execute(&self.context)
                     decoder.isAuthenticated = session.isAuthenticated
                 }
-                consumed += frame.length
+                if self.context.postponed {
+                    // CLIENT PAUSE: the command stays in the input and runs when the pause ends.
+                    self.context.postponed = false
+                } else {
+                    consumed += frame.length
+                }
                 if let waiter = self.context.blockedWaiter {
                     self.context.blockedWaiter = nil
                     self.blockedWaiter = waiter

@@ -186,3 +186,27 @@ def test_debug_subset_when_enabled():
         assert c.execute_command("DEBUG", "SET-ACTIVE-EXPIRE", 0) == "OK"
     finally:
         assert server.stop() == 0
+
+
+def test_client_pause_postpones_writes_then_all(server):
+    admin = server.client()
+    sock = server.raw(timeout=5)
+    assert admin.execute_command("CLIENT", "PAUSE", 600, "WRITE") == b"OK"
+    started = time.time()
+    assert roundtrip(sock, b"GET a\r\n", expect_bytes=5) == b"$-1\r\n"
+    assert time.time() - started < 0.4, "reads go on during a WRITE pause"
+    assert roundtrip(sock, b"SET a 1\r\n", expect_bytes=5, timeout=3) == b"+OK\r\n"
+    assert time.time() - started >= 0.5, "the write waited for the pause to end"
+    assert admin.execute_command("CLIENT", "PAUSE", 5000, "WRITE") == b"OK"
+    sock.sendall(b"INCR n\r\n")
+    time.sleep(0.2)
+    assert admin.execute_command("CLIENT", "UNPAUSE") == b"OK"
+    sock.settimeout(2)
+    assert sock.recv(100) == b":1\r\n"
+    assert admin.execute_command("CLIENT", "PAUSE", 300) == b"OK"
+    started = time.time()
+    assert roundtrip(sock, b"PING\r\n", expect_bytes=7, timeout=3) == b"+PONG\r\n"
+    assert time.time() - started >= 0.2, "ALL pauses every command"
+    with pytest.raises(redis.ResponseError, match="CLIENT PAUSE mode must be WRITE or ALL"):
+        admin.execute_command("CLIENT", "PAUSE", 10, "SOME")
+    sock.close()

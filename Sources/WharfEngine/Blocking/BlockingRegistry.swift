@@ -17,13 +17,15 @@ package enum BlockedOperation: Sendable {
     case streamRead(ids: [StreamID], count: Int)
     /// XREADGROUP with `>`: new entries for the group, delivered to the consumer.
     case streamGroupRead(group: [UInt8], consumer: [UInt8], count: Int, noAck: Bool)
+    /// A command postponed by CLIENT PAUSE: it runs again, unchanged, when the pause ends.
+    case pause
 
     /// Whether serving this waiter takes data that any waiter behind it would want (list and
     /// sorted-set pops); stream waiters are each tried, as their groups and IDs differ.
     var consumes: Bool {
         switch self {
         case .listPop, .listMove, .sortedSetPop: return true
-        case .streamRead, .streamGroupRead: return false
+        case .streamRead, .streamGroupRead, .pause: return false
         }
     }
 }
@@ -165,6 +167,8 @@ extension CommandContext {
     package static func writeTimeoutReply(_ operation: BlockedOperation, into reply: inout RESPReplyWriter) {
         switch operation {
         case .listMove: reply.writeNull()
+        // A postponed command answers when it runs again.
+        case .pause: break
         default: reply.writeNullArray()
         }
     }

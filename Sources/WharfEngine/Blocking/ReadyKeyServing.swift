@@ -57,6 +57,9 @@ extension Engine {
                 return StreamCommands.serveRead(&context, waiter, key: keyBytes, ids: ids, count: count, reply: &reply)
             case .streamGroupRead(let group, let consumer, let count, let noAck):
                 return StreamGroupCommands.serveGroupRead(&context, waiter, key: keyBytes, group: group, consumer: consumer, count: count, noAck: noAck, reply: &reply)
+            case .pause:
+                // Paused clients wait on no key; the pause's end releases them.
+                return ServeOutcome.empty
             }
         }
         switch outcome {

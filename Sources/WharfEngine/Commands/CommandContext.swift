@@ -48,6 +48,9 @@ public struct CommandContext {
     package var readyKeys: [WaitKey] = []
     /// Set by a blocking command that found nothing: the connection waits for this client.
     package var blockedWaiter: Waiter?
+    /// Set when CLIENT PAUSE postponed the command: the connection keeps it unconsumed and
+    /// runs it again when the wait ends.
+    public var postponed = false
     /// Set while EXEC runs the queued commands (blocking commands do not block then).
     package var inTransaction = false
     /// Set while a caller (EXEC) already holds every shard lock the command needs.

@@ -47,6 +47,10 @@ enum ConnectionCommands {
                                     since: "7.0.0", summary: "Sets the client eviction mode of the connection.", handler: clientNoEvict),
                         CommandSpec("unblock", arity: -3, flags: [.admin, .noScript, .loading, .stale], acl: [.connection], group: .connection,
                                     since: "5.0.0", summary: "Unblocks a client blocked by a blocking command from a different connection.", complexity: "O(log N) where N is the number of client connections", handler: clientUnblock),
+                        CommandSpec("pause", arity: -3, flags: [.admin, .noScript, .loading, .stale], acl: [.connection], group: .connection,
+                                    since: "3.0.0", summary: "Suspends commands processing.", handler: clientPause),
+                        CommandSpec("unpause", arity: 2, flags: [.admin, .noScript, .loading, .stale], acl: [.connection], group: .connection,
+                                    since: "6.2.0", summary: "Resumes processing commands from paused clients.", complexity: "O(N) Where N is the number of paused clients", handler: clientUnpause),
                         CommandSpec("reply", arity: 3, flags: [.noScript, .loading, .stale], acl: [.connection], group: .connection,
                                     since: "3.2.0", summary: "Instructs the server whether to reply to commands.", handler: clientReply),
                         CommandSpec("help", arity: 2, flags: [.loading, .stale], acl: [.connection], group: .connection,
@@ -397,6 +401,30 @@ enum ConnectionCommands {
         }
     }
 
+    static func clientPause(_ context: inout CommandContext) {
+        guard let milliseconds = DecimalInteger.parse(context.arguments[2]) else {
+            return context.reply.writeError("ERR timeout is not an integer or out of range")
+        }
+        guard milliseconds >= 0 else { return context.reply.writeError("ERR timeout is negative") }
+        var mode = ClientPause.Mode.all
+        if context.arguments.count == 4 {
+            if context.arguments[3].equalsIgnoringCase("WRITE") {
+                mode = .write
+            } else if !context.arguments[3].equalsIgnoringCase("ALL") {
+                return context.reply.writeError("ERR CLIENT PAUSE mode must be WRITE or ALL")
+            }
+        } else if context.arguments.count > 4 {
+            return context.replySyntaxError()
+        }
+        context.engine.pause.pause(milliseconds: milliseconds, mode: mode)
+        context.reply.writeOK()
+    }
+
+    static func clientUnpause(_ context: inout CommandContext) {
+        context.engine.pause.unpause()
+        context.reply.writeOK()
+    }
+
     /// CLIENT REPLY ON|OFF|SKIP; the engine drops the replies (see `Engine.execute`).
     static func clientReply(_ context: inout CommandContext) {
         let mode = context.arguments[2]
@@ -451,6 +479,10 @@ enum ConnectionCommands {
             "    Set client meta attr. Options are:",
             "    * LIB-NAME: the client lib name.",
             "    * LIB-VER: the client lib version.",
+            "PAUSE <timeout> [WRITE|ALL]",
+            "    Suspend all, or just write, clients for <timeout> milliseconds.",
+            "UNPAUSE",
+            "    Stop the current client pause, resuming traffic.",
             "REPLY (ON|OFF|SKIP)",
             "    Control the replies sent to the current connection.",
             "NO-EVICT (ON|OFF)",
