@@ -1,7 +1,7 @@
 import NIOCore
 import Atomics
 import Synchronization
-import WharfProtocol
+public import WharfProtocol
 
 /// What SHUTDOWN asked for.
 public struct ShutdownRequest: Sendable, Hashable {
@@ -26,6 +26,30 @@ public final class EngineHooks: Sendable {
     public func onServerInfo(_ provider: @escaping @Sendable () -> [(String, String)]) {
         self.serverInfo.withLock { $0 = provider }
     }
+
+    /// Sends MIGRATE's commands to another server and returns its replies in order.
+    let migrate = Mutex<(@Sendable (MigrationRequest) throws(MigrationFailure) -> [RESPValue])?>(nil)
+
+    /// Provides MIGRATE's connection to other servers (the engine opens no sockets).
+    public func onMigrate(_ transport: @escaping @Sendable (MigrationRequest) throws(MigrationFailure) -> [RESPValue]) {
+        self.migrate.withLock { $0 = transport }
+    }
+}
+
+/// What MIGRATE asks the host to send: pipelined commands to `host:port`, each step
+/// (connect, send, every reply) within `timeoutMilliseconds`.
+public struct MigrationRequest: Sendable {
+    public let host: String
+    public let port: Int
+    public let timeoutMilliseconds: Int
+    public let commands: [[[UInt8]]]
+}
+
+/// Why MIGRATE's exchange failed, for Redis's IOERR replies.
+public enum MigrationFailure: Error, Sendable {
+    case connecting
+    case writing
+    case reading
 }
 
 /// The Wharf engine: keyspace, command table, sessions and statistics. It executes
@@ -149,7 +173,7 @@ public final class Engine: @unchecked Sendable {
         ConnectionCommands.declarations + ServerCommands.declarations + ReplicationCommands.declarations
             + ModuleCommands.declarations + MemoryCommands.declarations + MonitorCommands.declarations
             + SlowlogCommands.declarations + LatencyCommands.declarations + DebugCommands.declarations
-            + LolwutCommand.declarations
+            + LolwutCommand.declarations + MigrateCommand.declarations
             + KeyCommands.declarations
             + DumpCommands.declarations
             + StringCommands.declarations + BitmapCommands.declarations + HyperLogLogCommands.declarations

@@ -57,6 +57,7 @@ public enum WharfServerApplication {
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
+        engine.hooks.onMigrate { request throws(MigrationFailure) in try MigrationClient.send(request) }
         engine.hooks.onShutdown { _ in
             Task { await serviceGroup.triggerGracefulShutdown() }
             return nil

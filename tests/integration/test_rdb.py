@@ -206,3 +206,28 @@ def test_damaged_file_is_refused_and_nothing_is_loaded(redis_dump, damage):
         assert not os.path.exists(target) or not any(n.startswith("snapshot") for n in os.listdir(target))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def test_migrate_between_wharf_and_redis(shared_server, real_redis):
+    w, r = shared_server.client(), real_redis.client()
+    for c in (w, r):
+        c.flushall()
+    w.set("a", "1")
+    w.rpush("l", "x", "y")
+    w.set("t", "v", px=100_000)
+    assert w.execute_command("MIGRATE", "127.0.0.1", real_redis.port, "a", 0, 1000) == b"OK"
+    assert r.get("a") == b"1" and w.exists("a") == 0
+    assert w.execute_command("MIGRATE", "127.0.0.1", real_redis.port, "", 3, 1000, "COPY", "KEYS", "l", "t", "missing") == b"OK"
+    target = real_redis.client(db=3)
+    assert target.lrange("l", 0, -1) == [b"x", b"y"] and target.pttl("t") > 0 and w.exists("l", "t") == 2
+    with pytest.raises(redis.ResponseError, match="Target instance replied with error: BUSYKEY"):
+        w.execute_command("MIGRATE", "127.0.0.1", real_redis.port, "", 3, 1000, "KEYS", "l")
+    assert w.execute_command("MIGRATE", "127.0.0.1", real_redis.port, "", 3, 1000, "REPLACE", "KEYS", "l") == b"OK"
+    assert w.exists("l") == 0
+    assert w.execute_command("MIGRATE", "127.0.0.1", real_redis.port, "nothing", 0, 1000) == b"NOKEY"
+    with pytest.raises(redis.ResponseError, match="IOERR error or timeout connecting to the client"):
+        w.execute_command("MIGRATE", "127.0.0.1", 1, "t", 0, 200)
+    # And from Redis into Wharf.
+    r.set("from-redis", "yes")
+    assert r.execute_command("MIGRATE", "127.0.0.1", shared_server.port, "from-redis", 0, 1000) == b"OK"
+    assert w.get("from-redis") == b"yes"
