@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Synchronization
 import WharfEngine
 import WharfProtocol
 import WharfStorage
@@ -50,16 +51,17 @@ struct ImportCommand: ParsableCommand {
             throw CommandFailure("cannot read \(self.file): \(error.localizedDescription)")
         }
         let summary: RDBFile.Summary
+        var phases = ""
         do {
             summary = try data.withUnsafeBytes { bytes in
-                if let dir = self.dir { return try self.load(bytes, into: dir) }
+                if let dir = self.dir { return try self.load(bytes, into: dir, phases: &phases) }
                 return try self.send(bytes)
             }
         } catch let failure as RDB.Failure {
             throw CommandFailure("\(self.file) was refused, nothing was loaded: \(failure)")
         }
         let seconds = Date().timeIntervalSince(started)
-        print(RDBSummaryText.describe(summary, verb: "imported", seconds: seconds))
+        print(RDBSummaryText.describe(summary, verb: "imported", seconds: seconds) + (phases.isEmpty ? "" : " (\(phases))"))
         if summary.functionsSkipped > 0 {
             print("skipped \(summary.functionsSkipped) function libraries: Wharf does not run Redis functions yet")
         }
@@ -78,8 +80,12 @@ struct ImportCommand: ParsableCommand {
         return summary
     }
 
-    private func load(_ bytes: UnsafeRawBufferPointer, into dir: String) throws -> RDBFile.Summary {
-        var summary = try self.verify(bytes)
+    private func load(_ bytes: UnsafeRawBufferPointer, into dir: String, phases: inout String) throws -> RDBFile.Summary {
+        // One pass: the keys go into memory unlogged and become durable only with the final
+        // snapshot, so damage found part-way leaves the directory as it was. The checksum is
+        // verified before the first key is read.
+        var summary = RDBFile.Summary()
+        let started = Date()
         try StorageFiles.createDirectory(dir)
         let settings = EngineSettings(databases: self.databases)
         let persistence = Persistence(options: PersistenceOptions(directory: dir))
@@ -88,17 +94,28 @@ struct ImportCommand: ParsableCommand {
         let loader = engine.makeRDBLoader()
         let progress = ProgressBar(total: bytes.count)
         summary = RDBFile.Summary()
-        try RDBFile.read(bytes, summary: &summary) { item throws(RDB.Failure) in
+        let databases = self.databases
+        try RDBFile.read(bytes, summary: &summary, resized: { loader.reserve(database: $0, keys: $1) }) { item throws(RDB.Failure) in
+            if item.database >= databases {
+                throw RDB.Failure(offset: item.valueBytes.lowerBound, reason: "database \(item.database) is past --databases \(databases)")
+            }
             guard loader.store(item) else {
                 throw RDB.Failure(offset: item.valueBytes.lowerBound, reason: "a \(item.value.typeName) value breaks its type's rules")
             }
-            progress.update(bytes.count / 2 + item.valueBytes.upperBound / 2)
+            progress.update(item.valueBytes.upperBound)
         }
         progress.finish()
+        let loaded = Date()
         try persistence.snapshot(background: false)
         try persistence.close()
+        phases = String(format: "loading %.2f s, snapshot %.2f s", loaded.timeIntervalSince(started), Date().timeIntervalSince(loaded))
+        // The process ends right after this: freeing a million entries one by one would take
+        // longer than the snapshot. The system takes the memory back at exit.
+        Self.finished.withLock { $0 = engine }
         return summary
     }
+
+    private static let finished = Mutex<Engine?>(nil)
 
     private func send(_ bytes: UnsafeRawBufferPointer) throws -> RDBFile.Summary {
         _ = try self.verify(bytes)

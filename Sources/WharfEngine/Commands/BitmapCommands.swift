@@ -60,8 +60,12 @@ enum BitmapCommands {
         context.withTypedKey(.string, read: false) { context, shard, key, hash, slot in
             let storage = context.growableString(shard, key, hash: hash, slot: slot, length: offset >> 3 + 1)
             let mask = UInt8(0x80) >> UInt8(offset & 7)
-            let old = storage.bytes[offset >> 3] & mask != 0
-            if on { storage.bytes[offset >> 3] |= mask } else { storage.bytes[offset >> 3] &= ~mask }
+            // One access to the array for the read and the write.
+            let old = storage.bytes.withUnsafeMutableBufferPointer { bytes in
+                let byte = bytes[offset >> 3]
+                bytes[offset >> 3] = on ? byte | mask : byte & ~mask
+                return byte & mask != 0
+            }
             context.reply.writeInteger(old ? 1 : 0)
             context.logCommand()
             context.notify(KeyspaceEvents.string, "setbit", key)

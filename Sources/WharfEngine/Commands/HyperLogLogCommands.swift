@@ -79,10 +79,14 @@ enum HyperLogLogCommands {
         context.lock(shard)
         defer { context.unlock(shard) }
         guard let slot = context.lookupReadSlot(shard, key, hash: hash) else { return context.reply.writeInteger(0) }
-        guard checkHyperLogLog(&context, shard.entry(at: slot)) else { return }
-        if let cached = shard.entry(at: slot).withStringBytes({ HyperLogLog.cachedCardinality($0) }) {
+        // The common case, a valid sketch with its cardinality cached, in one pass over the bytes.
+        let entry = shard.entry(at: slot)
+        if entry.kind == .growableString || entry.kind == .string,
+            let cached = entry.withStringBytes({ HyperLogLog.isValid($0) ? HyperLogLog.cachedCardinality($0) : nil })
+        {
             return context.reply.writeInteger(Int64(bitPattern: cached))
         }
+        guard checkHyperLogLog(&context, entry) else { return }
         let storage = context.growableString(shard, key, hash: hash, slot: slot, length: 0)
         guard let cardinality = try? HyperLogLog.count(storage.bytes) else { return context.reply.writeError(corrupted) }
         HyperLogLog.storeCachedCardinality(cardinality, in: &storage.bytes)

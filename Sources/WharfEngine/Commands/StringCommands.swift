@@ -542,7 +542,7 @@ enum StringCommands {
         guard checkStringLength(&context, shard.entry(at: slot).stringLength + addition.count) else { return }
         if shard.entry(at: slot).kind == .growableString {
             let target = shard.mutableEntry(at: slot)
-            let storage = target.payload as! GrowableString
+            let storage = target.payload(as: GrowableString.self)
             storage.bytes.append(contentsOf: addition)
             context.reply.writeInteger(storage.bytes.count)
             context.logCommand()
@@ -626,7 +626,7 @@ enum StringCommands {
         }
         let offset = Int(offset64)
         if let slot, shard.entry(at: slot).kind == .growableString {
-            let storage = shard.mutableEntry(at: slot).payload as! GrowableString
+            let storage = shard.mutableEntry(at: slot).payload(as: GrowableString.self)
             Self.patch(&storage.bytes, at: offset, with: patch)
             context.reply.writeInteger(storage.bytes.count)
             context.logCommand()

@@ -185,6 +185,17 @@ package struct OpenTable<Element: TableElement> {
         return old
     }
 
+    /// Grows the table at once to hold `count` entries without growing again (a loader that
+    /// knows how many keys are coming saves the rehashes of doubling).
+    package mutating func reserve(_ count: Int) {
+        var capacity = self.storage.capacity
+        while count * 16 > capacity * 13 { capacity *= 2 }
+        if capacity > self.storage.capacity {
+            self.makeUnique()
+            self.resize(to: capacity)
+        }
+    }
+
     /// The smallest power-of-two capacity that holds `count` entries at about half load.
     static func capacity(for count: Int) -> Int {
         var capacity = minimumCapacity

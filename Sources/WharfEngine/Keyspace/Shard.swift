@@ -44,6 +44,11 @@ package final class Shard: @unchecked Sendable {
     }
 
     package var count: Int { self.table.count }
+
+    /// Makes room for `count` keys at once (loading a file that says how many come).
+    package func reserve(_ count: Int) {
+        self.table.reserve(count)
+    }
     package var volatileCount: Int { self.volatile.count }
 
     /// The slot of `key` if it exists and has not expired; an expired key is deleted here

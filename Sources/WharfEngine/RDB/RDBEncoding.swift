@@ -56,20 +56,44 @@ package enum RDB {
 /// CRC-64 with the Jones polynomial as Redis computes it (reflected, initial value 0, no
 /// final XOR; check value `0xe9c6d914c4b8d9ca` for "123456789").
 package enum CRC64 {
-    private static let table: [UInt64] = {
+    /// Eight tables of 256 entries for slicing-by-8: table k advances a byte's effect k more
+    /// bytes, so eight input bytes cost eight lookups and one load (a byte-at-a-time CRC
+    /// was a tenth of `wharf import`'s time).
+    private static let tables: [UInt64] = {
         // 0xad93d23594c935a9 with its bits reversed, for the least-significant-bit-first form.
         let polynomial: UInt64 = 0x95AC_9329_AC4B_C9B5
-        return (0..<256).map { byte -> UInt64 in
+        var tables = [UInt64](repeating: 0, count: 8 * 256)
+        for byte in 0..<256 {
             var crc = UInt64(byte)
             for _ in 0..<8 { crc = crc & 1 == 1 ? (crc >> 1) ^ polynomial : crc >> 1 }
-            return crc
+            tables[byte] = crc
         }
+        for table in 1..<8 {
+            for byte in 0..<256 {
+                let previous = tables[(table - 1) * 256 + byte]
+                tables[table * 256 + byte] = (previous >> 8) ^ tables[Int(previous & 0xFF)]
+            }
+        }
+        return tables
     }()
 
     package static func update(_ crc: UInt64, _ bytes: UnsafeRawBufferPointer) -> UInt64 {
         var crc = crc
-        self.table.withUnsafeBufferPointer { table in
-            for byte in bytes { crc = table[Int(UInt8(truncatingIfNeeded: crc) ^ byte)] ^ (crc >> 8) }
+        self.tables.withUnsafeBufferPointer { t in
+            var index = 0
+            let count = bytes.count
+            while index + 8 <= count {
+                crc ^= UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self))
+                crc = t[7 * 256 + Int(crc & 0xFF)] ^ t[6 * 256 + Int((crc >> 8) & 0xFF)]
+                    ^ t[5 * 256 + Int((crc >> 16) & 0xFF)] ^ t[4 * 256 + Int((crc >> 24) & 0xFF)]
+                    ^ t[3 * 256 + Int((crc >> 32) & 0xFF)] ^ t[2 * 256 + Int((crc >> 40) & 0xFF)]
+                    ^ t[256 + Int((crc >> 48) & 0xFF)] ^ t[Int(crc >> 56)]
+                index += 8
+            }
+            while index < count {
+                crc = t[Int(UInt8(truncatingIfNeeded: crc) ^ bytes[index])] ^ (crc >> 8)
+                index += 1
+            }
         }
         return crc
     }

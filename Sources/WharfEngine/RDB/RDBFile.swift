@@ -57,7 +57,8 @@ package enum RDBFile {
     /// Reads every key in order, checking each value completely, and calls `body` with it.
     /// Stops at the first damage with its offset.
     package static func read(
-        _ bytes: UnsafeRawBufferPointer, summary: inout Summary, _ body: (Item) throws(RDB.Failure) -> Void
+        _ bytes: UnsafeRawBufferPointer, summary: inout Summary, resized: ((_ database: Int, _ keys: Int) -> Void)? = nil,
+        _ body: (Item) throws(RDB.Failure) -> Void
     ) throws(RDB.Failure) {
         summary.version = try self.verify(bytes)
         var reader = RDBReader(bytes, position: 9)
@@ -73,8 +74,9 @@ package enum RDBFile {
             case RDB.opSelectDB:
                 database = try reader.length()
             case RDB.opResizeDB:
+                let keys = try reader.length()
                 _ = try reader.length()
-                _ = try reader.length()
+                resized?(database, keys)
             case RDB.opAux:
                 let name = try reader.string()
                 let value = try reader.string()
@@ -237,6 +239,19 @@ package final class RDBLoader {
         let session = engine.makeSession(address: "rdb-import")
         self.context = CommandContext(engine: engine, session: session, reply: RESPReplyWriter(buffer: ByteBuffer()))
         self.context.replaying = true
+    }
+
+    /// Makes room for `keys` keys in `database` (the file's RESIZEDB), spread over its shards.
+    package func reserve(database index: Int, keys: Int) {
+        let databases = self.context.engine.keyspace.databases
+        guard index >= 0 && index < databases.count, keys > 0 else { return }
+        let database = databases[index]
+        let perShard = keys / database.shards.count + keys / database.shards.count / 8 + 16
+        for shard in database.shards {
+            shard.lock.lock()
+            shard.reserve(perShard)
+            shard.lock.unlock()
+        }
     }
 
     /// Stores `item` in its database, replacing a key of the same name; false when the

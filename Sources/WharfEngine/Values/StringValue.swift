@@ -33,7 +33,7 @@ extension Entry {
         switch self.kind {
         case .string: return self.rawValueBytes.count
         case .integer: return DecimalInteger.width(of: self.integerValue)
-        case .growableString: return (self.payload as! GrowableString).bytes.count
+        case .growableString: return self.payload(as: GrowableString.self).bytes.count
         default: preconditionFailure("not a string")
         }
     }
@@ -49,7 +49,7 @@ extension Entry {
                 return body(UnsafeRawBufferPointer(start: buffer.baseAddress!, count: count))
             }
         case .growableString:
-            return (self.payload as! GrowableString).bytes.withUnsafeBytes(body)
+            return self.payload(as: GrowableString.self).bytes.withUnsafeBytes(body)
         default:
             preconditionFailure("not a string")
         }
@@ -85,7 +85,7 @@ extension RESPReplyWriter {
         case .string: self.writeBulkString(entry.rawValueBytes)
         case .integer: self.writeBulkInteger(entry.integerValue)
         case .growableString:
-            (entry.payload as! GrowableString).bytes.withUnsafeBytes { self.writeBulkString($0) }
+            entry.payload(as: GrowableString.self).bytes.withUnsafeBytes { self.writeBulkString($0) }
         default:
             preconditionFailure("not a string")
         }
