@@ -2,11 +2,33 @@ import Testing
 import WharfProtocol
 @testable import WharfEngine
 
+extension String {
+    /// Two lowercase hex digits.
+    init(format2 byte: UInt8) {
+        let digits = Array("0123456789abcdef")
+        self = String([digits[Int(byte >> 4)], digits[Int(byte & 0x0F)]])
+    }
+}
+
 @Suite("RDB serialization")
 struct RDBTests {
-    @Test("CRC-64 (Jones) gives Redis's check value")
+    @Test("CRC-64 (Jones) gives Redis's check value, sliced or byte by byte")
     func crc64() {
         #expect(CRC64.checksum(Array("123456789".utf8)) == 0xE9C6_D914_C4B8_D9CA)
+        let long = (0..<1000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+        let whole = CRC64.checksum(long)
+        let pieces = long.withUnsafeBytes { bytes in
+            (0..<1000).reduce(UInt64(0)) { crc, index in CRC64.update(crc, UnsafeRawBufferPointer(rebasing: bytes[index..<(index + 1)])) }
+        }
+        #expect(whole == pieces)
+    }
+
+    @Test("SHA-1 gives the standard digests")
+    func sha1() {
+        let hex = { (bytes: [UInt8]) in bytes.map { String(format2: $0) }.joined() }
+        #expect(hex(SHA1.digest(Array("abc".utf8))) == "a9993e364706816aba3e25717850c26c9cd0d89d")
+        #expect(hex(SHA1.digest([UInt8]())) == "da39a3ee5e6b4b0d3255bfef95601890afd80709")
+        #expect(hex(SHA1.digest(Array(String(repeating: "a", count: 1000).utf8))) == "291e9a6c66994949b57ba5e650361e98fc36b1ba")
     }
 
     @Test("LZF: literal runs and overlapping back references decompress; damage is refused")
