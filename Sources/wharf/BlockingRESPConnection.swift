@@ -90,29 +90,8 @@ final class BlockingRESPConnection {
 
     /// Sends a command and returns its reply; an error reply is thrown.
     func call(_ arguments: [String]) throws -> RESPValue {
-        var request = ByteBuffer()
-        request.writeString("*\(arguments.count)\r\n")
-        for argument in arguments {
-            request.writeString("$\(argument.utf8.count)\r\n\(argument)\r\n")
-        }
-        try request.withUnsafeReadableBytes { bytes in
-            var offset = 0
-            while offset < bytes.count {
-                let sent = send(self.descriptor, bytes.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL))
-                if sent <= 0 { throw Failure(description: "connection lost while sending") }
-                offset += sent
-            }
-        }
-        while true {
-            if let value = try self.decoder.decode(&self.input) {
-                self.input.discardReadBytes()
-                if case .error(let message) = value { throw Failure(description: message) }
-                return value
-            }
-            var chunk = [UInt8](repeating: 0, count: 1 << 20)
-            let received = chunk.withUnsafeMutableBytes { recv(self.descriptor, $0.baseAddress, $0.count, 0) }
-            if received <= 0 { throw Failure(description: "connection closed by the server") }
-            self.input.writeBytes(chunk[0..<received])
-        }
+        let reply = try self.pipeline([arguments.map { Array($0.utf8) }])[0]
+        if case .error(let message) = reply { throw Failure(description: message) }
+        return reply
     }
 }

@@ -5,25 +5,13 @@ import WharfEngine
 import WharfProtocol
 import WharfStorage
 
-/// `wharf import FILE --dir DIR | --port P`: loads a Redis `dump.rdb` (RDB version 10 or
-/// older files of the same types) into a data directory or a running server.
-///
-/// The whole file is verified first (signature, checksum, every value), so a damaged file
-/// is refused with the offset of the damage and nothing is loaded. Into a directory, keys
-/// are loaded without logging and a snapshot then makes them durable at once: an import cut
-/// short leaves the directory as it was.
-struct ImportCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "import",
-        abstract: "Load a Redis dump.rdb into a data directory (server stopped) or a running server.")
-
-    @Argument(help: "The dump.rdb file to load.")
-    var file: String
-
-    @Option(help: "A data directory to load into (the server must be stopped).")
+/// Where `wharf import` and `wharf export` find the data: a stopped server's directory or
+/// a running server.
+struct DataLocation: ParsableArguments {
+    @Option(help: "A data directory (the server must be stopped).")
     var dir: String?
 
-    @Option(help: "The port of a running server to load into.")
+    @Option(help: "The port of a running server.")
     var port: Int?
 
     @Option(help: "Server host, with --port.")
@@ -41,6 +29,25 @@ struct ImportCommand: ParsableCommand {
     func validate() throws {
         if (self.dir == nil) == (self.port == nil) { throw ValidationError("give exactly one of --dir and --port") }
     }
+}
+
+/// `wharf import FILE --dir DIR | --port P`: loads a Redis `dump.rdb` (RDB version 10 or
+/// older files of the same types) into a data directory or a running server.
+///
+/// A damaged file is refused with the offset of the damage and nothing is loaded. The
+/// trailing checksum is verified before anything else. Into a directory, the keys go into
+/// memory unlogged and one snapshot makes them durable together, so damage found part-way
+/// leaves the directory as it was; into a running server, every value is checked before
+/// the first RESTORE is sent.
+struct ImportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "import",
+        abstract: "Load a Redis dump.rdb into a data directory (server stopped) or a running server.")
+
+    @Argument(help: "The dump.rdb file to load.")
+    var file: String
+
+    @OptionGroup var location: DataLocation
 
     func run() throws {
         let started = Date()
@@ -54,7 +61,7 @@ struct ImportCommand: ParsableCommand {
         var phases = ""
         do {
             summary = try data.withUnsafeBytes { bytes in
-                if let dir = self.dir { return try self.load(bytes, into: dir, phases: &phases) }
+                if let dir = self.location.dir { return try self.load(bytes, into: dir, phases: &phases) }
                 return try self.send(bytes)
             }
         } catch let failure as RDB.Failure {
@@ -72,8 +79,8 @@ struct ImportCommand: ParsableCommand {
         var summary = RDBFile.Summary()
         let progress = ProgressBar(total: bytes.count)
         try RDBFile.read(bytes, summary: &summary) { item throws(RDB.Failure) in
-            if item.database >= self.databases, self.dir != nil {
-                throw RDB.Failure(offset: item.valueBytes.lowerBound, reason: "database \(item.database) is past --databases \(self.databases)")
+            if item.database >= self.location.databases, self.location.dir != nil {
+                throw RDB.Failure(offset: item.valueBytes.lowerBound, reason: "database \(item.database) is past --databases \(self.location.databases)")
             }
             progress.update(item.valueBytes.upperBound / 2)
         }
@@ -87,14 +94,14 @@ struct ImportCommand: ParsableCommand {
         var summary = RDBFile.Summary()
         let started = Date()
         try StorageFiles.createDirectory(dir)
-        let settings = EngineSettings(databases: self.databases)
+        let settings = EngineSettings(databases: self.location.databases)
         let persistence = Persistence(options: PersistenceOptions(directory: dir))
         let engine = Engine(settings: settings, persistence: persistence)
         _ = try persistence.recover(into: engine)
         let loader = engine.makeRDBLoader()
         let progress = ProgressBar(total: bytes.count)
         summary = RDBFile.Summary()
-        let databases = self.databases
+        let databases = self.location.databases
         try RDBFile.read(bytes, summary: &summary, resized: { loader.reserve(database: $0, keys: $1) }) { item throws(RDB.Failure) in
             if item.database >= databases {
                 throw RDB.Failure(offset: item.valueBytes.lowerBound, reason: "database \(item.database) is past --databases \(databases)")
@@ -119,9 +126,9 @@ struct ImportCommand: ParsableCommand {
 
     private func send(_ bytes: UnsafeRawBufferPointer) throws -> RDBFile.Summary {
         _ = try self.verify(bytes)
-        let connection = try BlockingRESPConnection(host: self.host, port: self.port!)
-        if let password = self.password ?? ProcessInfo.processInfo.environment["WHARF_PASSWORD"] {
-            _ = try connection.call(["AUTH", self.user, password])
+        let connection = try BlockingRESPConnection(host: self.location.host, port: self.location.port!)
+        if let password = self.location.password ?? ProcessInfo.processInfo.environment["WHARF_PASSWORD"] {
+            _ = try connection.call(["AUTH", self.location.user, password])
         }
         var summary = RDBFile.Summary()
         var batch: [[[UInt8]]] = []
@@ -169,39 +176,19 @@ struct ExportCommand: ParsableCommand {
     @Option(help: "The dump.rdb file to write.")
     var rdb: String
 
-    @Option(help: "A data directory to export (the server must be stopped).")
-    var dir: String?
-
-    @Option(help: "The port of a running server to export.")
-    var port: Int?
-
-    @Option(help: "Server host, with --port.")
-    var host: String = "127.0.0.1"
-
-    @Option(help: "Password (or set WHARF_PASSWORD), with --port.")
-    var password: String?
-
-    @Option(help: "User for AUTH with a password, with --port.")
-    var user: String = "default"
-
-    @Option(help: "Databases of the data directory (as `databases` for the server).")
-    var databases: Int = 16
-
-    func validate() throws {
-        if (self.dir == nil) == (self.port == nil) { throw ValidationError("give exactly one of --dir and --port") }
-    }
+    @OptionGroup var location: DataLocation
 
     func run() throws {
         let started = Date()
-        var source = self.dir
+        var source = self.location.dir
         var scratch: String?
-        if let port = self.port {
+        if let port = self.location.port {
             // A consistent copy first: the server's backup, installed in a scratch directory.
             let directory = NSTemporaryDirectory() + "wharf-export-\(UUID().uuidString)"
             scratch = directory
             let backup = directory + ".backup"
-            var backupCommand = try BackupCommand.parse(["--to", backup, "--host", self.host, "--port", String(port), "--user", self.user])
-            backupCommand.password = self.password
+            var backupCommand = try BackupCommand.parse(["--to", backup, "--host", self.location.host, "--port", String(port), "--user", self.location.user])
+            backupCommand.password = self.location.password
             backupCommand.quiet = true
             try backupCommand.run()
             var restoreCommand = try RestoreCommand.parse([backup, "--dir", directory])
@@ -211,9 +198,9 @@ struct ExportCommand: ParsableCommand {
             source = directory
         }
         defer { if let scratch { try? FileManager.default.removeItem(atPath: scratch) } }
-        guard let source, FileManager.default.fileExists(atPath: source) else { throw ValidationError("no such directory: \(self.dir ?? "")") }
+        guard let source, FileManager.default.fileExists(atPath: source) else { throw ValidationError("no such directory: \(self.location.dir ?? "")") }
         let persistence = Persistence(options: PersistenceOptions(directory: source))
-        let engine = Engine(settings: EngineSettings(databases: self.databases), persistence: persistence)
+        let engine = Engine(settings: EngineSettings(databases: self.location.databases), persistence: persistence)
         _ = try persistence.recover(into: engine)
         let temporary = self.rdb + ".tmp"
         guard FileManager.default.createFile(atPath: temporary, contents: nil) else { throw ValidationError("cannot create \(temporary)") }

@@ -87,7 +87,9 @@ enum DebugCommands {
         ])
     }
 
-    private static func object(_ context: inout CommandContext) {
+    /// Runs `body` with the entry of the key in argument 2 under its lock, or replies Redis's
+    /// error for a missing key.
+    private static func withEntry(_ context: inout CommandContext, _ body: (inout CommandContext, Entry) -> Void) {
         let key = context.arguments[2]
         let hash = context.hash(key)
         let shard = context.database.shard(for: hash)
@@ -96,6 +98,14 @@ enum DebugCommands {
         guard let entry = shard.lookup(key, hash: hash, now: context.now).map({ shard.entry(at: $0) }) else {
             return context.reply.writeError("ERR no such key")
         }
+        body(&context, entry)
+    }
+
+    private static func object(_ context: inout CommandContext) {
+        withEntry(&context) { context, entry in describe(&context, entry) }
+    }
+
+    private static func describe(_ context: inout CommandContext, _ entry: Entry) {
         var writer = RDBWriter()
         RDBValueWriter.write(entry, into: &writer)
         let address = UInt(bitPattern: Unmanaged.passUnretained(entry).toOpaque())
@@ -110,18 +120,12 @@ enum DebugCommands {
     }
 
     private static func listpack(_ context: inout CommandContext) {
-        let key = context.arguments[2]
-        let hash = context.hash(key)
-        let shard = context.database.shard(for: hash)
-        context.lock(shard)
-        defer { context.unlock(shard) }
-        guard let entry = shard.lookup(key, hash: hash, now: context.now).map({ shard.entry(at: $0) }) else {
-            return context.reply.writeError("ERR no such key")
+        withEntry(&context) { context, entry in
+            guard [.packedList, .packedHash, .packedSortedSet].contains(entry.kind) else {
+                return context.reply.writeError("ERR Not a listpack encoded object.")
+            }
+            context.reply.writeSimpleString("Listpack structure printed on stdout")
         }
-        guard [.packedList, .packedHash, .packedSortedSet].contains(entry.kind) else {
-            return context.reply.writeError("ERR Not a listpack encoded object.")
-        }
-        context.reply.writeSimpleString("Listpack structure printed on stdout")
     }
 
     private static func reload(_ context: inout CommandContext) {

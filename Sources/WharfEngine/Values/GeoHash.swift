@@ -159,40 +159,29 @@ package enum GeoHash {
 
     // MARK: Search areas
 
-    private static func move(_ hash: inout GeoHashBits, longitude direction: Int) {
+    /// Moves a cell one step along one coordinate, in the interleaved bits: longitude's
+    /// bits are the odd ones, latitude's the even ones.
+    private static func move(_ hash: inout GeoHashBits, direction: Int, odd: Bool) {
         guard direction != 0 else { return }
-        var x = hash.bits & 0xAAAA_AAAA_AAAA_AAAA
-        let y = hash.bits & 0x5555_5555_5555_5555
-        let fill: UInt64 = 0x5555_5555_5555_5555 >> UInt64(64 - hash.step * 2)
+        let mine: UInt64 = odd ? 0xAAAA_AAAA_AAAA_AAAA : 0x5555_5555_5555_5555
+        let others = ~mine
+        var moving = hash.bits & mine
+        // The other coordinate's bits set, so a carry ripples through them.
+        let fill = others >> UInt64(64 - hash.step * 2)
         if direction > 0 {
-            x = x &+ (fill + 1)
+            moving = moving &+ (fill + 1)
         } else {
-            x |= fill
-            x = x &- (fill + 1)
+            moving |= fill
+            moving = moving &- (fill + 1)
         }
-        x &= 0xAAAA_AAAA_AAAA_AAAA >> UInt64(64 - hash.step * 2)
-        hash.bits = x | y
-    }
-
-    private static func move(_ hash: inout GeoHashBits, latitude direction: Int) {
-        guard direction != 0 else { return }
-        let x = hash.bits & 0xAAAA_AAAA_AAAA_AAAA
-        var y = hash.bits & 0x5555_5555_5555_5555
-        let fill: UInt64 = 0xAAAA_AAAA_AAAA_AAAA >> UInt64(64 - hash.step * 2)
-        if direction > 0 {
-            y = y &+ (fill + 1)
-        } else {
-            y |= fill
-            y = y &- (fill + 1)
-        }
-        y &= 0x5555_5555_5555_5555 >> UInt64(64 - hash.step * 2)
-        hash.bits = x | y
+        moving &= mine >> UInt64(64 - hash.step * 2)
+        hash.bits = moving | (hash.bits & others)
     }
 
     static func neighbor(_ hash: GeoHashBits, longitude: Int, latitude: Int) -> GeoHashBits {
         var moved = hash
-        self.move(&moved, longitude: longitude)
-        self.move(&moved, latitude: latitude)
+        self.move(&moved, direction: longitude, odd: true)
+        self.move(&moved, direction: latitude, odd: false)
         return moved
     }
 
