@@ -120,7 +120,7 @@ package enum LZF {
                 if control < 32 {
                     let run = control + 1
                     guard position + run <= input.count, written + run <= length else { return false }
-                    for index in 0..<run { out[written + index] = input[position + index] }
+                    (out.baseAddress! + written).update(from: input.baseAddress!.assumingMemoryBound(to: UInt8.self) + position, count: run)
                     position += run
                     written += run
                     continue
@@ -136,7 +136,12 @@ package enum LZF {
                 position += 1
                 run += 2
                 guard back <= written, written + run <= length else { return false }
-                // Byte by byte: a reference may overlap what it produces.
+                if back >= run {
+                    (out.baseAddress! + written).update(from: out.baseAddress! + written - back, count: run)
+                    written += run
+                    continue
+                }
+                // Byte by byte: this reference overlaps what it produces.
                 for _ in 0..<run {
                     out[written] = out[written - back]
                     written += 1
