@@ -211,11 +211,11 @@ public final class Engine: @unchecked Sendable {
         let mark = context.reply.buffer.writerIndex
         self.run(&context)
         if before == .on && session.replyMode == .on { return }
-        self.applyReplyMode(&context, before: before, mark: mark)
+        self.applyReplyMode(&context, mark: mark)
     }
 
     /// CLIENT REPLY OFF and SKIP: drops the reply just written when it is not to be sent.
-    private func applyReplyMode(_ context: inout CommandContext, before: ClientSession.ReplyMode, mark: Int) {
+    private func applyReplyMode(_ context: inout CommandContext, mark: Int) {
         let session = context.session
         var drop = false
         switch session.replyMode {
@@ -293,7 +293,8 @@ public final class Engine: @unchecked Sendable {
         // Cheap commands (O(1) or flagged fast) are timed on one call in eight (scaled up
         // when counted); reading the time-stamp counter twice costs as much as a whole GET.
         var timed = true
-        if spec.isConstantTime && !self.settings.timesEveryCommand.load(ordering: .relaxed) {
+        let sampled = spec.isConstantTime && !self.settings.timesEveryCommand.load(ordering: .relaxed)
+        if sampled {
             context.timingCountdown &+= 1
             timed = context.timingCountdown & (Self.timingSampleRate - 1) == 0
         }
@@ -303,7 +304,6 @@ public final class Engine: @unchecked Sendable {
         spec.handler.unsafelyUnwrapped(&context)
         if timed {
             let elapsed = Int(truncatingIfNeeded: Ticks.now() &- start)
-            let sampled = spec.isConstantTime && !self.settings.timesEveryCommand.load(ordering: .relaxed)
             stats.add(command: spec.index, .ticks, sampled ? elapsed &* Self.timingSampleRate : elapsed)
             self.noteDuration(&context, spec, ticks: elapsed, weight: sampled ? Self.timingSampleRate : 1)
         }

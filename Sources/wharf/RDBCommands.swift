@@ -102,7 +102,7 @@ struct ImportCommand: ParsableCommand {
         let progress = ProgressBar(total: bytes.count)
         summary = RDBFile.Summary()
         let databases = self.location.databases
-        try RDBFile.read(bytes, summary: &summary, resized: { loader.reserve(database: $0, keys: $1) }) { item throws(RDB.Failure) in
+        try RDBFile.read(bytes, summary: &summary, resized: loader.reserve(database:keys:)) { item throws(RDB.Failure) in
             if item.database >= databases {
                 throw RDB.Failure(offset: item.valueBytes.lowerBound, reason: "database \(item.database) is past --databases \(databases)")
             }

@@ -103,17 +103,7 @@ enum DumpCommands {
         guard context.storeRestored(value, key: key, hash: hash, in: shard) else {
             return context.reply.writeError("ERR Bad data format")
         }
-        if let slot = shard.table.find(key, hash: hash) {
-            let entry = shard.entry(at: slot)
-            if ttl > 0 { shard.replace(at: slot, with: entry.withExpiry(ttl)) }
-            let stored = shard.entry(at: slot)
-            if let idleSeconds {
-                let clock = Int64(AccessTracking.lruClock(now: context.now)) - idleSeconds
-                stored.accessClock = UInt32(truncatingIfNeeded: clock) & AccessTracking.lruClockMax
-            } else if let frequency {
-                stored.accessClock = AccessTracking.minutes(now: context.now) << 8 | UInt32(frequency)
-            }
-        }
+        context.finishRestored(key, hash: hash, in: shard, expireAt: ttl > 0 ? ttl : nil, idleSeconds: idleSeconds, frequency: frequency)
         let expireAt = ttl
         context.logEffect { log in
             log.argument("RESTORE")
@@ -181,6 +171,22 @@ extension CommandContext {
             guard let payload = self.makeStream(stream) else { return false }
             self.store(shard, key, hash: hash, slot: nil, kind: .stream, payload: payload)
             return true
+        }
+    }
+
+    /// Gives a key just stored by ``storeRestored`` its expiry and, when given, its LRU idle
+    /// time or LFU frequency (RESTORE's IDLETIME and FREQ, a file's idle and freq records).
+    package func finishRestored(
+        _ key: UnsafeRawBufferPointer, hash: UInt64, in shard: Shard, expireAt: Int64?, idleSeconds: Int64?, frequency: Int64?
+    ) {
+        guard let slot = shard.table.find(key, hash: hash) else { return }
+        if let expireAt { shard.replace(at: slot, with: shard.entry(at: slot).withExpiry(expireAt)) }
+        let stored = shard.entry(at: slot)
+        if let idleSeconds {
+            let clock = Int64(AccessTracking.lruClock(now: self.now)) - idleSeconds
+            stored.accessClock = UInt32(truncatingIfNeeded: clock) & AccessTracking.lruClockMax
+        } else if let frequency {
+            stored.accessClock = AccessTracking.minutes(now: self.now) << 8 | UInt32(frequency)
         }
     }
 

@@ -69,7 +69,8 @@ enum GeoCommands {
         return nil
     }
 
-    private static func nonNegative(_ context: inout CommandContext, at index: Int, what: String) -> Double? {
+    /// A number argument, or nil after Redis's `need numeric …` error.
+    private static func number(_ context: inout CommandContext, at index: Int, what: String) -> Double? {
         guard let value = RESPDouble.parse(context.arguments[index]) else {
             context.reply.writeError("ERR need numeric \(what)")
             return nil
@@ -411,8 +412,8 @@ enum GeoCommands {
                 byRadius = true
                 index += 2
             } else if word.equalsIgnoringCase("BYBOX") && remaining >= 3 && isSearch && !byRadius {
-                guard let width = nonNegative(&context, at: index + 1, what: "width"),
-                    let height = nonNegative(&context, at: index + 2, what: "height")
+                guard let width = number(&context, at: index + 1, what: "width"),
+                    let height = number(&context, at: index + 2, what: "height")
                 else { return nil }
                 if width < 0 || height < 0 {
                     context.reply.writeError("ERR height or width cannot be negative")
@@ -452,7 +453,7 @@ enum GeoCommands {
     }
 
     private static func parseRadius(_ context: inout CommandContext, at index: Int, into shape: inout GeoShape) -> Bool {
-        guard let radius = nonNegative(&context, at: index, what: "radius") else { return false }
+        guard let radius = number(&context, at: index, what: "radius") else { return false }
         guard radius >= 0 else {
             context.reply.writeError("ERR radius cannot be negative")
             return false

@@ -109,8 +109,9 @@ enum KeyCommands {
         var removed = 0
         self.forEachKey(&context) { context, shard, key, hash in
             if let slot = shard.lookup(key, hash: hash, now: context.now) {
-                // Readers blocked in XREADGROUP on a deleted stream are told, as in Redis.
-                if shard.remove(at: slot).kind == .stream { context.signalReady(key) }
+                // A deleted stream's blocked XREADGROUP readers are told through the shard's
+                // onStreamGone hook, as for every other way a stream goes.
+                shard.remove(at: slot)
                 removed += 1
                 context.notify(KeyspaceEvents.generic, "del", key)
             }

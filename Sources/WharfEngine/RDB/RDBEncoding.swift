@@ -338,6 +338,13 @@ package struct RDBWriter {
     }
 
     package mutating func binaryDouble(_ value: Double) { self.littleEndian(value.bitPattern) }
+
+    /// Ends a DUMP payload (the value already written): the RDB version and the CRC-64 of
+    /// everything before the checksum.
+    package mutating func appendDumpFooter() {
+        self.littleEndian(RDB.version)
+        self.littleEndian(CRC64.checksum(self.bytes))
+    }
 }
 
 /// Decimal integers exactly as Redis's `string2ll` accepts them: no leading zeros, no plus

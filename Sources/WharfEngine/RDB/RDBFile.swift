@@ -121,8 +121,7 @@ package enum RDBFile {
         var reader = RDBReader(bytes, position: item.valueBytes.lowerBound + 1)
         _ = try? reader.skipString()
         writer.raw(UnsafeRawBufferPointer(rebasing: bytes[reader.position..<item.valueBytes.upperBound]))
-        writer.littleEndian(RDB.version)
-        writer.littleEndian(CRC64.checksum(writer.bytes))
+        writer.appendDumpFooter()
         return writer.bytes
     }
 }
@@ -275,16 +274,8 @@ package final class RDBLoader {
             defer { shard.lock.unlock() }
             if let existing = shard.lookup(key, hash: hash, now: now) { shard.remove(at: existing) }
             guard self.context.storeRestored(item.value, key: key, hash: hash, in: shard) else { return false }
-            if let slot = shard.table.find(key, hash: hash) {
-                if let expireAt = item.expireAt { shard.replace(at: slot, with: shard.entry(at: slot).withExpiry(expireAt)) }
-                let stored = shard.entry(at: slot)
-                if let idle = item.idleSeconds {
-                    let clock = Int64(AccessTracking.lruClock(now: now)) - idle
-                    stored.accessClock = UInt32(truncatingIfNeeded: clock) & AccessTracking.lruClockMax
-                } else if let frequency = item.frequency {
-                    stored.accessClock = AccessTracking.minutes(now: now) << 8 | UInt32(frequency)
-                }
-            }
+            self.context.finishRestored(key, hash: hash, in: shard, expireAt: item.expireAt, idleSeconds: item.idleSeconds,
+                                        frequency: item.frequency)
             return true
         }
     }

@@ -413,8 +413,7 @@ package enum RDBValueWriter {
     package static func dumpPayload(_ entry: Entry) -> [UInt8] {
         var writer = RDBWriter()
         self.write(entry, into: &writer)
-        writer.littleEndian(RDB.version)
-        writer.littleEndian(CRC64.checksum(writer.bytes))
+        writer.appendDumpFooter()
         return writer.bytes
     }
 }
