@@ -1,5 +1,5 @@
-import NIOCore
 import Atomics
+import NIOCore
 import Synchronization
 public import WharfProtocol
 
@@ -128,14 +128,18 @@ public final class Engine: @unchecked Sendable {
         var peakMemory = 0
     }
 
-    public init(settings: EngineSettings = EngineSettings(), clock: EngineClock = .system, persistence: Persistence? = nil) {
+    public init(
+        settings: EngineSettings = EngineSettings(), clock: EngineClock = .system, persistence: Persistence? = nil
+    ) {
         self.settings = settings
         self.clock = clock
         self.clients = ClientRegistry()
-        self.keyspace = Keyspace(databaseCount: settings.databases, shardsPerDatabase: settings.shards, hasher: .process)
+        self.keyspace = Keyspace(
+            databaseCount: settings.databases, shardsPerDatabase: settings.shards, hasher: .process)
         self.commands = CommandTable(Engine.declarations)
         self.stats = EngineStats(commandCount: self.commands.all.count)
-        self.pubsub = PubSubHub(stats: self.stats.sharedSlab, limit: { [settings] in settings.outputBufferLimits.withLock { $0.pubsub } })
+        self.pubsub = PubSubHub(
+            stats: self.stats.sharedSlab, limit: { [settings] in settings.outputBufferLimits.withLock { $0.pubsub } })
         self.startedAt = clock.nowMilliseconds()
         self.startedMonotonic = EngineClock.monotonicNanoseconds()
         Ticks.start()
@@ -192,12 +196,16 @@ public final class Engine: @unchecked Sendable {
     /// A session for a new client. Pass a per-thread slab from ``makeStatsSlab()`` when the
     /// caller runs all its commands on one thread; otherwise a shared, atomic one is used.
     package func makeSession(info: ClientInfo, stats: StatsSlab? = nil) -> ClientSession {
-        ClientSession(info: info, isAuthenticated: !self.settings.hasPassword.load(ordering: .relaxed), stats: stats ?? self.stats.sharedSlab, keyspace: self.keyspace)
+        ClientSession(
+            info: info, isAuthenticated: !self.settings.hasPassword.load(ordering: .relaxed),
+            stats: stats ?? self.stats.sharedSlab, keyspace: self.keyspace)
     }
 
     /// A session for an in-process caller.
     public func makeSession(address: String) -> ClientSession {
-        let info = ClientInfo(id: self.clients.makeID(), address: address, localAddress: "", createdAt: self.clock.nowMilliseconds(), close: nil)
+        let info = ClientInfo(
+            id: self.clients.makeID(), address: address, localAddress: "", createdAt: self.clock.nowMilliseconds(),
+            close: nil)
         return self.makeSession(info: info)
     }
 
@@ -279,13 +287,17 @@ public final class Engine: @unchecked Sendable {
             return
         }
         if session.subscriptions.isActive && context.reply.version == .resp2 && !spec.allowedWhileSubscribed {
-            self.reject(&context, spec, "ERR Can't execute '\(spec.fullName)': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context")
+            self.reject(
+                &context, spec,
+                "ERR Can't execute '\(spec.fullName)': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
+            )
             return
         }
         if self.pause.isActive && !context.replaying && self.pause.postpones(spec, &context) { return }
         if spec.flags.contains(.write), !context.replaying, context.logIsFailing(), let persistence = self.persistence {
             // As Redis: writes are refused while the log cannot be written; reads go on.
-            self.reject(&context, spec, "MISCONF Errors writing to the AOF file: \(persistence.failure ?? "unknown error")")
+            self.reject(
+                &context, spec, "MISCONF Errors writing to the AOF file: \(persistence.failure ?? "unknown error")")
             return
         }
         // A relaxed store is a plain store; CLIENT LIST shows it (also for the client asking).
@@ -307,12 +319,15 @@ public final class Engine: @unchecked Sendable {
             stats.add(command: spec.index, .ticks, sampled ? elapsed &* Self.timingSampleRate : elapsed)
             self.noteDuration(&context, spec, ticks: elapsed, weight: sampled ? Self.timingSampleRate : 1)
         }
-        if self.streamWakeupsPending.load(ordering: .relaxed) && !context.inTransaction { self.takeStreamWakeups(&context) }
+        if self.streamWakeupsPending.load(ordering: .relaxed) && !context.inTransaction {
+            self.takeStreamWakeups(&context)
+        }
         if !context.readyKeys.isEmpty && !context.inTransaction { self.serveReadyKeys(&context) }
         // As Redis: admin commands (MONITOR, CONFIG, DEBUG …) are not shown to monitors.
         if self.monitors.isActive && spec.flags.isDisjoint(with: [.skipMonitor, .admin]) {
-            self.monitors.feed(arguments, database: session.database, address: session.info.address,
-                               limit: self.settings.outputBufferLimits.withLock { $0.replica })
+            self.monitors.feed(
+                arguments, database: session.database, address: session.info.address,
+                limit: self.settings.outputBufferLimits.withLock { $0.replica })
         }
         stats.add(.commandsProcessed)
         stats.add(command: spec.index, .calls)
@@ -338,13 +353,15 @@ public final class Engine: @unchecked Sendable {
         let slowerThan = settings.slowlogSlowerThan.load(ordering: .relaxed)
         if slowerThan >= 0 && microseconds >= slowerThan && !spec.flags.contains(.skipSlowlog) {
             let info = context.session.info
-            self.slowlog.record(context.arguments, microseconds: microseconds, time: context.now, address: info.address,
-                                name: info.name, limit: settings.slowlogMaxLength.load(ordering: .relaxed))
+            self.slowlog.record(
+                context.arguments, microseconds: microseconds, time: context.now, address: info.address,
+                name: info.name, limit: settings.slowlogMaxLength.load(ordering: .relaxed))
         }
         let threshold = settings.latencyMonitorThreshold.load(ordering: .relaxed)
         if threshold > 0 && microseconds / 1000 >= threshold {
-            self.latency.record(spec.flags.contains(.fast) ? "fast-command" : "command", milliseconds: microseconds / 1000,
-                                time: context.now)
+            self.latency.record(
+                spec.flags.contains(.fast) ? "fast-command" : "command", milliseconds: microseconds / 1000,
+                time: context.now)
         }
     }
 
@@ -383,10 +400,13 @@ public final class Engine: @unchecked Sendable {
         let hz = max(1, self.settings.hz.load(ordering: .relaxed))
         // Like Redis: the sweep may use up to 25% of each cron period.
         let budget = Int64(1_000_000_000 / hz / 4)
-        if self.activeExpiryEnabled.load(ordering: .relaxed) { _ = self.activeExpireCycle(now: now, budgetNanoseconds: budget) }
+        if self.activeExpiryEnabled.load(ordering: .relaxed) {
+            _ = self.activeExpireCycle(now: now, budgetNanoseconds: budget)
+        }
         if self.streamWakeupsPending.load(ordering: .relaxed) {
             // Streams the sweep expired: their blocked readers are told from here.
-            var context = CommandContext(engine: self, session: self.makeSession(address: "cron"), reply: RESPReplyWriter(buffer: ByteBuffer()))
+            var context = CommandContext(
+                engine: self, session: self.makeSession(address: "cron"), reply: RESPReplyWriter(buffer: ByteBuffer()))
             context.now = now
             self.takeStreamWakeups(&context)
             self.serveReadyKeys(&context)
@@ -422,7 +442,8 @@ public final class Engine: @unchecked Sendable {
             let shard = self.keyspace.databases[position / shardsPerDatabase].shards[position % shardsPerDatabase]
             while true {
                 shard.lock.lock()
-                let result = shard.volatileCount == 0 ? (examined: 0, expired: 0) : shard.sweepExpired(now: now, limit: perLoop)
+                let result =
+                    shard.volatileCount == 0 ? (examined: 0, expired: 0) : shard.sweepExpired(now: now, limit: perLoop)
                 shard.lock.unlock()
                 expiredTotal += result.expired
                 if result.examined == 0 || result.expired * 100 <= result.examined * acceptableStalePercent { break }
@@ -462,7 +483,9 @@ public final class Engine: @unchecked Sendable {
     /// Operations per second over the recent cron samples.
     package var instantaneousOpsPerSecond: Int {
         self.cron.withLock { state in
-            guard let first = state.opsSamples.first, let last = state.opsSamples.last, last.time > first.time else { return 0 }
+            guard let first = state.opsSamples.first, let last = state.opsSamples.last, last.time > first.time else {
+                return 0
+            }
             return Int(Double(last.count - first.count) / (Double(last.time - first.time) / 1e9))
         }
     }

@@ -94,7 +94,8 @@ package func memcmpBytes(_ lhs: UnsafeRawPointer, _ rhs: UnsafeRawPointer, _ cou
         let a = lhs.loadUnaligned(fromByteOffset: index, as: UInt64.self)
         let b = rhs.loadUnaligned(fromByteOffset: index, as: UInt64.self)
         if a != b {
-            let aBig = UInt64(bigEndian: a), bBig = UInt64(bigEndian: b)
+            let aBig = UInt64(bigEndian: a)
+            let bBig = UInt64(bigEndian: b)
             return aBig < bBig ? -1 : 1
         }
         index += 8

@@ -67,7 +67,9 @@ public enum DecimalInteger {
         var position = width
         repeat {
             position -= 1
-            destination.storeBytes(of: UInt8(truncatingIfNeeded: magnitude % 10) &+ UInt8(ascii: "0"), toByteOffset: position, as: UInt8.self)
+            destination.storeBytes(
+                of: UInt8(truncatingIfNeeded: magnitude % 10) &+ UInt8(ascii: "0"), toByteOffset: position,
+                as: UInt8.self)
             magnitude /= 10
         } while magnitude > 0
         if value < 0 {

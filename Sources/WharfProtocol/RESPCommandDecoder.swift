@@ -76,7 +76,8 @@ public final class RESPCommandDecoder {
     @inlinable
     public func arguments(of frame: RESPFrame, in bytes: UnsafeRawBufferPointer, frameStart: Int) -> CommandArguments {
         if frame.isInline {
-            return CommandArguments(base: UnsafeRawPointer(self.scratchBase), spans: self.spanBase, count: frame.argumentCount)
+            return CommandArguments(
+                base: UnsafeRawPointer(self.scratchBase), spans: self.spanBase, count: frame.argumentCount)
         }
         return CommandArguments(base: bytes.baseAddress! + frameStart, spans: self.spanBase, count: frame.argumentCount)
     }
@@ -126,17 +127,23 @@ public final class RESPCommandDecoder {
         }
         let digits = index - start
         guard digits > 0, digits <= 18, digits == 1 || bytes[start] != UInt8(ascii: "0"),
-              index + 1 < bytes.count, bytes[index] == UInt8(ascii: "\r"), bytes[index + 1] == UInt8(ascii: "\n")
+            index + 1 < bytes.count, bytes[index] == UInt8(ascii: "\r"), bytes[index + 1] == UInt8(ascii: "\n")
         else { return nil }
         return (value, index + 2)
     }
 
-    private func decodeMultibulkHeader(_ bytes: UnsafeRawBufferPointer, frameStart: Int) throws(RESPProtocolError) -> (count: Int, end: Int)? {
-        if let fast = Self.fastLength(bytes, from: frameStart + 1), fast.value > 0, fast.value <= self.limits.maxArguments,
-           self.isAuthenticated || fast.value <= RESPRequestLimits.unauthenticatedMaxArguments {
+    private func decodeMultibulkHeader(_ bytes: UnsafeRawBufferPointer, frameStart: Int) throws(RESPProtocolError) -> (
+        count: Int, end: Int
+    )? {
+        if let fast = Self.fastLength(bytes, from: frameStart + 1), fast.value > 0,
+            fast.value <= self.limits.maxArguments,
+            self.isAuthenticated || fast.value <= RESPRequestLimits.unauthenticatedMaxArguments
+        {
             return (fast.value, fast.end)
         }
-        guard let line = try self.headerLine(bytes, from: frameStart + 1, tooBig: "too big mbulk count string") else { return nil }
+        guard let line = try self.headerLine(bytes, from: frameStart + 1, tooBig: "too big mbulk count string") else {
+            return nil
+        }
         guard let value = DecimalInteger.parse(bytes, from: frameStart + 1, to: line.crIndex) else {
             throw RESPProtocolError("invalid multibulk length")
         }
@@ -160,7 +167,9 @@ public final class RESPCommandDecoder {
 
     /// Finds the CRLF that ends a `*`/`$` header line starting at `from`.
     @inline(__always)
-    private func headerLine(_ bytes: UnsafeRawBufferPointer, from: Int, tooBig: StaticString) throws(RESPProtocolError) -> (crIndex: Int, end: Int)? {
+    private func headerLine(_ bytes: UnsafeRawBufferPointer, from: Int, tooBig: StaticString) throws(RESPProtocolError)
+        -> (crIndex: Int, end: Int)?
+    {
         let limit = min(bytes.count, from + self.limits.maxInlineLength)
         var index = from
         while index < limit {
@@ -190,23 +199,25 @@ public final class RESPCommandDecoder {
                     throw RESPProtocolError("expected '$', got '\(Self.printable(marker))'")
                 }
                 if let fast = Self.fastLength(bytes, from: at + 1), fast.value <= self.limits.maxBulkLength,
-                   self.isAuthenticated || fast.value <= RESPRequestLimits.unauthenticatedMaxBulkLength {
+                    self.isAuthenticated || fast.value <= RESPRequestLimits.unauthenticatedMaxBulkLength
+                {
                     self.pendingBulkLength = fast.value
                     self.cursor = fast.end - frameStart
                 } else {
-                guard let line = try self.headerLine(bytes, from: at + 1, tooBig: "too big bulk count string") else { return nil }
-                guard let value = DecimalInteger.parse(bytes, from: at + 1, to: line.crIndex), value >= 0 else {
-                    throw RESPProtocolError("invalid bulk length")
-                }
-                if value > Int64(self.limits.maxBulkLength) {
-                    // Redis's exact text, although the bound is proto-max-bulk-len.
-                    throw RESPProtocolError("invalid bulk length")
-                }
-                if !self.isAuthenticated && value > Int64(RESPRequestLimits.unauthenticatedMaxBulkLength) {
-                    throw RESPProtocolError("unauthenticated bulk length")
-                }
-                self.pendingBulkLength = Int(value)
-                self.cursor = line.end - frameStart
+                    guard let line = try self.headerLine(bytes, from: at + 1, tooBig: "too big bulk count string")
+                    else { return nil }
+                    guard let value = DecimalInteger.parse(bytes, from: at + 1, to: line.crIndex), value >= 0 else {
+                        throw RESPProtocolError("invalid bulk length")
+                    }
+                    if value > Int64(self.limits.maxBulkLength) {
+                        // Redis's exact text, although the bound is proto-max-bulk-len.
+                        throw RESPProtocolError("invalid bulk length")
+                    }
+                    if !self.isAuthenticated && value > Int64(RESPRequestLimits.unauthenticatedMaxBulkLength) {
+                        throw RESPProtocolError("unauthenticated bulk length")
+                    }
+                    self.pendingBulkLength = Int(value)
+                    self.cursor = line.end - frameStart
                 }
             }
             let length = self.pendingBulkLength
@@ -243,7 +254,8 @@ public final class RESPCommandDecoder {
 
     // MARK: Inline
 
-    private func decodeInline(_ bytes: UnsafeRawBufferPointer, frameStart: Int) throws(RESPProtocolError) -> RESPFrame? {
+    private func decodeInline(_ bytes: UnsafeRawBufferPointer, frameStart: Int) throws(RESPProtocolError) -> RESPFrame?
+    {
         let limit = min(bytes.count, frameStart + self.limits.maxInlineLength)
         var newline = frameStart
         while newline < limit && bytes[newline] != UInt8(ascii: "\n") { newline += 1 }
@@ -293,7 +305,8 @@ public final class RESPCommandDecoder {
                     guard index < n else { throw unbalanced }
                     let b = line[index]
                     if b == UInt8(ascii: "\\") && index + 3 < n && line[index + 1] == UInt8(ascii: "x"),
-                       let high = hexValue(line[index + 2]), let low = hexValue(line[index + 3]) {
+                        let high = hexValue(line[index + 2]), let low = hexValue(line[index + 3])
+                    {
                         self.scratch.storeBytes(of: high << 4 | low, toByteOffset: out, as: UInt8.self)
                         out += 1
                         index += 4
@@ -344,7 +357,10 @@ public final class RESPCommandDecoder {
                     out += 1
                     index += 1
                 } else {
-                    if index >= n { done = true; continue }
+                    if index >= n {
+                        done = true
+                        continue
+                    }
                     let b = line[index]
                     if isSpace(b) {
                         done = true
@@ -360,7 +376,8 @@ public final class RESPCommandDecoder {
                 }
             }
             if count >= self.limits.maxArguments {
-                throw RESPProtocolError("invalid multibulk length (proto-max-multibulk-len is \(self.limits.maxArguments))")
+                throw RESPProtocolError(
+                    "invalid multibulk length (proto-max-multibulk-len is \(self.limits.maxArguments))")
             }
             self.appendSpan(ArgumentSpan(offset: start, length: out - start), at: count)
             count += 1

@@ -1,9 +1,9 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Text forms of floating-point numbers, matching Redis 7.0.
@@ -14,7 +14,8 @@ public enum RESPDouble {
         if value.isNaN { return "nan" }
         return withUnsafeTemporaryAllocation(of: CChar.self, capacity: 64) { buffer in
             let written = withVaList([value]) { vsnprintf(buffer.baseAddress!, 64, "%.17g", $0) }
-            return String(decoding: UnsafeRawBufferPointer(start: buffer.baseAddress!, count: Int(written)), as: UTF8.self)
+            return String(
+                decoding: UnsafeRawBufferPointer(start: buffer.baseAddress!, count: Int(written)), as: UTF8.self)
         }
     }
 

@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import NIOCore
 import WharfEngine
 import WharfProtocol
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// MIGRATE's connection to the target server: a blocking socket with every step bounded
 /// by the command's timeout, as Redis bounds it (the calling loop waits, as Redis's does).
@@ -11,7 +12,8 @@ enum MigrationClient {
     static func send(_ request: MigrationRequest) throws(MigrationFailure) -> [RESPValue] {
         let descriptor = try self.connect(request.host, request.port, timeout: request.timeoutMilliseconds)
         defer { close(descriptor) }
-        var timeout = timeval(tv_sec: request.timeoutMilliseconds / 1000, tv_usec: (request.timeoutMilliseconds % 1000) * 1000)
+        var timeout = timeval(
+            tv_sec: request.timeoutMilliseconds / 1000, tv_usec: (request.timeoutMilliseconds % 1000) * 1000)
         setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(descriptor, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         var output = ByteBuffer()
@@ -26,7 +28,8 @@ enum MigrationClient {
         let written = output.withUnsafeReadableBytes { bytes -> Bool in
             var offset = 0
             while offset < bytes.count {
-                let sent = Glibc.send(descriptor, bytes.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL))
+                let sent = Glibc.send(
+                    descriptor, bytes.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL))
                 if sent <= 0 { return false }
                 offset += sent
             }

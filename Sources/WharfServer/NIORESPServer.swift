@@ -1,13 +1,14 @@
 import Atomics
-#if canImport(Glibc)
-import Glibc
-#endif
 import Logging
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
 import Synchronization
 import WharfEngine
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// A RESP listener: a service that accepts clients until graceful shutdown.
 protocol RESPListener: Service {
@@ -58,11 +59,14 @@ final class NIORESPServer: RESPListener {
                 listeners.append(channel)
                 let port = channel.localAddress?.port ?? self.configuration.port
                 self.boundPorts.withLock { $0.append(port) }
-                self.logger.notice("Ready to accept connections", metadata: ["address": "\(address)", "port": "\(port)"])
+                self.logger.notice(
+                    "Ready to accept connections", metadata: ["address": "\(address)", "port": "\(port)"])
             }
         } catch {
             for listener in listeners { try? await listener.close() }
-            throw ServerConfigurationError("cannot listen on \(self.configuration.bind.joined(separator: " ")) port \(self.configuration.port): \(error)")
+            throw ServerConfigurationError(
+                "cannot listen on \(self.configuration.bind.joined(separator: " ")) port \(self.configuration.port): \(error)"
+            )
         }
         let bound = listeners
         await withGracefulShutdownHandler {
@@ -70,7 +74,8 @@ final class NIORESPServer: RESPListener {
         } onGracefulShutdown: {
             for listener in bound { listener.close(promise: nil) }
         }
-        self.logger.notice("Stopped accepting connections; closing clients", metadata: ["clients": "\(self.engine.clients.count)"])
+        self.logger.notice(
+            "Stopped accepting connections; closing clients", metadata: ["clients": "\(self.engine.clients.count)"])
         await self.drainClients()
     }
 
@@ -93,22 +98,31 @@ final class NIORESPServer: RESPListener {
             createdAt: engine.clock.nowMilliseconds(),
             close: { channel.pipeline.fireUserInboundEventTriggered(GracefulCloseEvent()) })
         guard engine.clients.register(info, limit: engine.settings.maxClients.load(ordering: .relaxed)) else {
-            try channel.pipeline.syncOperations.addHandler(RefusedConnectionHandler(message: "-ERR max number of clients reached\r\n"))
+            try channel.pipeline.syncOperations.addHandler(
+                RefusedConnectionHandler(message: "-ERR max number of clients reached\r\n"))
             return
         }
         let keepalive = engine.settings.tcpKeepaliveSeconds.load(ordering: .relaxed)
         if keepalive > 0 {
             try channel.syncOptions?.setOption(.socketOption(.so_keepalive), value: 1)
             #if os(Linux)
-            try channel.syncOptions?.setOption(.socket(SocketOptionLevel(IPPROTO_TCP), SocketOptionName(TCP_KEEPIDLE)), value: SocketOptionValue(keepalive))
-            try channel.syncOptions?.setOption(.socket(SocketOptionLevel(IPPROTO_TCP), SocketOptionName(TCP_KEEPINTVL)), value: SocketOptionValue(max(1, keepalive / 3)))
+                try channel.syncOptions?.setOption(
+                    .socket(SocketOptionLevel(IPPROTO_TCP), SocketOptionName(TCP_KEEPIDLE)),
+                    value: SocketOptionValue(keepalive))
+                try channel.syncOptions?.setOption(
+                    .socket(SocketOptionLevel(IPPROTO_TCP), SocketOptionName(TCP_KEEPINTVL)),
+                    value: SocketOptionValue(max(1, keepalive / 3)))
             #endif
         }
         let session = engine.makeSession(info: info, stats: self.slab(for: channel.eventLoop))
         // Always a later turn of the loop: the waker may be this loop's own thread, inside a
         // publish that holds the pub/sub lock.
-        session.mailbox = ClientMailbox(wake: { channel.eventLoop.execute { channel.pipeline.fireUserInboundEventTriggered(DeliveryEvent()) } })
-        let handler = RESPConnectionHandler(engine: engine, session: session, allocator: channel.allocator, logger: self.logger) {
+        session.mailbox = ClientMailbox(wake: {
+            channel.eventLoop.execute { channel.pipeline.fireUserInboundEventTriggered(DeliveryEvent()) }
+        })
+        let handler = RESPConnectionHandler(
+            engine: engine, session: session, allocator: channel.allocator, logger: self.logger
+        ) {
             engine.clients.unregister(id: id)
         }
         try channel.pipeline.syncOperations.addHandler(handler)

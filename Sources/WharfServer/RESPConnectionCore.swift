@@ -124,7 +124,8 @@ final class RESPConnectionCore {
         let limit = self.engine.settings.clientQueryBufferLimit.load(ordering: .relaxed)
         guard pendingBytes > limit else { return true }
         self.decoder.reset()
-        self.context.reply.writeError("ERR Protocol error: client query buffer exceeds client-query-buffer-limit (\(limit) bytes)")
+        self.context.reply.writeError(
+            "ERR Protocol error: client query buffer exceeds client-query-buffer-limit (\(limit) bytes)")
         self.isClosing = true
         return false
     }

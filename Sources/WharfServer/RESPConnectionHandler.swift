@@ -38,7 +38,10 @@ final class RESPConnectionHandler: ChannelInboundHandler {
     /// Reply buffers that grew past this are dropped after flushing rather than kept.
     static let retainedBufferLimit = 256 * 1024
 
-    init(engine: Engine, session: ClientSession, allocator: ByteBufferAllocator, logger: Logger, onClose: @escaping @Sendable () -> Void) {
+    init(
+        engine: Engine, session: ClientSession, allocator: ByteBufferAllocator, logger: Logger,
+        onClose: @escaping @Sendable () -> Void
+    ) {
         self.core = RESPConnectionCore(engine: engine, session: session, output: allocator.buffer(capacity: 4096))
         self.logger = logger
         self.onClose = onClose

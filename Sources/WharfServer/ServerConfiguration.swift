@@ -33,9 +33,9 @@ public struct ServerConfiguration: Sendable {
 
         public static var platformDefault: Transport {
             #if os(Linux)
-            return .epoll
+                return .epoll
             #else
-            return .nio
+                return .nio
             #endif
         }
     }
@@ -55,17 +55,26 @@ public struct ServerConfiguration: Sendable {
     ///   - flags: values given on the command line, by key.
     ///   - environment: the process environment; only `WHARF_*` variables are read.
     ///   - configFile: a `.yaml`/`.yml` or `.json` file, if any.
-    public static func load(flags: [String: String], environment: [String: String], configFile: String?) async throws -> ServerConfiguration {
+    public static func load(flags: [String: String], environment: [String: String], configFile: String?) async throws
+        -> ServerConfiguration
+    {
         var providers: [any ConfigProvider] = [
-            InMemoryProvider(name: "flags", values: Dictionary(uniqueKeysWithValues: flags.map {
-                (AbsoluteConfigKey(stringLiteral: $0.key), ConfigValue(.string($0.value), isSecret: $0.key == "requirepass"))
-            })),
+            InMemoryProvider(
+                name: "flags",
+                values: Dictionary(
+                    uniqueKeysWithValues: flags.map {
+                        (
+                            AbsoluteConfigKey(stringLiteral: $0.key),
+                            ConfigValue(.string($0.value), isSecret: $0.key == "requirepass")
+                        )
+                    }))
         ]
         var scoped: [String: String] = [:]
         for (name, value) in environment where name.hasPrefix("WHARF_") {
             scoped[String(name.dropFirst("WHARF_".count))] = value
         }
-        providers.append(EnvironmentVariablesProvider(environmentVariables: scoped, secretsSpecifier: .specific(["REQUIREPASS"])))
+        providers.append(
+            EnvironmentVariablesProvider(environmentVariables: scoped, secretsSpecifier: .specific(["REQUIREPASS"])))
         if let configFile {
             do {
                 if configFile.hasSuffix(".json") {
@@ -89,37 +98,48 @@ public struct ServerConfiguration: Sendable {
             switch key {
             case "port":
                 guard let port = Int(value), (0...65535).contains(port) else {
-                    throw ServerConfigurationError("'port': argument must be between 0 and 65535 inclusive (got '\(value)')")
+                    throw ServerConfigurationError(
+                        "'port': argument must be between 0 and 65535 inclusive (got '\(value)')")
                 }
                 configuration.port = port
             case "bind":
                 let addresses = value.split(whereSeparator: { $0 == " " || $0 == "," }).map(String.init)
-                guard !addresses.isEmpty else { throw ServerConfigurationError("'bind': at least one address is required") }
+                guard !addresses.isEmpty else {
+                    throw ServerConfigurationError("'bind': at least one address is required")
+                }
                 configuration.bind = addresses
             case "dir":
-                guard !value.isEmpty else { throw ServerConfigurationError("'dir': the data directory cannot be empty") }
+                guard !value.isEmpty else {
+                    throw ServerConfigurationError("'dir': the data directory cannot be empty")
+                }
                 configuration.directory = value
             case "threads":
                 guard let threads = Int(value), (0...1024).contains(threads) else {
-                    throw ServerConfigurationError("'threads': argument must be between 0 and 1024 inclusive (got '\(value)')")
+                    throw ServerConfigurationError(
+                        "'threads': argument must be between 0 and 1024 inclusive (got '\(value)')")
                 }
                 configuration.threads = threads
             case "transport":
                 guard let transport = Transport(rawValue: value.lowercased()) else {
-                    throw ServerConfigurationError("'transport': argument must be one of the following: epoll, nio (got '\(value)')")
+                    throw ServerConfigurationError(
+                        "'transport': argument must be one of the following: epoll, nio (got '\(value)')")
                 }
                 #if !os(Linux)
-                if transport == .epoll { throw ServerConfigurationError("'transport': epoll is only available on Linux") }
+                    if transport == .epoll {
+                        throw ServerConfigurationError("'transport': epoll is only available on Linux")
+                    }
                 #endif
                 configuration.transport = transport
             case "databases":
                 guard let databases = Int(value), (1...10_000).contains(databases) else {
-                    throw ServerConfigurationError("'databases': argument must be between 1 and 10000 inclusive (got '\(value)')")
+                    throw ServerConfigurationError(
+                        "'databases': argument must be between 1 and 10000 inclusive (got '\(value)')")
                 }
                 configuration.databases = databases
             case "shards":
                 guard let shards = Int(value), (1...256).contains(shards), shards & (shards - 1) == 0 else {
-                    throw ServerConfigurationError("'shards': argument must be a power of two between 1 and 256 (got '\(value)')")
+                    throw ServerConfigurationError(
+                        "'shards': argument must be a power of two between 1 and 256 (got '\(value)')")
                 }
                 configuration.shards = shards
             default:
@@ -132,7 +152,8 @@ public struct ServerConfiguration: Sendable {
             do {
                 try EngineParameters.set(key, value, on: scratch)
             } catch {
-                throw ServerConfigurationError("'\(key)': \(error.message) (got '\(key == "requirepass" ? "<hidden>" : value)')")
+                throw ServerConfigurationError(
+                    "'\(key)': \(error.message) (got '\(key == "requirepass" ? "<hidden>" : value)')")
             }
         }
         return configuration

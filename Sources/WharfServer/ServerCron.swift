@@ -29,7 +29,9 @@ struct ServerCron: Service {
         // As Redis: blocked clients and subscribers are not idle, however long they wait.
         let exempt = ClientFlags.blocked | ClientFlags.subscribed
         for client in engine.clients.all()
-        where now - client.lastInteraction.load(ordering: .relaxed) > timeout * 1000 && client.flags.load(ordering: .relaxed) & exempt == 0 {
+        where now - client.lastInteraction.load(ordering: .relaxed) > timeout * 1000
+            && client.flags.load(ordering: .relaxed) & exempt == 0
+        {
             client.kill()
         }
     }

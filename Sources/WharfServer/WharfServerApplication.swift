@@ -1,14 +1,15 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 public import Logging
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
-import WharfStorage
-import UnixSignals
 import Synchronization
+import UnixSignals
 public import WharfEngine
+import WharfStorage
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// `wharf serve`: builds the engine from a configuration and runs the listener and the
 /// background cron until SIGTERM, SIGINT or SHUTDOWN.
@@ -41,13 +42,13 @@ public enum WharfServerApplication {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: configuration.transport == .nio ? threads : 1)
         let server: any RESPListener
         #if os(Linux)
-        if configuration.transport == .epoll {
-            server = EpollRESPServer(engine: engine, configuration: configuration, threads: threads, logger: logger)
-        } else {
-            server = NIORESPServer(engine: engine, configuration: configuration, group: group, logger: logger)
-        }
+            if configuration.transport == .epoll {
+                server = EpollRESPServer(engine: engine, configuration: configuration, threads: threads, logger: logger)
+            } else {
+                server = NIORESPServer(engine: engine, configuration: configuration, group: group, logger: logger)
+            }
         #else
-        server = NIORESPServer(engine: engine, configuration: configuration, group: group, logger: logger)
+            server = NIORESPServer(engine: engine, configuration: configuration, group: group, logger: logger)
         #endif
         let serviceGroup = ServiceGroup(
             configuration: .init(
@@ -72,10 +73,12 @@ public enum WharfServerApplication {
                 ("transport", configuration.transport.rawValue),
             ]
         }
-        logger.notice("Wharf starting", metadata: [
-            "version": "\(WharfVersion.current)", "pid": "\(getpid())", "threads": "\(threads)",
-            "dir": "\(configuration.directory)", "transport": "\(configuration.transport.rawValue)",
-        ])
+        logger.notice(
+            "Wharf starting",
+            metadata: [
+                "version": "\(WharfVersion.current)", "pid": "\(getpid())", "threads": "\(threads)",
+                "dir": "\(configuration.directory)", "transport": "\(configuration.transport.rawValue)",
+            ])
         do {
             try await serviceGroup.run()
         } catch {
@@ -103,14 +106,17 @@ public enum WharfServerApplication {
                 throw ServerConfigurationError("'\(key)': \(error.message)")
             }
         }
-        for (key, value) in [("port", "\(configuration.port)"), ("bind", configuration.bind.joined(separator: " ")),
-                             ("dir", configuration.directory), ("threads", "\(configuration.threads)")] {
+        for (key, value) in [
+            ("port", "\(configuration.port)"), ("bind", configuration.bind.joined(separator: " ")),
+            ("dir", configuration.directory), ("threads", "\(configuration.threads)"),
+        ] {
             try? EngineParameters.set(key, value, on: settings)
         }
         let appendOnly = EngineParameters.get("appendonly", from: settings) != "no"
         var options = PersistenceOptions(directory: configuration.directory)
         options.appendOnly = appendOnly
-        options.fsync = FsyncPolicy(rawValue: EngineParameters.get("appendfsync", from: settings) ?? "everysec") ?? .everysec
+        options.fsync =
+            FsyncPolicy(rawValue: EngineParameters.get("appendfsync", from: settings) ?? "everysec") ?? .everysec
         options.repair = configuration.repair
         options.segmentSize = Int(EngineParameters.get("wal-segment-size", from: settings) ?? "") ?? 64 << 20
         return Engine(settings: settings, persistence: Persistence(options: options))
@@ -123,7 +129,8 @@ public enum WharfServerApplication {
             let prefix = components.joined(separator: "/")
             if prefix.isEmpty || prefix == "." { continue }
             if mkdir(prefix, 0o755) != 0 && errno != EEXIST {
-                throw ServerConfigurationError("'dir': cannot create data directory '\(path)': \(String(cString: strerror(errno)))")
+                throw ServerConfigurationError(
+                    "'dir': cannot create data directory '\(path)': \(String(cString: strerror(errno)))")
             }
         }
     }

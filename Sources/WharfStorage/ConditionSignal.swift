@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A wake-up signal between threads: `wait` sleeps until `signal` or a timeout. A signal

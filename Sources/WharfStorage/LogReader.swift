@@ -47,7 +47,9 @@ public enum LogReader {
         var result = LogScanResult(endLSN: lsn)
         guard let firstIndex = segments.lastIndex(where: { $0.start <= lsn }) else {
             if let first = segments.first {
-                let damage = LogDamage(path: first.path, offset: 0, reason: "log starts at \(first.start) but recovery needs \(lsn)", bytesAfter: segments.reduce(0) { $0 + StorageFiles.size($1.path) })
+                let damage = LogDamage(
+                    path: first.path, offset: 0, reason: "log starts at \(first.start) but recovery needs \(lsn)",
+                    bytesAfter: segments.reduce(0) { $0 + StorageFiles.size($1.path) })
                 if !repair { throw damage }
                 if modify { for segment in segments { try StorageFiles.remove(segment.path) } }
                 result.repaired = (first.path, 0, damage.bytesAfter, damage.reason)
@@ -60,11 +62,17 @@ public enum LogReader {
             let segment = segments[index]
             let end = index == segments.count - 1 ? nil : segments[index + 1].start
             if segment.start != position && index != firstIndex {
-                let damage = LogDamage(path: segment.path, offset: 0, reason: "segment starts at \(segment.start), previous ended at \(position)", bytesAfter: Self.bytes(of: segments[index...]))
-                try Self.handle(damage, repair: repair, modify: modify, directory: layout.directory, segments: segments, from: index, cutAt: nil, result: &result)
+                let damage = LogDamage(
+                    path: segment.path, offset: 0,
+                    reason: "segment starts at \(segment.start), previous ended at \(position)",
+                    bytesAfter: Self.bytes(of: segments[index...]))
+                try Self.handle(
+                    damage, repair: repair, modify: modify, directory: layout.directory, segments: segments,
+                    from: index, cutAt: nil, result: &result)
                 return result
             }
-            let outcome = try Self.readSegment(segment, from: position, until: end, modify: modify, result: &result, body)
+            let outcome = try Self.readSegment(
+                segment, from: position, until: end, modify: modify, result: &result, body)
             switch outcome {
             case .complete(let end):
                 position = end
@@ -77,7 +85,9 @@ public enum LogReader {
             case .damaged(let damage, let cutOffset, let end):
                 result.endLSN = end
                 result.lastSegment = segment
-                try Self.handle(damage, repair: repair, modify: modify, directory: layout.directory, segments: segments, from: index + 1, cutAt: (segment.path, cutOffset), result: &result)
+                try Self.handle(
+                    damage, repair: repair, modify: modify, directory: layout.directory, segments: segments,
+                    from: index + 1, cutAt: (segment.path, cutOffset), result: &result)
                 return result
             }
             index += 1
@@ -104,7 +114,8 @@ public enum LogReader {
     }
 
     private static func handle(
-        _ damage: LogDamage, repair: Bool, modify: Bool, directory: String, segments: [(start: UInt64, path: String)], from laterIndex: Int,
+        _ damage: LogDamage, repair: Bool, modify: Bool, directory: String, segments: [(start: UInt64, path: String)],
+        from laterIndex: Int,
         cutAt: (path: String, offset: Int)?, result: inout LogScanResult
     ) throws {
         guard repair else { throw damage }
@@ -138,18 +149,24 @@ public enum LogReader {
         // Header.
         var header = [UInt8](repeating: 0, count: LogRecordFormat.segmentHeaderSize)
         let headerRead = try header.withUnsafeMutableBytes { try reader.read(into: $0, at: 0) }
-        guard headerRead == header.count, let version = LogRecordFormat.version(ofHeader: header, start: segment.start) else {
+        guard headerRead == header.count, let version = LogRecordFormat.version(ofHeader: header, start: segment.start)
+        else {
             // The last segment, created at the crash: its header never reached the disk (the
             // file is short, or still holds the zeros or the old header of a prepared or
             // reused file). Nothing in it was acknowledged, since a sync writes the header
             // before any record.
-            if isLast && (headerRead < header.count || header.allSatisfy({ $0 == 0 }) || LogRecordFormat.version(ofHeader: header, start: Self.headerStart(header)) != nil) {
+            if isLast
+                && (headerRead < header.count || header.allSatisfy({ $0 == 0 })
+                    || LogRecordFormat.version(ofHeader: header, start: Self.headerStart(header)) != nil)
+            {
                 result.tornTail = (segment.path, 0, size)
                 guard modify else { return .complete(end: segment.start) }
                 try StorageFiles.remove(segment.path)
                 return .removed(end: segment.start)
             }
-            return .damaged(LogDamage(path: segment.path, offset: 0, reason: "bad segment header", bytesAfter: size), cutOffset: 0, end: lsn)
+            return .damaged(
+                LogDamage(path: segment.path, offset: 0, reason: "bad segment header", bytesAfter: size), cutOffset: 0,
+                end: lsn)
         }
         var offset = LogRecordFormat.segmentHeaderSize + Int(lsn - segment.start)
         var position = lsn
@@ -173,7 +190,9 @@ public enum LogReader {
                     let crc = CRC32C.checksum(covered)
                     if (version == 1 ? crc : LogRecordFormat.keyedChecksum(crc, lsn: position)) != stored {
                         problem = "checksum mismatch"
-                    } else if let record = Self.decode(payload, end: position + UInt64(LogRecordFormat.headerSize + length)) {
+                    } else if let record = Self.decode(
+                        payload, end: position + UInt64(LogRecordFormat.headerSize + length))
+                    {
                         try body(record)
                         result.records += 1
                         result.bytes += LogRecordFormat.headerSize + length
@@ -216,20 +235,25 @@ public enum LogReader {
                 result.tornTail = (segment.path, offset, size - offset)
                 return .complete(end: position)
             }
-            return .damaged(LogDamage(path: segment.path, offset: offset, reason: problem, bytesAfter: size - offset), cutOffset: offset, end: position)
+            return .damaged(
+                LogDamage(path: segment.path, offset: offset, reason: problem, bytesAfter: size - offset),
+                cutOffset: offset, end: position)
         }
         return .complete(end: position)
     }
 
     /// The start LSN a segment header names (whether or not its magic is valid).
     private static func headerStart(_ header: [UInt8]) -> UInt64 {
-        header.count < LogRecordFormat.segmentHeaderSize ? 0 : header[8..<16].reversed().reduce(0) { $0 << 8 | UInt64($1) }
+        header.count < LogRecordFormat.segmentHeaderSize
+            ? 0 : header[8..<16].reversed().reduce(0) { $0 << 8 | UInt64($1) }
     }
 
     /// Whether a record that checks out at its own LSN starts anywhere after `offset` in a
     /// version 2 segment starting at `segmentStart` — that is, whether a bad record is
     /// damage with good records after it rather than the end of what was written.
-    static func recordFollows(_ reader: ChunkedReader, after offset: Int, segmentStart: UInt64) throws(StorageError) -> Bool {
+    static func recordFollows(_ reader: ChunkedReader, after offset: Int, segmentStart: UInt64) throws(StorageError)
+        -> Bool
+    {
         let size = reader.size
         let minimum = LogRecordFormat.headerSize + LogRecordFormat.payloadPrefixSize
         // Candidates are checked through a window of their own, so the scan's stays put.
@@ -240,8 +264,12 @@ public enum LogReader {
             var index = 0
             while index + minimum <= window.count {
                 let length = Int(UInt32(littleEndian: window.loadUnaligned(fromByteOffset: index + 4, as: UInt32.self)))
-                if length >= LogRecordFormat.payloadPrefixSize && at + index + LogRecordFormat.headerSize + length <= size,
-                   try Self.checksOut(checker, at: at + index, length: length, lsn: segmentStart + UInt64(at + index - LogRecordFormat.segmentHeaderSize)) {
+                if length >= LogRecordFormat.payloadPrefixSize
+                    && at + index + LogRecordFormat.headerSize + length <= size,
+                    try Self.checksOut(
+                        checker, at: at + index, length: length,
+                        lsn: segmentStart + UInt64(at + index - LogRecordFormat.segmentHeaderSize))
+                {
                     return true
                 }
                 index += 1
@@ -255,7 +283,9 @@ public enum LogReader {
     /// is there. Its arguments must fill the payload exactly before its checksum is worth
     /// computing: most places in old bytes fail that after a read or two, so the scan never
     /// checksums megabytes for a length field that only looks plausible.
-    private static func checksOut(_ reader: ChunkedReader, at offset: Int, length: Int, lsn: UInt64) throws(StorageError) -> Bool {
+    private static func checksOut(_ reader: ChunkedReader, at offset: Int, length: Int, lsn: UInt64)
+        throws(StorageError) -> Bool
+    {
         let payload = offset + LogRecordFormat.headerSize
         let end = payload + length
         var count = Int(try reader.loadUInt32(at: payload + 12))
@@ -337,7 +367,9 @@ final class ChunkedReader {
                 throw StorageError(path: self.file.path, operation: "read", reason: "file shorter than expected")
             }
         }
-        return UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(self.window)[(offset - self.windowStart)..<(offset - self.windowStart + count)])
+        return UnsafeRawBufferPointer(
+            rebasing: UnsafeRawBufferPointer(self.window)[
+                (offset - self.windowStart)..<(offset - self.windowStart + count)])
     }
 
     func loadUInt32(at offset: Int) throws(StorageError) -> UInt32 {

@@ -1,6 +1,7 @@
 import CWharfSystem
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// One log segment file, preallocated and mapped into memory.
@@ -39,7 +40,9 @@ final class MappedSegment {
 
     static let releaseChunk = 1 << 20
 
-    private init(path: String, start: UInt64, file: StorageFile, size: Int, used: Int, keepsBlocks: Bool) throws(StorageError) {
+    private init(path: String, start: UInt64, file: StorageFile, size: Int, used: Int, keepsBlocks: Bool)
+        throws(StorageError)
+    {
         self.path = path
         self.keepsBlocks = keepsBlocks
         self.start = start
@@ -65,7 +68,9 @@ final class MappedSegment {
 
     /// Creates a segment of `size` bytes (header included) starting at LSN `start`; with
     /// `zeroFilled`, its blocks are written with zeros first.
-    static func create(layout: StorageLayout, start: UInt64, size: Int, zeroFilled: Bool = false) throws(StorageError) -> MappedSegment {
+    static func create(layout: StorageLayout, start: UInt64, size: Int, zeroFilled: Bool = false) throws(StorageError)
+        -> MappedSegment
+    {
         let path = layout.segmentPath(startingAt: start)
         let file = try StorageFile.createReadWrite(path)
         do throws(StorageError) {
@@ -81,7 +86,9 @@ final class MappedSegment {
 
     /// Makes a prepared file (zero-filled or reused, see ``SegmentPreparer``) the segment
     /// starting at LSN `start`.
-    static func adopt(_ prepared: SegmentPreparer.Prepared, layout: StorageLayout, start: UInt64) throws(StorageError) -> MappedSegment {
+    static func adopt(_ prepared: SegmentPreparer.Prepared, layout: StorageLayout, start: UInt64) throws(StorageError)
+        -> MappedSegment
+    {
         let path = layout.segmentPath(startingAt: start)
         if rename(prepared.file.path, path) != 0 {
             let error = errno
@@ -98,7 +105,9 @@ final class MappedSegment {
     }
 
     /// Writes the header of a reserved file and maps it (the caller cleans up on failure).
-    private static func start(_ file: StorageFile, path: String, start: UInt64, size: Int, keepsBlocks: Bool) throws(StorageError) -> MappedSegment {
+    private static func start(_ file: StorageFile, path: String, start: UInt64, size: Int, keepsBlocks: Bool)
+        throws(StorageError) -> MappedSegment
+    {
         var header = LogRecordFormat.segmentMagic
         withUnsafeBytes(of: start.littleEndian) { header.append(contentsOf: $0) }
         let written = header.withUnsafeBytes { pwrite(file.descriptor, $0.baseAddress, $0.count, 0) }
@@ -108,12 +117,15 @@ final class MappedSegment {
 
     /// Opens an existing segment whose records end after `used` bytes, to append to it;
     /// with `zeroFilled`, the space after them is written with zeros first.
-    static func open(path: String, start: UInt64, used: Int, size: Int, zeroFilled: Bool = false) throws(StorageError) -> MappedSegment {
+    static func open(path: String, start: UInt64, used: Int, size: Int, zeroFilled: Bool = false) throws(StorageError)
+        -> MappedSegment
+    {
         let file = try StorageFile.openForReadWrite(path)
         let needed = max(size, LogRecordFormat.segmentHeaderSize + used)
         try Self.reserve(file, size: needed)
         if zeroFilled { try Self.fillWithZeros(file, from: LogRecordFormat.segmentHeaderSize + used, to: needed) }
-        return try MappedSegment(path: path, start: start, file: file, size: needed, used: used, keepsBlocks: zeroFilled)
+        return try MappedSegment(
+            path: path, start: start, file: file, size: needed, used: used, keepsBlocks: zeroFilled)
     }
 
     static func reserve(_ file: StorageFile, size: Int) throws(StorageError) {
@@ -127,7 +139,9 @@ final class MappedSegment {
     /// `abandon` is asked between megabytes; when it says yes the fill stops unfinished and
     /// returns false.
     @discardableResult
-    static func fillWithZeros(_ file: StorageFile, from: Int, to: Int, gradually: Bool = false, abandon: () -> Bool = { false }) throws(StorageError) -> Bool {
+    static func fillWithZeros(
+        _ file: StorageFile, from: Int, to: Int, gradually: Bool = false, abandon: () -> Bool = { false }
+    ) throws(StorageError) -> Bool {
         let chunk = 1 << 20
         let zeros = UnsafeMutableRawPointer.allocate(byteCount: chunk, alignment: 4096)
         zeros.initializeMemory(as: UInt8.self, repeating: 0, count: chunk)
@@ -169,7 +183,8 @@ final class MappedSegment {
                 done += result
             }
         } else {
-            (base + LogRecordFormat.segmentHeaderSize + self.used).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+            (base + LogRecordFormat.segmentHeaderSize + self.used).copyMemory(
+                from: bytes.baseAddress!, byteCount: bytes.count)
         }
         self.used += bytes.count
         let filled = (LogRecordFormat.segmentHeaderSize + self.used) / Self.releaseChunk * Self.releaseChunk

@@ -1,8 +1,9 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import CWharfSystem
 import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Prepares the next log segment ahead of time on a thread of its own: a file of the
 /// segment's size, reserved and written with zeros, then synced. With `appendfsync always`
@@ -104,13 +105,14 @@ final class SegmentPreparer: Sendable {
         }
         // From here the segment is gone from the log; a spare that cannot be kept is deleted.
         let file = try? StorageFile.openForReadWrite(sparePath)
-        let kept = file.map { file in
-            self.state.withLock { state -> Bool in
-                guard state.running else { return false }
-                state.spares.append(Prepared(file: file, size: size))
-                return true
-            }
-        } ?? false
+        let kept =
+            file.map { file in
+                self.state.withLock { state -> Bool in
+                    guard state.running else { return false }
+                    state.spares.append(Prepared(file: file, size: size))
+                    return true
+                }
+            } ?? false
         if !kept {
             file?.close()
             try? StorageFiles.remove(sparePath)

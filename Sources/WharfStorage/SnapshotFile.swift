@@ -211,7 +211,9 @@ public final class SnapshotReader {
             shift += 7
             if shift > 56 { throw self.damage("length too long") }
         }
-        guard value <= UInt64(self.bodyEnd - self.offset) else { throw self.damage("length \(value) beyond end of file") }
+        guard value <= UInt64(self.bodyEnd - self.offset) else {
+            throw self.damage("length \(value) beyond end of file")
+        }
         return Int(value)
     }
 
@@ -228,7 +230,9 @@ public final class SnapshotReader {
     /// Checks the trailer against everything read; returns the entry count it records.
     @discardableResult
     public func finish() throws -> UInt64 {
-        guard self.offset == self.bodyEnd - 8 else { throw self.damage("\(self.bodyEnd - 8 - self.offset) unread bytes before the trailer") }
+        guard self.offset == self.bodyEnd - 8 else {
+            throw self.damage("\(self.bodyEnd - 8 - self.offset) unread bytes before the trailer")
+        }
         let entries: UInt64 = try self.read()
         let trailer = try self.reader.slice(at: self.offset, count: 12)
         let stored = UInt32(littleEndian: trailer.loadUnaligned(as: UInt32.self))

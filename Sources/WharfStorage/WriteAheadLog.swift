@@ -1,7 +1,8 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// When the log's data reaches the disk.
 public enum FsyncPolicy: String, Sendable, CaseIterable {
@@ -69,7 +70,10 @@ public final class WriteAheadLog: @unchecked Sendable {
 
     /// Opens the log for appending at `lsn`: continues `segment` (whose records end exactly
     /// at `lsn`) or, if nil, starts a new segment there.
-    public init(layout: StorageLayout, lsn: UInt64, continuing segment: (start: UInt64, path: String)?, policy: FsyncPolicy, segmentLimit: Int = 64 * 1024 * 1024) throws(StorageError) {
+    public init(
+        layout: StorageLayout, lsn: UInt64, continuing segment: (start: UInt64, path: String)?, policy: FsyncPolicy,
+        segmentLimit: Int = 64 * 1024 * 1024
+    ) throws(StorageError) {
         self.layout = layout
         self.segmentLimit = segmentLimit
         let size = segmentLimit + LogRecordFormat.segmentHeaderSize
@@ -84,7 +88,9 @@ public final class WriteAheadLog: @unchecked Sendable {
             try current.file.syncData()
             try StorageFiles.syncDirectory(layout.directory)
         } else if let segment {
-            current = try MappedSegment.open(path: segment.path, start: segment.start, used: Int(lsn - segment.start), size: size, zeroFilled: zeroFilled)
+            current = try MappedSegment.open(
+                path: segment.path, start: segment.start, used: Int(lsn - segment.start), size: size,
+                zeroFilled: zeroFilled)
         } else {
             current = try MappedSegment.create(layout: layout, start: lsn, size: size, zeroFilled: zeroFilled)
             try current.file.syncData()
@@ -177,7 +183,8 @@ public final class WriteAheadLog: @unchecked Sendable {
             state.buffer.set(UInt32(truncatingIfNeeded: payloadLength), at: start + 4)
             state.buffer.set(count, at: start + LogRecordFormat.headerSize + 12)
             // One pass over the length field and the payload, which are contiguous.
-            let crc = CRC32C.checksum(UnsafeRawBufferPointer(start: state.buffer.base + start + 4, count: payloadLength + 4))
+            let crc = CRC32C.checksum(
+                UnsafeRawBufferPointer(start: state.buffer.base + start + 4, count: payloadLength + 4))
             state.buffer.set(LogRecordFormat.keyedChecksum(crc, lsn: state.lsn), at: start)
             state.lsn += UInt64(state.buffer.count - start)
             self.appendedPosition.store(state.lsn, ordering: .releasing)
@@ -266,7 +273,8 @@ public final class WriteAheadLog: @unchecked Sendable {
         var failure: StorageError?
         self.writer.withLock { state in
             guard self.writeLocked(&state) else {
-                failure = StorageError(path: state.segment.path, operation: "write", reason: self.failure ?? "write failed")
+                failure = StorageError(
+                    path: state.segment.path, operation: "write", reason: self.failure ?? "write failed")
                 return
             }
             if state.segment.used == 0 { return }
@@ -296,7 +304,8 @@ public final class WriteAheadLog: @unchecked Sendable {
     /// Writes and syncs everything now, on the calling thread.
     public func sync() throws(StorageError) {
         guard self.writePending() else {
-            throw StorageError(path: self.layout.directory, operation: "write log", reason: self.failure ?? "write failed")
+            throw StorageError(
+                path: self.layout.directory, operation: "write log", reason: self.failure ?? "write failed")
         }
         try self.syncWritten()
     }
@@ -346,7 +355,8 @@ public final class WriteAheadLog: @unchecked Sendable {
     private func advanceDurable(to lsn: UInt64) {
         var current = self.durable
         while lsn > current {
-            let (exchanged, original) = self.durablePosition.compareExchange(expected: current, desired: lsn, ordering: .acquiringAndReleasing)
+            let (exchanged, original) = self.durablePosition.compareExchange(
+                expected: current, desired: lsn, ordering: .acquiringAndReleasing)
             if exchanged { break }
             current = original
         }
@@ -368,14 +378,17 @@ public final class WriteAheadLog: @unchecked Sendable {
         var lastSync = Self.monotonicMilliseconds()
         while self.running.load(ordering: .acquiring) {
             let policy = self.policy
-            let timeout: Int64 = self.isFailing ? 100 : (policy == .always ? 1000 : max(1, 1000 - (Self.monotonicMilliseconds() - lastSync)))
+            let timeout: Int64 =
+                self.isFailing
+                ? 100 : (policy == .always ? 1000 : max(1, 1000 - (Self.monotonicMilliseconds() - lastSync)))
             self.wakeup.wait(milliseconds: timeout)
             if !self.running.load(ordering: .acquiring) { break }
             // Loops write before they reply; this catches records nobody wrote yet.
             if !self.writePending() { continue }
             let now = Self.monotonicMilliseconds()
             let requested = self.syncRequested.exchange(false, ordering: .acquiringAndReleasing)
-            let due = (policy == .always && (requested || self.written > self.durable))
+            let due =
+                (policy == .always && (requested || self.written > self.durable))
                 || (policy == .everysec && now - lastSync >= 1000)
             if due && self.written > self.durable {
                 do {

@@ -23,7 +23,9 @@ struct CheckCommand: ParsableCommand {
             do {
                 let info = try SnapshotReader.validate(path: snapshot.path)
                 let created = Date(timeIntervalSince1970: Double(info.createdAt) / 1000)
-                print("snapshot \(snapshot.path): ok, \(info.entries) keys, \(info.size) bytes, log position \(info.lsn), taken \(created)")
+                print(
+                    "snapshot \(snapshot.path): ok, \(info.entries) keys, \(info.size) bytes, log position \(info.lsn), taken \(created)"
+                )
                 startLSN = max(startLSN, info.lsn)
             } catch {
                 print("snapshot \(snapshot.path): DAMAGED: \(error)")
@@ -34,9 +36,13 @@ struct CheckCommand: ParsableCommand {
         print("log segments: \(segments.count)")
         do {
             let result = try LogReader.read(layout, from: startLSN, repair: false, modify: false) { _ in }
-            print("log: ok, \(result.records) records (\(result.bytes) bytes) after position \(startLSN), ends at \(result.endLSN)")
+            print(
+                "log: ok, \(result.records) records (\(result.bytes) bytes) after position \(startLSN), ends at \(result.endLSN)"
+            )
             if let torn = result.tornTail {
-                print("log: torn record at the end of \(torn.path) at offset \(torn.offset); start-up will cut the \(torn.bytes) bytes from there to the end of the file")
+                print(
+                    "log: torn record at the end of \(torn.path) at offset \(torn.offset); start-up will cut the \(torn.bytes) bytes from there to the end of the file"
+                )
             }
         } catch let damage as LogDamage {
             print("log: DAMAGED: \(damage.description)")
@@ -77,7 +83,9 @@ struct BackupCommand: ParsableCommand {
             _ = try connection.call(["AUTH", self.user, password])
         }
         guard case .array(let started) = try connection.call(["BACKUP", "START"]), started.count == 3,
-              case .integer(let id) = started[0], case .integer(let size) = started[1], case .integer(let lsn) = started[2] else {
+            case .integer(let id) = started[0], case .integer(let size) = started[1],
+            case .integer(let lsn) = started[2]
+        else {
             throw ValidationError("unexpected reply to BACKUP START")
         }
         let temporary = self.to + ".tmp"
@@ -89,7 +97,11 @@ struct BackupCommand: ParsableCommand {
         var offset: Int64 = 0
         let chunk = 4 << 20
         while offset < size {
-            guard case .bulkString(let bytes) = try connection.call(["BACKUP", "READ", String(id), String(offset), String(chunk)]), !bytes.isEmpty else {
+            guard
+                case .bulkString(let bytes) = try connection.call([
+                    "BACKUP", "READ", String(id), String(offset), String(chunk),
+                ]), !bytes.isEmpty
+            else {
                 throw ValidationError("backup stream ended at \(offset) of \(size) bytes")
             }
             try output.write(contentsOf: bytes)
@@ -102,7 +114,9 @@ struct BackupCommand: ParsableCommand {
         progress.finish()
         let info = try SnapshotReader.validate(path: temporary)
         try StorageFiles.rename(temporary, to: self.to)
-        if !self.quiet { print("backup written to \(self.to): \(info.entries) keys, \(size) bytes, log position \(lsn)") }
+        if !self.quiet {
+            print("backup written to \(self.to): \(info.entries) keys, \(size) bytes, log position \(lsn)")
+        }
     }
 }
 
@@ -136,7 +150,8 @@ struct RestoreCommand: ParsableCommand {
         let existing = try layout.segments().map(\.path) + layout.snapshots().map(\.path)
         if !existing.isEmpty {
             guard self.force else {
-                throw ValidationError("\(self.dir) already holds data (\(existing.count) files); use --force to replace it")
+                throw ValidationError(
+                    "\(self.dir) already holds data (\(existing.count) files); use --force to replace it")
             }
             for path in existing { try StorageFiles.remove(path) }
         }
@@ -156,7 +171,9 @@ struct RestoreCommand: ParsableCommand {
         destination.close()
         try StorageFiles.rename(temporary, to: target)
         try StorageFiles.syncDirectory(self.dir)
-        if !self.quiet { print("restored \(info.entries) keys into \(self.dir); start it with: wharf serve --dir \(self.dir)") }
+        if !self.quiet {
+            print("restored \(info.entries) keys into \(self.dir); start it with: wharf serve --dir \(self.dir)")
+        }
     }
 }
 
@@ -177,7 +194,8 @@ final class ProgressBar {
         self.last = percent
         let filled = percent / 4
         let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: 25 - filled)
-        FileHandle.standardError.write(Data("\r[\(bar)] \(percent)% (\(done / 1_048_576) of \(self.total / 1_048_576) MB)".utf8))
+        FileHandle.standardError.write(
+            Data("\r[\(bar)] \(percent)% (\(done / 1_048_576) of \(self.total / 1_048_576) MB)".utf8))
     }
 
     func finish() {

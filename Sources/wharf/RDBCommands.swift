@@ -68,7 +68,9 @@ struct ImportCommand: ParsableCommand {
             throw CommandFailure("\(self.file) was refused, nothing was loaded: \(failure)")
         }
         let seconds = Date().timeIntervalSince(started)
-        print(RDBSummaryText.describe(summary, verb: "imported", seconds: seconds) + (phases.isEmpty ? "" : " (\(phases))"))
+        print(
+            RDBSummaryText.describe(summary, verb: "imported", seconds: seconds)
+                + (phases.isEmpty ? "" : " (\(phases))"))
         if summary.functionsSkipped > 0 {
             print("skipped \(summary.functionsSkipped) function libraries: Wharf does not run Redis functions yet")
         }
@@ -80,14 +82,17 @@ struct ImportCommand: ParsableCommand {
         let progress = ProgressBar(total: bytes.count)
         try RDBFile.read(bytes, summary: &summary) { item throws(RDB.Failure) in
             if item.database >= self.location.databases, self.location.dir != nil {
-                throw RDB.Failure(offset: item.valueBytes.lowerBound, reason: "database \(item.database) is past --databases \(self.location.databases)")
+                throw RDB.Failure(
+                    offset: item.valueBytes.lowerBound,
+                    reason: "database \(item.database) is past --databases \(self.location.databases)")
             }
             progress.update(item.valueBytes.upperBound / 2)
         }
         return summary
     }
 
-    private func load(_ bytes: UnsafeRawBufferPointer, into dir: String, phases: inout String) throws -> RDBFile.Summary {
+    private func load(_ bytes: UnsafeRawBufferPointer, into dir: String, phases: inout String) throws -> RDBFile.Summary
+    {
         // One pass: the keys go into memory unlogged and become durable only with the final
         // snapshot, so damage found part-way leaves the directory as it was. The checksum is
         // verified before the first key is read.
@@ -102,12 +107,17 @@ struct ImportCommand: ParsableCommand {
         let progress = ProgressBar(total: bytes.count)
         summary = RDBFile.Summary()
         let databases = self.location.databases
-        try RDBFile.read(bytes, summary: &summary, resized: loader.reserve(database:keys:)) { item throws(RDB.Failure) in
+        try RDBFile.read(bytes, summary: &summary, resized: loader.reserve(database:keys:)) {
+            item throws(RDB.Failure) in
             if item.database >= databases {
-                throw RDB.Failure(offset: item.valueBytes.lowerBound, reason: "database \(item.database) is past --databases \(databases)")
+                throw RDB.Failure(
+                    offset: item.valueBytes.lowerBound,
+                    reason: "database \(item.database) is past --databases \(databases)")
             }
             guard loader.store(item) else {
-                throw RDB.Failure(offset: item.valueBytes.lowerBound, reason: "a \(item.value.typeName) value breaks its type's rules")
+                throw RDB.Failure(
+                    offset: item.valueBytes.lowerBound, reason: "a \(item.value.typeName) value breaks its type's rules"
+                )
             }
             progress.update(item.valueBytes.upperBound)
         }
@@ -115,7 +125,9 @@ struct ImportCommand: ParsableCommand {
         let loaded = Date()
         try persistence.snapshot(background: false)
         try persistence.close()
-        phases = String(format: "loading %.2f s, snapshot %.2f s", loaded.timeIntervalSince(started), Date().timeIntervalSince(loaded))
+        phases = String(
+            format: "loading %.2f s, snapshot %.2f s", loaded.timeIntervalSince(started),
+            Date().timeIntervalSince(loaded))
         // The process ends right after this: freeing a million entries one by one would take
         // longer than the snapshot. The system takes the memory back at exit.
         Self.finished.withLock { $0 = engine }
@@ -148,8 +160,10 @@ struct ImportCommand: ParsableCommand {
                 database = item.database
                 batch.append([Array("SELECT".utf8), Array(String(database).utf8)])
             }
-            var command = [Array("RESTORE".utf8), item.key, Array(String(item.expireAt ?? 0).utf8),
-                           RDBFile.payload(of: item, in: bytes), Array("REPLACE".utf8), Array("ABSTTL".utf8)]
+            var command = [
+                Array("RESTORE".utf8), item.key, Array(String(item.expireAt ?? 0).utf8),
+                RDBFile.payload(of: item, in: bytes), Array("REPLACE".utf8), Array("ABSTTL".utf8),
+            ]
             if let idle = item.idleSeconds { command += [Array("IDLETIME".utf8), Array(String(idle).utf8)] }
             if let frequency = item.frequency { command += [Array("FREQ".utf8), Array(String(frequency).utf8)] }
             batch.append(command)
@@ -187,7 +201,9 @@ struct ExportCommand: ParsableCommand {
             let directory = NSTemporaryDirectory() + "wharf-export-\(UUID().uuidString)"
             scratch = directory
             let backup = directory + ".backup"
-            var backupCommand = try BackupCommand.parse(["--to", backup, "--host", self.location.host, "--port", String(port), "--user", self.location.user])
+            var backupCommand = try BackupCommand.parse([
+                "--to", backup, "--host", self.location.host, "--port", String(port), "--user", self.location.user,
+            ])
             backupCommand.password = self.location.password
             backupCommand.quiet = true
             try backupCommand.run()
@@ -198,12 +214,16 @@ struct ExportCommand: ParsableCommand {
             source = directory
         }
         defer { if let scratch { try? FileManager.default.removeItem(atPath: scratch) } }
-        guard let source, FileManager.default.fileExists(atPath: source) else { throw ValidationError("no such directory: \(self.location.dir ?? "")") }
+        guard let source, FileManager.default.fileExists(atPath: source) else {
+            throw ValidationError("no such directory: \(self.location.dir ?? "")")
+        }
         let persistence = Persistence(options: PersistenceOptions(directory: source))
         let engine = Engine(settings: EngineSettings(databases: self.location.databases), persistence: persistence)
         _ = try persistence.recover(into: engine)
         let temporary = self.rdb + ".tmp"
-        guard FileManager.default.createFile(atPath: temporary, contents: nil) else { throw ValidationError("cannot create \(temporary)") }
+        guard FileManager.default.createFile(atPath: temporary, contents: nil) else {
+            throw ValidationError("cannot create \(temporary)")
+        }
         let output = try FileHandle(forWritingTo: URL(fileURLWithPath: temporary))
         var writer = RDBFileWriter { bytes in try output.write(contentsOf: bytes) }
         let summary = try engine.exportRDB(to: &writer)
@@ -211,7 +231,9 @@ struct ExportCommand: ParsableCommand {
         try output.close()
         try persistence.close()
         try StorageFiles.rename(temporary, to: self.rdb)
-        print(RDBSummaryText.describe(summary, verb: "exported", seconds: Date().timeIntervalSince(started)) + " to \(self.rdb)")
+        print(
+            RDBSummaryText.describe(summary, verb: "exported", seconds: Date().timeIntervalSince(started))
+                + " to \(self.rdb)")
     }
 }
 
@@ -223,9 +245,11 @@ struct CommandFailure: Error, CustomStringConvertible {
 
 enum RDBSummaryText {
     static func describe(_ summary: RDBFile.Summary, verb: String, seconds: Double) -> String {
-        let types = summary.keysByType.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
+        let types = summary.keysByType.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(
+            separator: ", ")
         let time = String(format: "%.2f", seconds)
-        return "\(verb) \(summary.keys) keys (\(types.isEmpty ? "none" : types)), \(summary.withExpiry) with an expiry, "
+        return
+            "\(verb) \(summary.keys) keys (\(types.isEmpty ? "none" : types)), \(summary.withExpiry) with an expiry, "
             + "in \(summary.databases.count) database\(summary.databases.count == 1 ? "" : "s"), \(time) s"
     }
 }

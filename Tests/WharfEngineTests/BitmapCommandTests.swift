@@ -1,7 +1,7 @@
 import PropertyBased
 import Testing
-import WharfProtocol
 import WharfEngine
+import WharfProtocol
 
 @Suite("Bitmap commands")
 struct BitmapCommandTests {
@@ -30,21 +30,26 @@ struct BitmapCommandTests {
         #expect(h.run("GET", "n") == .bulk("3"))
     }
 
-    @Test("bit commands refuse bad arguments with Redis's messages", arguments: [
-        (["SETBIT", "k", "-1", "1"], "ERR bit offset is not an integer or out of range"),
-        (["SETBIT", "k", "4294967296", "1"], "ERR bit offset is not an integer or out of range"),
-        (["SETBIT", "k", "0", "2"], "ERR bit is not an integer or out of range"),
-        (["BITCOUNT", "k", "0"], "ERR syntax error"),
-        (["BITCOUNT", "k", "0", "1", "BITS"], "ERR syntax error"),
-        (["BITPOS", "k", "2"], "ERR The bit argument must be 1 or 0."),
-        (["BITOP", "NAND", "d", "a"], "ERR syntax error"),
-        (["BITOP", "NOT", "d", "a", "b"], "ERR BITOP NOT must be called with a single source key."),
-        (["BITFIELD", "k", "GET", "u64", "0"], "ERR Invalid bitfield type. Use something like i16 u8. Note that u64 is not supported but i64 is."),
-        (["BITFIELD", "k", "GET", "i8", "#x"], "ERR bit offset is not an integer or out of range"),
-        (["BITFIELD", "k", "OVERFLOW", "NOPE"], "ERR Invalid OVERFLOW type specified"),
-        (["BITFIELD", "k", "INCRBY", "u8", "0"], "ERR syntax error"),
-        (["BITFIELD_RO", "k", "SET", "u8", "0", "1"], "ERR BITFIELD_RO only supports the GET subcommand"),
-    ])
+    @Test(
+        "bit commands refuse bad arguments with Redis's messages",
+        arguments: [
+            (["SETBIT", "k", "-1", "1"], "ERR bit offset is not an integer or out of range"),
+            (["SETBIT", "k", "4294967296", "1"], "ERR bit offset is not an integer or out of range"),
+            (["SETBIT", "k", "0", "2"], "ERR bit is not an integer or out of range"),
+            (["BITCOUNT", "k", "0"], "ERR syntax error"),
+            (["BITCOUNT", "k", "0", "1", "BITS"], "ERR syntax error"),
+            (["BITPOS", "k", "2"], "ERR The bit argument must be 1 or 0."),
+            (["BITOP", "NAND", "d", "a"], "ERR syntax error"),
+            (["BITOP", "NOT", "d", "a", "b"], "ERR BITOP NOT must be called with a single source key."),
+            (
+                ["BITFIELD", "k", "GET", "u64", "0"],
+                "ERR Invalid bitfield type. Use something like i16 u8. Note that u64 is not supported but i64 is."
+            ),
+            (["BITFIELD", "k", "GET", "i8", "#x"], "ERR bit offset is not an integer or out of range"),
+            (["BITFIELD", "k", "OVERFLOW", "NOPE"], "ERR Invalid OVERFLOW type specified"),
+            (["BITFIELD", "k", "INCRBY", "u8", "0"], "ERR syntax error"),
+            (["BITFIELD_RO", "k", "SET", "u8", "0", "1"], "ERR BITFIELD_RO only supports the GET subcommand"),
+        ])
     func errors(arguments: [String], error: String) {
         let h = EngineHarness()
         #expect(h.run(arguments.map { Array($0.utf8) }) == .error(error))
@@ -56,24 +61,29 @@ struct BitmapCommandTests {
         #expect(h.run("CONFIG", "SET", "proto-max-bulk-len", "1mb") == .ok)
         #expect(h.run("SETBIT", "k", "8388607", "1") == .integer(0))
         #expect(h.run("SETBIT", "k", "8388608", "1") == .error("ERR bit offset is not an integer or out of range"))
-        #expect(h.run("BITFIELD", "k", "SET", "u8", "#1048576", "1") == .error("ERR bit offset is not an integer or out of range"))
+        #expect(
+            h.run("BITFIELD", "k", "SET", "u8", "#1048576", "1")
+                == .error("ERR bit offset is not an integer or out of range"))
     }
 
     @Test("BITFIELD: # offsets, the three overflow modes and Redis's own SET quirk")
     func bitfield() {
         let h = EngineHarness()
-        #expect(h.run("BITFIELD", "k", "SET", "u8", "#1", "200", "GET", "u8", "8", "GET", "i8", "8")
-            == .array([.integer(0), .integer(200), .integer(-56)]))
+        #expect(
+            h.run("BITFIELD", "k", "SET", "u8", "#1", "200", "GET", "u8", "8", "GET", "i8", "8")
+                == .array([.integer(0), .integer(200), .integer(-56)]))
         #expect(h.run("BITFIELD", "k", "INCRBY", "u8", "#1", "100") == .array([.integer(44)]))
         #expect(h.run("BITFIELD", "k", "OVERFLOW", "SAT", "INCRBY", "u8", "#1", "300") == .array([.integer(255)]))
-        #expect(h.run("BITFIELD", "k", "OVERFLOW", "FAIL", "INCRBY", "u8", "#1", "1", "GET", "u8", "#1")
-            == .array([.null, .integer(255)]))
+        #expect(
+            h.run("BITFIELD", "k", "OVERFLOW", "FAIL", "INCRBY", "u8", "#1", "1", "GET", "u8", "#1")
+                == .array([.null, .integer(255)]))
         #expect(h.run("BITFIELD", "k", "OVERFLOW", "SAT", "SET", "i4", "0", "-100") == .array([.integer(0)]))
         #expect(h.run("BITFIELD", "k", "GET", "i4", "0") == .array([.integer(-8)]))
         // Redis computes max - value in 64 bits, which wraps for a large negative SET into a
         // narrow field: it counts as an overflow upwards and SAT stores the maximum.
-        #expect(h.run("BITFIELD", "q", "OVERFLOW", "SAT", "SET", "i63", "0", "-9099238328871042205", "GET", "i63", "0")
-            == .array([.integer(0), .integer(4_611_686_018_427_387_903)]))
+        #expect(
+            h.run("BITFIELD", "q", "OVERFLOW", "SAT", "SET", "i63", "0", "-9099238328871042205", "GET", "i63", "0")
+                == .array([.integer(0), .integer(4_611_686_018_427_387_903)]))
         #expect(h.run("BITFIELD_RO", "missing", "GET", "u8", "0") == .array([.integer(0)]))
         #expect(h.run("EXISTS", "missing") == .integer(0))
     }
@@ -103,10 +113,13 @@ struct BitmapCommandTests {
                 let mode = ["WRAP", "SAT", "FAIL"][step.overflow]
                 let offset = step.field * 64
                 let minimum: Int64 = signed ? (width == 64 ? .min : -(1 << Int64(width - 1))) : 0
-                let maximum: Int64 = signed
-                    ? (width == 64 ? .max : (1 << Int64(width - 1)) - 1) : (width == 63 ? .max : (1 << Int64(width)) - 1)
+                let maximum: Int64 =
+                    signed
+                    ? (width == 64 ? .max : (1 << Int64(width - 1)) - 1)
+                    : (width == 63 ? .max : (1 << Int64(width)) - 1)
                 let current = fields[offset] ?? 0
-                let (target, overflow) = step.increment ? current.addingReportingOverflow(step.value) : (step.value, false)
+                let (target, overflow) =
+                    step.increment ? current.addingReportingOverflow(step.value) : (step.value, false)
                 // An unsigned SET takes a negative number's 64 bits as unsigned: above the range.
                 let above = overflow ? step.value > 0 : (target > maximum || (!signed && !step.increment && target < 0))
                 let below = !above && (overflow || target < minimum)
@@ -116,7 +129,8 @@ struct BitmapCommandTests {
                 } else if mode == "SAT" {
                     stored = above ? maximum : minimum
                 } else if mode == "WRAP" {
-                    stored = Self.model(step.increment ? current &+ step.value : step.value, signed: signed, width: width)
+                    stored = Self.model(
+                        step.increment ? current &+ step.value : step.value, signed: signed, width: width)
                 }
                 let command = step.increment ? "INCRBY" : "SET"
                 let reply = h.run("BITFIELD", "k", "OVERFLOW", mode, command, type, "\(offset)", "\(step.value)")
@@ -139,7 +153,9 @@ struct BitmapCommandTests {
             let keys = ["a", "b", "c"]
             func bytes(_ bits: [Bool]) -> [UInt8] {
                 stride(from: 0, to: bits.count, by: 8).map { start in
-                    (0..<8).reduce(UInt8(0)) { $0 | (start + $1 < bits.count && bits[start + $1] ? 0x80 >> UInt8($1) : 0) }
+                    (0..<8).reduce(UInt8(0)) {
+                        $0 | (start + $1 < bits.count && bits[start + $1] ? 0x80 >> UInt8($1) : 0)
+                    }
                 }
             }
             func clamp(_ start: Int, _ end: Int, _ total: Int) -> Range<Int>? {
@@ -163,7 +179,8 @@ struct BitmapCommandTests {
                     model[step.key] = bits
                 case 2:
                     let byteRange = clamp(step.a / 8, step.b / 8, bits.count / 8)
-                    let expected = byteRange.map { bits[($0.lowerBound * 8)..<($0.upperBound * 8)].filter { $0 }.count } ?? 0
+                    let expected =
+                        byteRange.map { bits[($0.lowerBound * 8)..<($0.upperBound * 8)].filter { $0 }.count } ?? 0
                     #expect(h.run("BITCOUNT", key, "\(step.a / 8)", "\(step.b / 8)") == .integer(Int64(expected)))
                     let bitRange = clamp(step.a, step.b, bits.count)
                     let inBits = bitRange.map { bits[$0].filter { $0 }.count } ?? 0
@@ -176,7 +193,9 @@ struct BitmapCommandTests {
                     } else if let range = clamp(step.a, step.b, bits.count) {
                         expected = range.first { bits[$0] == wanted } ?? -1
                     }
-                    #expect(h.run("BITPOS", key, wanted ? "1" : "0", "\(step.a)", "\(step.b)", "BIT") == .integer(Int64(expected)))
+                    #expect(
+                        h.run("BITPOS", key, wanted ? "1" : "0", "\(step.a)", "\(step.b)", "BIT")
+                            == .integer(Int64(expected)))
                     if !bits.isEmpty {
                         let whole = bits.firstIndex(of: wanted) ?? (wanted ? -1 : bits.count)
                         #expect(h.run("BITPOS", key, wanted ? "1" : "0") == .integer(Int64(whole)))
@@ -187,8 +206,11 @@ struct BitmapCommandTests {
                     let length = max(bits.count, other.count)
                     let left = bits + Array(repeating: false, count: length - bits.count)
                     let right = other + Array(repeating: false, count: length - other.count)
-                    let result = zip(left, right).map { operation == "AND" ? $0 && $1 : operation == "OR" ? $0 || $1 : $0 != $1 }
-                    #expect(h.run("BITOP", operation, "c", key, keys[(step.key + 1) % 3]) == .integer(Int64(length / 8)))
+                    let result = zip(left, right).map {
+                        operation == "AND" ? $0 && $1 : operation == "OR" ? $0 || $1 : $0 != $1
+                    }
+                    #expect(
+                        h.run("BITOP", operation, "c", key, keys[(step.key + 1) % 3]) == .integer(Int64(length / 8)))
                     model[2] = result
                 default:
                     let result = bits.map { !$0 }

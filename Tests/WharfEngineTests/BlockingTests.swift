@@ -1,6 +1,6 @@
 import Testing
-import WharfProtocol
 import WharfEngine
+import WharfProtocol
 
 @Suite("Blocking commands")
 struct BlockingTests {
@@ -63,10 +63,15 @@ struct BlockingTests {
         #expect(waiters[1].takeDeliveries() == [.array([.bulk("z"), .bulk("a"), .bulk("1")])])
 
         // "b" is still there: BZMPOP answers at once; on an empty key it waits.
-        #expect(waiters[2].runBlocking("BZMPOP", "0", "1", "z", "MAX", "COUNT", "5") == .array([.bulk("z"), .array([.array([.bulk("b"), .bulk("2")])])]))
+        #expect(
+            waiters[2].runBlocking("BZMPOP", "0", "1", "z", "MAX", "COUNT", "5")
+                == .array([.bulk("z"), .array([.array([.bulk("b"), .bulk("2")])])]))
         #expect(waiters[2].runBlocking("BZMPOP", "0", "1", "z", "MAX", "COUNT", "5") == nil)
         writer.run("ZADD", "z", "7", "c", "8", "d")
-        #expect(waiters[2].takeDeliveries() == [.array([.bulk("z"), .array([.array([.bulk("d"), .bulk("8")]), .array([.bulk("c"), .bulk("7")])])])])
+        #expect(
+            waiters[2].takeDeliveries() == [
+                .array([.bulk("z"), .array([.array([.bulk("d"), .bulk("8")]), .array([.bulk("c"), .bulk("7")])])])
+            ])
     }
 
     @Test("Inside MULTI a blocking command answers at once as if it timed out")

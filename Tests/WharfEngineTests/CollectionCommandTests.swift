@@ -1,49 +1,66 @@
 import Testing
-import WharfProtocol
 import WharfEngine
+import WharfProtocol
 
 @Suite("Collection commands")
 struct CollectionCommandTests {
-    @Test("Every collection command answers WRONGTYPE on another type", arguments: [
-        ["LPUSH", "s", "x"], ["LRANGE", "s", "0", "-1"], ["LPOP", "s"], ["BLPOP", "s", "0.01"], ["LMOVE", "s", "d", "LEFT", "LEFT"],
-        ["HSET", "s", "f", "v"], ["HGETALL", "s"], ["HINCRBY", "s", "f", "1"],
-        ["SADD", "s", "m"], ["SMEMBERS", "s"], ["SINTER", "s"], ["SPOP", "s"],
-        ["ZADD", "s", "1", "m"], ["ZRANGE", "s", "0", "-1"], ["ZPOPMIN", "s"], ["ZUNIONSTORE", "d", "1", "s"], ["ZSCAN", "s", "0"],
-    ])
+    @Test(
+        "Every collection command answers WRONGTYPE on another type",
+        arguments: [
+            ["LPUSH", "s", "x"], ["LRANGE", "s", "0", "-1"], ["LPOP", "s"], ["BLPOP", "s", "0.01"],
+            ["LMOVE", "s", "d", "LEFT", "LEFT"],
+            ["HSET", "s", "f", "v"], ["HGETALL", "s"], ["HINCRBY", "s", "f", "1"],
+            ["SADD", "s", "m"], ["SMEMBERS", "s"], ["SINTER", "s"], ["SPOP", "s"],
+            ["ZADD", "s", "1", "m"], ["ZRANGE", "s", "0", "-1"], ["ZPOPMIN", "s"], ["ZUNIONSTORE", "d", "1", "s"],
+            ["ZSCAN", "s", "0"],
+        ])
     func wrongType(_ command: [String]) {
         let h = EngineHarness()
         h.run("SET", "s", "string")
-        #expect(h.run(command.map { Array($0.utf8) }) == .error("WRONGTYPE Operation against a key holding the wrong kind of value"))
+        #expect(
+            h.run(command.map { Array($0.utf8) })
+                == .error("WRONGTYPE Operation against a key holding the wrong kind of value"))
         #expect(h.run("GET", "s") == .bulk("string"))
     }
 
-    @Test("Argument errors use Redis's messages", arguments: [
-        (["ZADD", "z", "NX", "XX", "1", "m"], "ERR XX and NX options at the same time are not compatible"),
-        (["ZADD", "z", "GT", "LT", "1", "m"], "ERR GT, LT, and/or NX options at the same time are not compatible"),
-        (["ZADD", "z", "INCR", "1", "a", "2", "b"], "ERR INCR option supports a single increment-element pair"),
-        (["ZADD", "z", "1", "a", "2"], "ERR syntax error"),
-        (["ZADD", "z", "nan", "m"], "ERR value is not a valid float"),
-        (["ZRANGEBYSCORE", "z", "x", "1"], "ERR min or max is not a float"),
-        (["ZRANGEBYLEX", "z", "a", "+"], "ERR min or max not valid string range item"),
-        (["ZRANGE", "z", "0", "1", "LIMIT", "0", "1"], "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX"),
-        (["ZRANGE", "z", "-", "+", "BYLEX", "WITHSCORES"], "ERR syntax error, WITHSCORES not supported in combination with BYLEX"),
-        (["ZUNIONSTORE", "d", "0", "z"], "ERR at least 1 input key is needed for 'zunionstore' command"),
-        (["ZINTER", "2", "z"], "ERR syntax error"),
-        (["ZUNION", "1", "z", "WEIGHTS", "x"], "ERR weight value is not a float"),
-        (["ZPOPMIN", "z", "-1"], "ERR value is out of range, must be positive"),
-        (["LPOS", "l", "x", "RANK", "0"], "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list"),
-        (["LPOS", "l", "x", "MAXLEN", "-1"], "ERR MAXLEN can't be negative"),
-        (["LMPOP", "0", "l", "LEFT"], "ERR numkeys should be greater than 0"),
-        (["LMPOP", "1", "l", "UP"], "ERR syntax error"),
-        (["LMPOP", "1", "l", "LEFT", "COUNT", "0"], "ERR count should be greater than 0"),
-        (["BLPOP", "l", "-1"], "ERR timeout is negative"),
-        (["BLPOP", "l", "soon"], "ERR timeout is not a float or out of range"),
-        (["HSET", "h", "f"], "ERR wrong number of arguments for 'hset' command"),
-        (["HINCRBYFLOAT", "h", "f", "x"], "ERR value is not a valid float"),
-        (["SINTERCARD", "3", "a", "b"], "ERR Number of keys can't be greater than number of args"),
-        (["SINTERCARD", "1", "a", "LIMIT", "-1"], "ERR LIMIT can't be negative"),
-        (["SSCAN", "s", "x"], "ERR invalid cursor"),
-    ])
+    @Test(
+        "Argument errors use Redis's messages",
+        arguments: [
+            (["ZADD", "z", "NX", "XX", "1", "m"], "ERR XX and NX options at the same time are not compatible"),
+            (["ZADD", "z", "GT", "LT", "1", "m"], "ERR GT, LT, and/or NX options at the same time are not compatible"),
+            (["ZADD", "z", "INCR", "1", "a", "2", "b"], "ERR INCR option supports a single increment-element pair"),
+            (["ZADD", "z", "1", "a", "2"], "ERR syntax error"),
+            (["ZADD", "z", "nan", "m"], "ERR value is not a valid float"),
+            (["ZRANGEBYSCORE", "z", "x", "1"], "ERR min or max is not a float"),
+            (["ZRANGEBYLEX", "z", "a", "+"], "ERR min or max not valid string range item"),
+            (
+                ["ZRANGE", "z", "0", "1", "LIMIT", "0", "1"],
+                "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX"
+            ),
+            (
+                ["ZRANGE", "z", "-", "+", "BYLEX", "WITHSCORES"],
+                "ERR syntax error, WITHSCORES not supported in combination with BYLEX"
+            ),
+            (["ZUNIONSTORE", "d", "0", "z"], "ERR at least 1 input key is needed for 'zunionstore' command"),
+            (["ZINTER", "2", "z"], "ERR syntax error"),
+            (["ZUNION", "1", "z", "WEIGHTS", "x"], "ERR weight value is not a float"),
+            (["ZPOPMIN", "z", "-1"], "ERR value is out of range, must be positive"),
+            (
+                ["LPOS", "l", "x", "RANK", "0"],
+                "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list"
+            ),
+            (["LPOS", "l", "x", "MAXLEN", "-1"], "ERR MAXLEN can't be negative"),
+            (["LMPOP", "0", "l", "LEFT"], "ERR numkeys should be greater than 0"),
+            (["LMPOP", "1", "l", "UP"], "ERR syntax error"),
+            (["LMPOP", "1", "l", "LEFT", "COUNT", "0"], "ERR count should be greater than 0"),
+            (["BLPOP", "l", "-1"], "ERR timeout is negative"),
+            (["BLPOP", "l", "soon"], "ERR timeout is not a float or out of range"),
+            (["HSET", "h", "f"], "ERR wrong number of arguments for 'hset' command"),
+            (["HINCRBYFLOAT", "h", "f", "x"], "ERR value is not a valid float"),
+            (["SINTERCARD", "3", "a", "b"], "ERR Number of keys can't be greater than number of args"),
+            (["SINTERCARD", "1", "a", "LIMIT", "-1"], "ERR LIMIT can't be negative"),
+            (["SSCAN", "s", "x"], "ERR invalid cursor"),
+        ])
     func errors(_ command: [String], _ message: String) {
         let h = EngineHarness()
         #expect(h.run(command.map { Array($0.utf8) }) == .error(message))
@@ -83,12 +100,19 @@ struct CollectionCommandTests {
     func ziplistAliases() {
         let h = EngineHarness()
         #expect(h.run("CONFIG", "SET", "hash-max-ziplist-entries", "2") == .ok)
-        #expect(h.run("CONFIG", "GET", "hash-max-listpack-entries") == .array([.bulk("hash-max-listpack-entries"), .bulk("2")]))
+        #expect(
+            h.run("CONFIG", "GET", "hash-max-listpack-entries")
+                == .array([.bulk("hash-max-listpack-entries"), .bulk("2")]))
         h.run("HSET", "h", "a", "1", "b", "2", "c", "3")
         #expect(h.run("OBJECT", "ENCODING", "h") == .bulk("hashtable"))
         #expect(h.run("CONFIG", "SET", "zset-max-listpack-value", "5") == .ok)
-        #expect(h.run("CONFIG", "GET", "zset-max-ziplist-value") == .array([.bulk("zset-max-ziplist-value"), .bulk("5")]))
-        #expect(h.run("CONFIG", "SET", "list-max-ziplist-size", "-9") == .error("ERR CONFIG SET failed (possibly related to argument 'list-max-ziplist-size') - argument must be between -5 and 2147483647 inclusive"))
+        #expect(
+            h.run("CONFIG", "GET", "zset-max-ziplist-value") == .array([.bulk("zset-max-ziplist-value"), .bulk("5")]))
+        #expect(
+            h.run("CONFIG", "SET", "list-max-ziplist-size", "-9")
+                == .error(
+                    "ERR CONFIG SET failed (possibly related to argument 'list-max-ziplist-size') - argument must be between -5 and 2147483647 inclusive"
+                ))
     }
 
     @Test("Scores print as Redis 7.0 prints them; inf and exclusive bounds")
@@ -113,10 +137,13 @@ struct CollectionCommandTests {
         h.run("ZADD", "b", "10", "y", "20", "z")
         h.run("SADD", "s", "y", "z")
         #expect(h.run("ZUNIONSTORE", "u", "2", "a", "b", "WEIGHTS", "2", "1") == .integer(3))
-        #expect(h.run("ZRANGE", "u", "0", "-1", "WITHSCORES") == .array([.bulk("x"), .bulk("2"), .bulk("y"), .bulk("14"), .bulk("z"), .bulk("20")]))
+        #expect(
+            h.run("ZRANGE", "u", "0", "-1", "WITHSCORES")
+                == .array([.bulk("x"), .bulk("2"), .bulk("y"), .bulk("14"), .bulk("z"), .bulk("20")]))
         #expect(h.run("ZINTERSTORE", "i", "2", "a", "b", "AGGREGATE", "MAX") == .integer(1))
         #expect(h.run("ZRANGE", "i", "0", "-1", "WITHSCORES") == .array([.bulk("y"), .bulk("10")]))
-        #expect(h.run("ZINTER", "2", "b", "s", "WITHSCORES") == .array([.bulk("y"), .bulk("11"), .bulk("z"), .bulk("21")]))
+        #expect(
+            h.run("ZINTER", "2", "b", "s", "WITHSCORES") == .array([.bulk("y"), .bulk("11"), .bulk("z"), .bulk("21")]))
         #expect(h.run("ZDIFF", "2", "b", "a") == .array([.bulk("z")]))
         #expect(h.run("ZDIFFSTORE", "a", "2", "a", "a") == .integer(0))
         #expect(h.run("EXISTS", "a") == .integer(0))
@@ -140,11 +167,15 @@ struct CollectionCommandTests {
     func popsAndRandom() {
         let h = EngineHarness()
         h.run("RPUSH", "l", "a", "b", "c")
-        #expect(h.run("LMPOP", "2", "none", "l", "RIGHT", "COUNT", "2") == .array([.bulk("l"), .array([.bulk("c"), .bulk("b")])]))
+        #expect(
+            h.run("LMPOP", "2", "none", "l", "RIGHT", "COUNT", "2")
+                == .array([.bulk("l"), .array([.bulk("c"), .bulk("b")])]))
         #expect(h.run("LPOP", "l", "0") == .array([]))
         #expect(h.run("LPOP", "missing", "2") == .null)
         h.run("ZADD", "z", "1", "a", "2", "b", "3", "c")
-        #expect(h.run("ZMPOP", "1", "z", "MAX", "COUNT", "2") == .array([.bulk("z"), .array([.array([.bulk("c"), .bulk("3")]), .array([.bulk("b"), .bulk("2")])])]))
+        #expect(
+            h.run("ZMPOP", "1", "z", "MAX", "COUNT", "2")
+                == .array([.bulk("z"), .array([.array([.bulk("c"), .bulk("3")]), .array([.bulk("b"), .bulk("2")])])]))
         #expect(h.run("ZRANDMEMBER", "z", "-3") == .array([.bulk("a"), .bulk("a"), .bulk("a")]))
         h.run("SADD", "s", "a", "b", "c")
         #expect(h.run("SRANDMEMBER", "s", "5").sortedStrings == ["a", "b", "c"])
@@ -154,7 +185,9 @@ struct CollectionCommandTests {
         #expect(h.run("EXISTS", "s") == .integer(0))
         h.run("HSET", "h", "f", "1.5")
         #expect(h.run("HINCRBYFLOAT", "h", "f", "0.1") == .bulk("1.6"))
-        #expect(h.run("HRANDFIELD", "h", "-2", "WITHVALUES") == .array([.bulk("f"), .bulk("1.6"), .bulk("f"), .bulk("1.6")]))
+        #expect(
+            h.run("HRANDFIELD", "h", "-2", "WITHVALUES")
+                == .array([.bulk("f"), .bulk("1.6"), .bulk("f"), .bulk("1.6")]))
     }
 
     @Test("HSCAN, SSCAN and ZSCAN visit every element of a large collection exactly once")
@@ -169,7 +202,9 @@ struct CollectionCommandTests {
             var cursor = "0"
             var seen: [String] = []
             repeat {
-                guard case .array(let reply) = h.run(command, key, cursor, "COUNT", "20"), case .array(let items) = reply[1] else {
+                guard case .array(let reply) = h.run(command, key, cursor, "COUNT", "20"),
+                    case .array(let items) = reply[1]
+                else {
                     Issue.record("\(command) replied badly")
                     return
                 }

@@ -1,7 +1,7 @@
 import PropertyBased
 import Testing
-import WharfProtocol
 import WharfEngine
+import WharfProtocol
 
 /// Model-based tests: random command sequences run against the engine and against a
 /// plain Swift model of each type, comparing every reply and, after each step, the whole
@@ -48,7 +48,8 @@ struct CollectionModelTests {
                 var list = model[key]!
                 switch step.operation {
                 case 0:
-                    #expect(h.run("LPUSH", key, value, Self.values[(step.a + 3) % 10]) == .integer(Int64(list.count + 2)))
+                    #expect(
+                        h.run("LPUSH", key, value, Self.values[(step.a + 3) % 10]) == .integer(Int64(list.count + 2)))
                     list.insert(contentsOf: [Self.values[(step.a + 3) % 10], value], at: 0)
                 case 1:
                     #expect(h.run("RPUSH", key, value) == .integer(Int64(list.count + 1)))
@@ -92,18 +93,27 @@ struct CollectionModelTests {
                     if count >= 0 {
                         var index = 0
                         while index < list.count && (count == 0 || removed < count) {
-                            if list[index] == value { list.remove(at: index); removed += 1 } else { index += 1 }
+                            if list[index] == value {
+                                list.remove(at: index)
+                                removed += 1
+                            } else {
+                                index += 1
+                            }
                         }
                     } else {
                         var index = list.count - 1
                         while index >= 0 && removed < -count {
-                            if list[index] == value { list.remove(at: index); removed += 1 }
+                            if list[index] == value {
+                                list.remove(at: index)
+                                removed += 1
+                            }
                             index -= 1
                         }
                     }
                     #expect(h.run("LREM", key, String(count), value) == .integer(Int64(removed)))
                 case 7:
-                    let start = step.b, stop = step.a - 3
+                    let start = step.b
+                    let stop = step.a - 3
                     #expect(h.run("LTRIM", key, String(start), String(stop)) == .ok)
                     let count = list.count
                     var from = start < 0 ? count + start : start
@@ -112,7 +122,8 @@ struct CollectionModelTests {
                     to = min(to, count - 1)
                     list = from > to || from >= count ? [] : Array(list[from...to])
                 case 8:
-                    let fromLeft = step.b % 2 == 0, toLeft = step.b < 0
+                    let fromLeft = step.b % 2 == 0
+                    let toLeft = step.b < 0
                     let reply = h.run("LMOVE", key, other, fromLeft ? "LEFT" : "RIGHT", toLeft ? "LEFT" : "RIGHT")
                     if list.isEmpty {
                         #expect(reply == .null)
@@ -131,7 +142,9 @@ struct CollectionModelTests {
                     let expected: RESPValue = position >= 0 && position < list.count ? .bulk(list[position]) : .null
                     #expect(h.run("LINDEX", key, String(index)) == expected)
                 default:
-                    let expected = list.enumerated().filter { $0.element == value }.map { RESPValue.integer(Int64($0.offset)) }
+                    let expected = list.enumerated().filter { $0.element == value }.map {
+                        RESPValue.integer(Int64($0.offset))
+                    }
                     #expect(h.run("LPOS", key, value, "COUNT", "0") == .array(expected))
                 }
                 model[key] = list
@@ -165,7 +178,8 @@ struct CollectionModelTests {
                     #expect(h.run("HSETNX", "h", field, value) == .integer(model[field] == nil ? 1 : 0))
                     if model[field] == nil { model[field] = value }
                 case 2:
-                    #expect(h.run("HDEL", "h", field, "nope") == .integer(model.removeValue(forKey: field) == nil ? 0 : 1))
+                    #expect(
+                        h.run("HDEL", "h", field, "nope") == .integer(model.removeValue(forKey: field) == nil ? 0 : 1))
                 case 3:
                     #expect(h.run("HGET", "h", field) == (model[field].map { .bulk($0) } ?? .null))
                     #expect(h.run("HEXISTS", "h", field) == .integer(model[field] == nil ? 0 : 1))
@@ -185,7 +199,11 @@ struct CollectionModelTests {
                     }
                 case 5:
                     let other = fields[(step.a + 5) % 10]
-                    #expect(h.run("HMGET", "h", field, other) == .array([model[field].map { .bulk($0) } ?? .null, model[other].map { .bulk($0) } ?? .null]))
+                    #expect(
+                        h.run("HMGET", "h", field, other)
+                            == .array([
+                                model[field].map { .bulk($0) } ?? .null, model[other].map { .bulk($0) } ?? .null,
+                            ]))
                 default:
                     #expect(h.run("HLEN", "h") == .integer(Int64(model.count)))
                 }
@@ -227,7 +245,9 @@ struct CollectionModelTests {
                     #expect(h.run("SREM", key, member) == .integer(set.remove(member) == nil ? 0 : 1))
                 case 2:
                     #expect(h.run("SISMEMBER", key, member) == .integer(set.contains(member) ? 1 : 0))
-                    #expect(h.run("SMISMEMBER", key, member, "zz") == .array([.integer(set.contains(member) ? 1 : 0), .integer(0)]))
+                    #expect(
+                        h.run("SMISMEMBER", key, member, "zz")
+                            == .array([.integer(set.contains(member) ? 1 : 0), .integer(0)]))
                     #expect(h.run("SCARD", key) == .integer(Int64(set.count)))
                 case 3:
                     let reply = h.run("SMOVE", key, other, member)
@@ -271,14 +291,19 @@ struct CollectionModelTests {
     // MARK: Sorted sets
 
     static func ordered(_ model: [String: Double]) -> [(String, Double)] {
-        model.sorted { $0.value != $1.value ? $0.value < $1.value : Array($0.key.utf8).lexicographicallyPrecedes(Array($1.key.utf8)) }
+        model.sorted {
+            $0.value != $1.value
+                ? $0.value < $1.value : Array($0.key.utf8).lexicographicallyPrecedes(Array($1.key.utf8))
+        }
     }
 
     static func withScores(_ items: [(String, Double)]) -> RESPValue {
         .array(items.flatMap { [RESPValue.bulk($0.0), .bulk(RESPDouble.format($0.1))] })
     }
 
-    @Test("Sorted sets: ZADD options, ZINCRBY, ZREM, ZSCORE, ZRANK, ZRANGE, ZRANGEBYSCORE, ZCOUNT, ZPOPMIN, ZREMRANGEBYRANK")
+    @Test(
+        "Sorted sets: ZADD options, ZINCRBY, ZREM, ZSCORE, ZRANK, ZRANGE, ZRANGEBYSCORE, ZCOUNT, ZPOPMIN, ZREMRANGEBYRANK"
+    )
     func sortedSets() async {
         await propertyCheck(count: 60, input: Self.steps(operations: 10)) { steps in
             let h = Self.harness()
@@ -289,11 +314,16 @@ struct CollectionModelTests {
                 let score = Double(step.b) / 2
                 switch step.operation {
                 case 0:
-                    let flags = [[], ["NX"], ["XX"], ["GT"], ["LT"], ["CH"], ["GT", "CH"], ["XX", "LT", "CH"], [], []][(step.a + abs(step.b)) % 10]
+                    let flags = [
+                        [], ["NX"], ["XX"], ["GT"], ["LT"], ["CH"], ["GT", "CH"], ["XX", "LT", "CH"], [], [],
+                    ][(step.a + abs(step.b)) % 10]
                     let current = model[member]
-                    var added = 0, changed = 0
+                    var added = 0
+                    var changed = 0
                     if let current {
-                        let blocked = flags.contains("NX") || (flags.contains("GT") && score <= current) || (flags.contains("LT") && score >= current)
+                        let blocked =
+                            flags.contains("NX") || (flags.contains("GT") && score <= current)
+                            || (flags.contains("LT") && score >= current)
                         if !blocked && score != current {
                             model[member] = score
                             changed = 1
@@ -303,7 +333,9 @@ struct CollectionModelTests {
                         added = 1
                     }
                     let expected = flags.contains("CH") ? added + changed : added
-                    #expect(h.run((["ZADD", "z"] + flags + [String(score), member]).map { Array($0.utf8) }) == .integer(Int64(expected)))
+                    #expect(
+                        h.run((["ZADD", "z"] + flags + [String(score), member]).map { Array($0.utf8) })
+                            == .integer(Int64(expected)))
                 case 1:
                     let result = (model[member] ?? 0) + score
                     model[member] = result
@@ -311,28 +343,38 @@ struct CollectionModelTests {
                 case 2:
                     #expect(h.run("ZREM", "z", member) == .integer(model.removeValue(forKey: member) == nil ? 0 : 1))
                 case 3:
-                    #expect(h.run("ZSCORE", "z", member) == (model[member].map { .bulk(RESPDouble.format($0)) } ?? .null))
+                    #expect(
+                        h.run("ZSCORE", "z", member) == (model[member].map { .bulk(RESPDouble.format($0)) } ?? .null))
                     let rank = Self.ordered(model).firstIndex { $0.0 == member }
                     #expect(h.run("ZRANK", "z", member) == (rank.map { .integer(Int64($0)) } ?? .null))
-                    #expect(h.run("ZREVRANK", "z", member) == (rank.map { .integer(Int64(model.count - 1 - $0)) } ?? .null))
+                    #expect(
+                        h.run("ZREVRANK", "z", member) == (rank.map { .integer(Int64(model.count - 1 - $0)) } ?? .null))
                 case 4:
                     let ordered = Self.ordered(model)
-                    let start = step.b, stop = step.a - 5
+                    let start = step.b
+                    let stop = step.a - 5
                     let count = ordered.count
                     var from = start < 0 ? count + start : start
                     var to = stop < 0 ? count + stop : stop
                     from = max(from, 0)
                     to = min(to, count - 1)
                     let expected = from > to || from >= count ? [] : Array(ordered[from...to])
-                    #expect(h.run("ZRANGE", "z", String(start), String(stop), "WITHSCORES") == Self.withScores(expected))
+                    #expect(
+                        h.run("ZRANGE", "z", String(start), String(stop), "WITHSCORES") == Self.withScores(expected))
                 case 5:
-                    let low = Double(step.b) / 2, high = low + Double(step.a) / 2
+                    let low = Double(step.b) / 2
+                    let high = low + Double(step.a) / 2
                     let expected = Self.ordered(model).filter { $0.1 > low && $0.1 <= high }
-                    #expect(h.run("ZRANGEBYSCORE", "z", "(\(low)", String(high), "WITHSCORES") == Self.withScores(expected))
-                    #expect(h.run("ZREVRANGEBYSCORE", "z", String(high), "(\(low)") == Self.bulks(expected.reversed().map(\.0)))
+                    #expect(
+                        h.run("ZRANGEBYSCORE", "z", "(\(low)", String(high), "WITHSCORES") == Self.withScores(expected))
+                    #expect(
+                        h.run("ZREVRANGEBYSCORE", "z", String(high), "(\(low)")
+                            == Self.bulks(expected.reversed().map(\.0)))
                     #expect(h.run("ZCOUNT", "z", "(\(low)", String(high)) == .integer(Int64(expected.count)))
                     let limited = Array(expected.dropFirst(1).prefix(2))
-                    #expect(h.run("ZRANGE", "z", "(\(low)", String(high), "BYSCORE", "LIMIT", "1", "2") == Self.bulks(limited.map(\.0)))
+                    #expect(
+                        h.run("ZRANGE", "z", "(\(low)", String(high), "BYSCORE", "LIMIT", "1", "2")
+                            == Self.bulks(limited.map(\.0)))
                 case 6:
                     let count = abs(step.b)
                     let ordered = Self.ordered(model)
@@ -346,7 +388,8 @@ struct CollectionModelTests {
                     if let popped { model.removeValue(forKey: popped.0) }
                 case 8:
                     let ordered = Self.ordered(model)
-                    let start = step.a % 3, stop = step.b
+                    let start = step.a % 3
+                    let stop = step.b
                     let count = ordered.count
                     var to = stop < 0 ? count + stop : stop
                     to = min(to, count - 1)
@@ -355,7 +398,9 @@ struct CollectionModelTests {
                     for (name, _) in doomed { model.removeValue(forKey: name) }
                 default:
                     #expect(h.run("ZCARD", "z") == .integer(Int64(model.count)))
-                    #expect(h.run("ZMSCORE", "z", member, "nope") == .array([model[member].map { .bulk(RESPDouble.format($0)) } ?? .null, .null]))
+                    #expect(
+                        h.run("ZMSCORE", "z", member, "nope")
+                            == .array([model[member].map { .bulk(RESPDouble.format($0)) } ?? .null, .null]))
                 }
                 #expect(h.run("ZRANGE", "z", "0", "-1", "WITHSCORES") == Self.withScores(Self.ordered(model)))
             }

@@ -15,7 +15,10 @@ struct ConnectionAndServerTests {
         #expect(h.run("CLIENT", "SETNAME") == .error("ERR wrong number of arguments for 'client|setname' command"))
         #expect(h.run("CLIENT", "bogus") == .error("ERR unknown subcommand 'bogus'. Try CLIENT HELP."))
         let long = String(repeating: "a", count: 300)
-        guard case .error(let message) = h.run("FOO", long) else { Issue.record("no error"); return }
+        guard case .error(let message) = h.run("FOO", long) else {
+            Issue.record("no error")
+            return
+        }
         #expect(message.count < 300)
     }
 
@@ -38,11 +41,17 @@ struct ConnectionAndServerTests {
     @Test("HELLO switches protocol and reports the server")
     func hello() {
         let h = EngineHarness()
-        guard case .array(let fields) = h.run("HELLO") else { Issue.record("HELLO reply"); return }
+        guard case .array(let fields) = h.run("HELLO") else {
+            Issue.record("HELLO reply")
+            return
+        }
         #expect(fields[0] == .bulk("server"))
         #expect(fields[3] == .bulk("7.0.15"))
         #expect(fields[5] == .integer(2))
-        guard case .map(let map) = h.run("HELLO", "3", "SETNAME", "me") else { Issue.record("HELLO 3 reply"); return }
+        guard case .map(let map) = h.run("HELLO", "3", "SETNAME", "me") else {
+            Issue.record("HELLO 3 reply")
+            return
+        }
         #expect(map[5] == .integer(3))
         #expect(h.run("CLIENT", "GETNAME") == .bulk("me"))
         #expect(h.run("GET", "nothing") == .null)
@@ -58,9 +67,14 @@ struct ConnectionAndServerTests {
         let h = EngineHarness(settings: settings)
         #expect(h.run("GET", "k") == .error("NOAUTH Authentication required."))
         #expect(h.run("PING") == .error("NOAUTH Authentication required."))
-        #expect(h.run("HELLO", "3") == .error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"))
+        #expect(
+            h.run("HELLO", "3")
+                == .error(
+                    "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"
+                ))
         #expect(h.run("AUTH", "wrong") == .error("WRONGPASS invalid username-password pair or user is disabled."))
-        #expect(h.run("AUTH", "other", "secret") == .error("WRONGPASS invalid username-password pair or user is disabled."))
+        #expect(
+            h.run("AUTH", "other", "secret") == .error("WRONGPASS invalid username-password pair or user is disabled."))
         #expect(h.run("AUTH", "secret") == .ok)
         #expect(h.run("PING") == .simple("PONG"))
         #expect(h.run("RESET") == .simple("RESET"))
@@ -71,7 +85,11 @@ struct ConnectionAndServerTests {
     @Test("AUTH without a configured password is an error")
     func authWithoutPassword() {
         let h = EngineHarness()
-        #expect(h.run("AUTH", "x") == .error("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"))
+        #expect(
+            h.run("AUTH", "x")
+                == .error(
+                    "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"
+                ))
         #expect(h.run("AUTH", "default", "anything") == .ok)
     }
 
@@ -80,7 +98,9 @@ struct ConnectionAndServerTests {
         let h = EngineHarness()
         #expect(h.run("CLIENT", "ID") == .integer(h.session.id))
         #expect(h.run("CLIENT", "GETNAME") == .null)
-        #expect(h.run("CLIENT", "SETNAME", "bad name") == .error("ERR Client names cannot contain spaces, newlines or special characters."))
+        #expect(
+            h.run("CLIENT", "SETNAME", "bad name")
+                == .error("ERR Client names cannot contain spaces, newlines or special characters."))
         #expect(h.run("CLIENT", "SETNAME", "worker-1") == .ok)
         #expect(h.run("CLIENT", "SETINFO", "LIB-NAME", "redis-py") == .ok)
         #expect(h.run("CLIENT", "SETINFO", "LIB-VER", "5.0") == .ok)
@@ -103,13 +123,31 @@ struct ConnectionAndServerTests {
         #expect(h.run("CONFIG", "SET", "maxclients", "50", "hz", "20") == .ok)
         #expect(h.run("CONFIG", "GET", "hz") == .array([.bulk("hz"), .bulk("20")]))
         #expect(h.run("CONFIG", "SET", "proto-max-bulk-len", "2mb") == .ok)
-        #expect(h.run("CONFIG", "GET", "proto-max-bulk-len") == .array([.bulk("proto-max-bulk-len"), .bulk("2097152")]))
-        #expect(h.run("CONFIG", "SET", "hz", "30", "maxclients", "0") == .error("ERR CONFIG SET failed (possibly related to argument 'maxclients') - argument must be between 1 and 1000000 inclusive"))
-        #expect(h.run("CONFIG", "GET", "hz") == .array([.bulk("hz"), .bulk("20")]), "a failed CONFIG SET changes nothing")
-        #expect(h.run("CONFIG", "SET", "nonsense", "1") == .error("ERR Unknown option or number of arguments for CONFIG SET - 'nonsense'"))
-        #expect(h.run("CONFIG", "SET", "databases", "4") == .error("ERR CONFIG SET failed (possibly related to argument 'databases') - can't set immutable config"))
-        #expect(h.run("CONFIG", "SET", "maxmemory-policy", "sometimes") == .error("ERR CONFIG SET failed (possibly related to argument 'maxmemory-policy') - argument(s) must be one of the following: noeviction, allkeys-lru, volatile-lru, allkeys-lfu, volatile-lfu, allkeys-random, volatile-random, volatile-ttl"))
-        guard case .array(let all) = h.run("CONFIG", "GET", "*") else { Issue.record("CONFIG GET *"); return }
+        #expect(
+            h.run("CONFIG", "GET", "proto-max-bulk-len") == .array([.bulk("proto-max-bulk-len"), .bulk("2097152")]))
+        #expect(
+            h.run("CONFIG", "SET", "hz", "30", "maxclients", "0")
+                == .error(
+                    "ERR CONFIG SET failed (possibly related to argument 'maxclients') - argument must be between 1 and 1000000 inclusive"
+                ))
+        #expect(
+            h.run("CONFIG", "GET", "hz") == .array([.bulk("hz"), .bulk("20")]), "a failed CONFIG SET changes nothing")
+        #expect(
+            h.run("CONFIG", "SET", "nonsense", "1")
+                == .error("ERR Unknown option or number of arguments for CONFIG SET - 'nonsense'"))
+        #expect(
+            h.run("CONFIG", "SET", "databases", "4")
+                == .error(
+                    "ERR CONFIG SET failed (possibly related to argument 'databases') - can't set immutable config"))
+        #expect(
+            h.run("CONFIG", "SET", "maxmemory-policy", "sometimes")
+                == .error(
+                    "ERR CONFIG SET failed (possibly related to argument 'maxmemory-policy') - argument(s) must be one of the following: noeviction, allkeys-lru, volatile-lru, allkeys-lfu, volatile-lfu, allkeys-random, volatile-random, volatile-ttl"
+                ))
+        guard case .array(let all) = h.run("CONFIG", "GET", "*") else {
+            Issue.record("CONFIG GET *")
+            return
+        }
         #expect(all.count > 20)
         #expect(h.run("CONFIG", "RESETSTAT") == .ok)
     }
@@ -117,21 +155,39 @@ struct ConnectionAndServerTests {
     @Test("COMMAND COUNT, INFO, LIST, DOCS and GETKEYS read the one command table")
     func command() {
         let h = EngineHarness()
-        guard case .integer(let count) = h.run("COMMAND", "COUNT") else { Issue.record("COUNT"); return }
-        guard case .array(let names) = h.run("COMMAND", "LIST") else { Issue.record("LIST"); return }
+        guard case .integer(let count) = h.run("COMMAND", "COUNT") else {
+            Issue.record("COUNT")
+            return
+        }
+        guard case .array(let names) = h.run("COMMAND", "LIST") else {
+            Issue.record("LIST")
+            return
+        }
         // COUNT counts commands; LIST names subcommands too (`config|get`), as Redis 7 does.
         #expect(names.count > count)
         #expect(names.contains(.bulk("lcs")) && names.contains(.bulk("getex")) && names.contains(.bulk("config|get")))
-        guard case .array(let all) = h.run("COMMAND") else { Issue.record("COMMAND"); return }
+        guard case .array(let all) = h.run("COMMAND") else {
+            Issue.record("COMMAND")
+            return
+        }
         #expect(all.count == Int(count))
-        guard case .array(let info) = h.run("COMMAND", "INFO", "get", "nosuch") else { Issue.record("INFO"); return }
-        guard case .array(let get) = info[0] else { Issue.record("INFO get"); return }
+        guard case .array(let info) = h.run("COMMAND", "INFO", "get", "nosuch") else {
+            Issue.record("INFO")
+            return
+        }
+        guard case .array(let get) = info[0] else {
+            Issue.record("INFO get")
+            return
+        }
         #expect(get[0] == .bulk("get"))
         #expect(get[1] == .integer(2))
         #expect(get[3] == .integer(1) && get[4] == .integer(1) && get[5] == .integer(1))
         #expect(info[1] == .null)
         #expect(h.run("COMMAND", "LIST", "FILTERBY", "PATTERN", "getr*") == .array([.bulk("getrange")]))
-        guard case .array(let docs) = h.run("COMMAND", "DOCS", "set") else { Issue.record("DOCS"); return }
+        guard case .array(let docs) = h.run("COMMAND", "DOCS", "set") else {
+            Issue.record("DOCS")
+            return
+        }
         #expect(docs.first == .bulk("set"))
         #expect(h.run("COMMAND", "GETKEYS", "MSET", "a", "1", "b", "2") == .array([.bulk("a"), .bulk("b")]))
         #expect(h.run("COMMAND", "GETKEYS", "PING") == .error("ERR The command has no key arguments"))
@@ -169,14 +225,16 @@ struct ConnectionAndServerTests {
 
 @Suite("Glob patterns")
 struct GlobPatternTests {
-    @Test("Redis glob rules", arguments: [
-        ("*", "anything", true), ("h?llo", "hello", true), ("h?llo", "hllo", false),
-        ("h*llo", "hllo", true), ("h*llo", "heeeello", true), ("h[ae]llo", "hillo", false),
-        ("h[^e]llo", "hello", false), ("h[^e]llo", "hallo", true), ("h[a-b]llo", "hbllo", true),
-        ("h[b-a]llo", "hallo", true), ("h\\*llo", "h*llo", true), ("h\\*llo", "hello", false),
-        ("a*b*c", "aXXbYYc", true), ("a*b*c", "aXXbYY", false), ("[abc", "a", true), ("[]", "a", false),
-        ("*a*a*a*a*a*a*a*b", String(repeating: "a", count: 60), false),
-    ])
+    @Test(
+        "Redis glob rules",
+        arguments: [
+            ("*", "anything", true), ("h?llo", "hello", true), ("h?llo", "hllo", false),
+            ("h*llo", "hllo", true), ("h*llo", "heeeello", true), ("h[ae]llo", "hillo", false),
+            ("h[^e]llo", "hello", false), ("h[^e]llo", "hallo", true), ("h[a-b]llo", "hbllo", true),
+            ("h[b-a]llo", "hallo", true), ("h\\*llo", "h*llo", true), ("h\\*llo", "hello", false),
+            ("a*b*c", "aXXbYYc", true), ("a*b*c", "aXXbYY", false), ("[abc", "a", true), ("[]", "a", false),
+            ("*a*a*a*a*a*a*a*b", String(repeating: "a", count: 60), false),
+        ])
     func glob(pattern: String, subject: String, matches: Bool) {
         #expect(GlobPattern.matches(pattern, subject) == matches)
     }

@@ -11,11 +11,15 @@ final class EngineHarness {
     let session: ClientSession
     private var context: CommandContext
 
-    init(settings: EngineSettings = EngineSettings(databases: 16, shards: 8), startMilliseconds: Int64 = 1_700_000_000_000, persistence: Persistence? = nil) {
+    init(
+        settings: EngineSettings = EngineSettings(databases: 16, shards: 8),
+        startMilliseconds: Int64 = 1_700_000_000_000, persistence: Persistence? = nil
+    ) {
         self.clock = EngineClock.manual(milliseconds: startMilliseconds)
         self.engine = Engine(settings: settings, clock: self.clock, persistence: persistence)
         self.session = self.engine.makeSession(address: "test")
-        self.context = CommandContext(engine: self.engine, session: self.session, reply: RESPReplyWriter(buffer: ByteBuffer()))
+        self.context = CommandContext(
+            engine: self.engine, session: self.session, reply: RESPReplyWriter(buffer: ByteBuffer()))
     }
 
     /// Another client of the same engine.
@@ -23,7 +27,8 @@ final class EngineHarness {
         self.clock = other.clock
         self.engine = other.engine
         self.session = self.engine.makeSession(address: "test")
-        self.context = CommandContext(engine: self.engine, session: self.session, reply: RESPReplyWriter(buffer: ByteBuffer()))
+        self.context = CommandContext(
+            engine: self.engine, session: self.session, reply: RESPReplyWriter(buffer: ByteBuffer()))
     }
 
     /// Gives the client a mailbox, as a connection has, so it can block and subscribe.
@@ -60,7 +65,8 @@ final class EngineHarness {
         storage.append(0)
         storage.withUnsafeBytes { raw in
             spans.withUnsafeBufferPointer { spanBuffer in
-                self.context.arguments = CommandArguments(base: raw.baseAddress!, spans: spanBuffer.baseAddress!, count: spans.count)
+                self.context.arguments = CommandArguments(
+                    base: raw.baseAddress!, spans: spanBuffer.baseAddress!, count: spans.count)
                 self.engine.execute(&self.context)
             }
         }
@@ -82,7 +88,8 @@ final class EngineHarness {
         storage.append(0)
         storage.withUnsafeBytes { raw in
             spans.withUnsafeBufferPointer { spanBuffer in
-                self.context.arguments = CommandArguments(base: raw.baseAddress!, spans: spanBuffer.baseAddress!, count: spans.count)
+                self.context.arguments = CommandArguments(
+                    base: raw.baseAddress!, spans: spanBuffer.baseAddress!, count: spans.count)
                 self.engine.execute(&self.context)
             }
         }
@@ -138,7 +145,10 @@ extension RESPValue {
 
 extension EngineHarness {
     /// An engine persisting to `directory`, recovered from whatever is there.
-    static func persistent(_ directory: String, appendOnly: Bool = true, fsync: FsyncPolicy = .always, at milliseconds: Int64 = 1_700_000_000_000) throws -> EngineHarness {
+    static func persistent(
+        _ directory: String, appendOnly: Bool = true, fsync: FsyncPolicy = .always,
+        at milliseconds: Int64 = 1_700_000_000_000
+    ) throws -> EngineHarness {
         var options = PersistenceOptions(directory: directory)
         options.appendOnly = appendOnly
         options.fsync = fsync
@@ -175,7 +185,8 @@ extension EngineHarness {
     /// A reply as compact text (`[a b [c]]`), for readable comparisons of nested replies.
     static func flat(_ reply: RESPValue) -> String {
         switch reply {
-        case .array(let items), .map(let items), .set(let items): return "[" + items.map(Self.flat).joined(separator: " ") + "]"
+        case .array(let items), .map(let items), .set(let items):
+            return "[" + items.map(Self.flat).joined(separator: " ") + "]"
         case .integer(let value): return String(value)
         case .null: return "nil"
         default: return reply.string ?? "\(reply)"

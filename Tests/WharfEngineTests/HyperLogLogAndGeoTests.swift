@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import WharfProtocol
+
 @testable import WharfEngine
 
 @Suite("HyperLogLog and geo commands")
@@ -20,7 +21,9 @@ struct HyperLogLogAndGeoTests {
         if case .array(var items) = contents, type == .simpleString("hash") {
             // Field order is the table's: compare as sorted pairs.
             var pairs: [(String, String)] = []
-            while items.count >= 2 { pairs.append((items.removeFirst().string ?? "", items.removeFirst().string ?? "")) }
+            while items.count >= 2 {
+                pairs.append((items.removeFirst().string ?? "", items.removeFirst().string ?? ""))
+            }
             contents = .array(pairs.sorted { $0.0 < $1.0 }.flatMap { [RESPValue.bulk($0.0), .bulk($0.1)] })
         }
         return "\(type) \(contents) \(h.run("PTTL", key))"
@@ -36,7 +39,8 @@ struct HyperLogLogAndGeoTests {
         let h = EngineHarness()
         #expect(h.run("PFADD", "h", "a", "b", "c") == .integer(1))
         // What Redis 7.0 stores for the same command.
-        let stale: [UInt8] = Array("HYLL".utf8) + [1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x80]
+        let stale: [UInt8] =
+            Array("HYLL".utf8) + [1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x80]
             + [0x60, 0xF3, 0x80, 0x50, 0xB1, 0x84, 0x4B, 0xFB, 0x80, 0x42, 0x5A]
         #expect(Self.bytes(h.run("GET", "h")) == stale)
         #expect(h.run("PFDEBUG", "DECODE", "h") == .simple("Z:8436 v:1,1 Z:4274 v:2,1 Z:3068 v:1,1 Z:603"))
@@ -47,7 +51,10 @@ struct HyperLogLogAndGeoTests {
         #expect(Self.bytes(h.run("GET", "h")) == cached)
         #expect(h.run("PFADD", "h", "a") == .integer(0))
         #expect(h.run("PFADD", "empty") == .integer(1))
-        #expect(Self.bytes(h.run("GET", "empty")) == Array("HYLL".utf8) + [1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x80, 0x7F, 0xFF])
+        #expect(
+            Self.bytes(h.run("GET", "empty")) == Array("HYLL".utf8) + [
+                1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x80, 0x7F, 0xFF,
+            ])
     }
 
     @Test("PFCOUNT stays within Redis's error as the sketch turns dense; PFMERGE keeps the union")
@@ -82,14 +89,25 @@ struct HyperLogLogAndGeoTests {
         #expect(h.run("STRLEN", "h") == .integer(12304))
     }
 
-    @Test("strings that are not HyperLogLogs are refused as Redis refuses them", arguments: [
-        (["SET", "s", "hello"], ["PFADD", "s", "a"], "WRONGTYPE Key is not a valid HyperLogLog string value."),
-        (["SET", "s", "12"], ["PFCOUNT", "s"], "WRONGTYPE Key is not a valid HyperLogLog string value."),
-        (["RPUSH", "s", "a"], ["PFCOUNT", "s"], "WRONGTYPE Operation against a key holding the wrong kind of value"),
-        (["SET", "s", "HYLL\u{00}\u{00}\u{00}\u{00}\u{00}\u{00}\u{00}\u{00}\u{00}\u{00}\u{00}\u{00}"], ["PFCOUNT", "s"], "WRONGTYPE Key is not a valid HyperLogLog string value."),
-        (["SET", "s", "HYLL\u{01}\u{00}\u{00}\u{00}\u{00}\u{00}\u{00}\u{00}\u{00}\u{00}\u{00}\u{80}\u{7F}"], ["PFCOUNT", "s"], "INVALIDOBJ Corrupted HLL object detected"),
-        (["SET", "s", "x"], ["PFDEBUG", "DECODE", "nope"], "ERR The specified key does not exist"),
-    ])
+    @Test(
+        "strings that are not HyperLogLogs are refused as Redis refuses them",
+        arguments: [
+            (["SET", "s", "hello"], ["PFADD", "s", "a"], "WRONGTYPE Key is not a valid HyperLogLog string value."),
+            (["SET", "s", "12"], ["PFCOUNT", "s"], "WRONGTYPE Key is not a valid HyperLogLog string value."),
+            (
+                ["RPUSH", "s", "a"], ["PFCOUNT", "s"],
+                "WRONGTYPE Operation against a key holding the wrong kind of value"
+            ),
+            (
+                ["SET", "s", "HYLL\u{00}\u{00}\u{00}\u{00}\u{00}\u{00}\u{00}\u{00}\u{00}\u{00}\u{00}\u{00}"],
+                ["PFCOUNT", "s"], "WRONGTYPE Key is not a valid HyperLogLog string value."
+            ),
+            (
+                ["SET", "s", "HYLL\u{01}\u{00}\u{00}\u{00}\u{00}\u{00}\u{00}\u{00}\u{00}\u{00}\u{00}\u{80}\u{7F}"],
+                ["PFCOUNT", "s"], "INVALIDOBJ Corrupted HLL object detected"
+            ),
+            (["SET", "s", "x"], ["PFDEBUG", "DECODE", "nope"], "ERR The specified key does not exist"),
+        ])
     func refusals(setup: [String], command: [String], error: String) {
         let h = EngineHarness()
         h.run(setup.map { Array($0.utf8) })
@@ -99,15 +117,22 @@ struct HyperLogLogAndGeoTests {
     @Test("GEOADD, GEOPOS, GEODIST and GEOHASH give Redis's documented answers")
     func geoBasics() {
         let h = EngineHarness()
-        #expect(h.run("GEOADD", "Sicily", "13.361389", "38.115556", "Palermo", "15.087269", "37.502669", "Catania") == .integer(2))
+        #expect(
+            h.run("GEOADD", "Sicily", "13.361389", "38.115556", "Palermo", "15.087269", "37.502669", "Catania")
+                == .integer(2))
         #expect(h.run("ZSCORE", "Sicily", "Palermo") == .bulk("3479099956230698"))
         #expect(h.run("GEODIST", "Sicily", "Palermo", "Catania") == .bulk("166274.1516"))
         #expect(h.run("GEODIST", "Sicily", "Palermo", "Catania", "km") == .bulk("166.2742"))
         #expect(h.run("GEODIST", "Sicily", "Palermo", "Nowhere") == .null)
-        #expect(h.run("GEOHASH", "Sicily", "Palermo", "Catania", "Nowhere") == .array([.bulk("sqc8b49rny0"), .bulk("sqdtr74hyu0"), .null]))
-        #expect(h.run("GEOPOS", "Sicily", "Palermo", "Nowhere")
-            == .array([.array([.bulk("13.36138933897018433"), .bulk("38.11555639549629859")]), .null]))
-        #expect(h.run("GEOADD", "Sicily", "200", "100", "Nowhere") == .error("ERR invalid longitude,latitude pair 200.000000,100.000000"))
+        #expect(
+            h.run("GEOHASH", "Sicily", "Palermo", "Catania", "Nowhere")
+                == .array([.bulk("sqc8b49rny0"), .bulk("sqdtr74hyu0"), .null]))
+        #expect(
+            h.run("GEOPOS", "Sicily", "Palermo", "Nowhere")
+                == .array([.array([.bulk("13.36138933897018433"), .bulk("38.11555639549629859")]), .null]))
+        #expect(
+            h.run("GEOADD", "Sicily", "200", "100", "Nowhere")
+                == .error("ERR invalid longitude,latitude pair 200.000000,100.000000"))
         #expect(h.run("GEOADD", "Sicily", "NX", "XX", "1", "1", "x") == .error("ERR syntax error"))
         #expect(h.run("GEOADD", "Sicily", "CH", "13.361389", "38.115556", "Palermo", "1", "1", "New") == .integer(1))
     }
@@ -117,22 +142,35 @@ struct HyperLogLogAndGeoTests {
         let h = EngineHarness()
         h.run("GEOADD", "Sicily", "13.361389", "38.115556", "Palermo", "15.087269", "37.502669", "Catania")
         h.run("GEOADD", "Sicily", "12.758489", "38.788135", "edge1", "17.241510", "38.788135", "edge2")
-        #expect(h.run("GEOSEARCH", "Sicily", "FROMLONLAT", "15", "37", "BYRADIUS", "200", "km", "ASC")
-            == .array([.bulk("Catania"), .bulk("Palermo")]))
-        #expect(h.run("GEOSEARCH", "Sicily", "FROMLONLAT", "15", "37", "BYBOX", "400", "400", "km", "ASC", "WITHDIST")
-            == .array([.array([.bulk("Catania"), .bulk("56.4413")]), .array([.bulk("Palermo"), .bulk("190.4424")]),
-                       .array([.bulk("edge2"), .bulk("279.7403")]), .array([.bulk("edge1"), .bulk("279.7405")])]))
-        #expect(h.run("GEORADIUSBYMEMBER", "Sicily", "Palermo", "200", "km", "COUNT", "1", "DESC") == .array([.bulk("Catania")]))
+        #expect(
+            h.run("GEOSEARCH", "Sicily", "FROMLONLAT", "15", "37", "BYRADIUS", "200", "km", "ASC")
+                == .array([.bulk("Catania"), .bulk("Palermo")]))
+        #expect(
+            h.run("GEOSEARCH", "Sicily", "FROMLONLAT", "15", "37", "BYBOX", "400", "400", "km", "ASC", "WITHDIST")
+                == .array([
+                    .array([.bulk("Catania"), .bulk("56.4413")]), .array([.bulk("Palermo"), .bulk("190.4424")]),
+                    .array([.bulk("edge2"), .bulk("279.7403")]), .array([.bulk("edge1"), .bulk("279.7405")]),
+                ]))
+        #expect(
+            h.run("GEORADIUSBYMEMBER", "Sicily", "Palermo", "200", "km", "COUNT", "1", "DESC")
+                == .array([.bulk("Catania")]))
         // Expected values as Redis 7.0 answers the same commands.
-        #expect(h.run("GEOSEARCHSTORE", "near", "Sicily", "FROMMEMBER", "Palermo", "BYRADIUS", "200", "km", "STOREDIST") == .integer(3))
-        #expect(h.run("ZRANGE", "near", "0", "-1", "WITHSCORES")
-            == .array([.bulk("Palermo"), .bulk("0"), .bulk("edge1"), .bulk("91.400658605814272"),
-                       .bulk("Catania"), .bulk("166.27415156960032")]))
+        #expect(
+            h.run("GEOSEARCHSTORE", "near", "Sicily", "FROMMEMBER", "Palermo", "BYRADIUS", "200", "km", "STOREDIST")
+                == .integer(3))
+        #expect(
+            h.run("ZRANGE", "near", "0", "-1", "WITHSCORES")
+                == .array([
+                    .bulk("Palermo"), .bulk("0"), .bulk("edge1"), .bulk("91.400658605814272"),
+                    .bulk("Catania"), .bulk("166.27415156960032"),
+                ]))
         #expect(h.run("GEOSEARCH", "Sicily", "FROMLONLAT", "15", "37", "BYRADIUS", "1", "m") == .array([]))
-        #expect(h.run("GEOSEARCH", "Sicily", "BYRADIUS", "1", "m", "ASC", "WITHDIST")
-            == .error("ERR exactly one of FROMMEMBER or FROMLONLAT can be specified for GEOSEARCH"))
-        #expect(h.run("GEOSEARCH", "Sicily", "FROMLONLAT", "15", "37", "BYRADIUS", "1", "m", "ANY")
-            == .error("ERR the ANY argument requires COUNT argument"))
+        #expect(
+            h.run("GEOSEARCH", "Sicily", "BYRADIUS", "1", "m", "ASC", "WITHDIST")
+                == .error("ERR exactly one of FROMMEMBER or FROMLONLAT can be specified for GEOSEARCH"))
+        #expect(
+            h.run("GEOSEARCH", "Sicily", "FROMLONLAT", "15", "37", "BYRADIUS", "1", "m", "ANY")
+                == .error("ERR the ANY argument requires COUNT argument"))
         #expect(h.run("GEORADIUS_RO", "Sicily", "15", "37", "200", "km", "STORE", "x") == .error("ERR syntax error"))
     }
 

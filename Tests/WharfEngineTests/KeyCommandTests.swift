@@ -60,15 +60,17 @@ struct KeyCommandTests {
         #expect(h.run("EXISTS", "k") == .integer(0))
     }
 
-    @Test("EXPIRE errors", arguments: [
-        (["EXPIRE", "k", "10", "NX", "XX"], "ERR NX and XX, GT or LT options at the same time are not compatible"),
-        (["EXPIRE", "k", "10", "GT", "LT"], "ERR GT and LT options at the same time are not compatible"),
-        (["EXPIRE", "k", "10", "FOO"], "ERR Unsupported option FOO"),
-        (["EXPIRE", "k", "ten"], "ERR value is not an integer or out of range"),
-        (["EXPIRE", "k", "9223372036854775807"], "ERR invalid expire time in 'expire' command"),
-        (["PEXPIRE", "k", "9223372036854775807"], "ERR invalid expire time in 'pexpire' command"),
-        (["EXPIREAT", "k", "-9223372036854775808"], "ERR invalid expire time in 'expireat' command"),
-    ])
+    @Test(
+        "EXPIRE errors",
+        arguments: [
+            (["EXPIRE", "k", "10", "NX", "XX"], "ERR NX and XX, GT or LT options at the same time are not compatible"),
+            (["EXPIRE", "k", "10", "GT", "LT"], "ERR GT and LT options at the same time are not compatible"),
+            (["EXPIRE", "k", "10", "FOO"], "ERR Unsupported option FOO"),
+            (["EXPIRE", "k", "ten"], "ERR value is not an integer or out of range"),
+            (["EXPIRE", "k", "9223372036854775807"], "ERR invalid expire time in 'expire' command"),
+            (["PEXPIRE", "k", "9223372036854775807"], "ERR invalid expire time in 'pexpire' command"),
+            (["EXPIREAT", "k", "-9223372036854775808"], "ERR invalid expire time in 'expireat' command"),
+        ])
     func expireErrors(arguments: [String], error: String) {
         let h = EngineHarness()
         h.run("SET", "k", "v")
@@ -101,7 +103,10 @@ struct KeyCommandTests {
         #expect(h.run("DBSIZE") == .integer(100))
         #expect(rounds < 100)
         guard case .verbatimString(_, let text) = h.run("INFO", "stats") else {
-            guard case .bulkString(let bulk) = h.run("INFO", "stats") else { Issue.record("INFO reply"); return }
+            guard case .bulkString(let bulk) = h.run("INFO", "stats") else {
+                Issue.record("INFO reply")
+                return
+            }
             #expect(String(decoding: bulk, as: UTF8.self).contains("expired_keys:5000"))
             return
         }
@@ -167,7 +172,8 @@ struct KeyCommandTests {
         var seen: [String] = []
         var calls = 0
         repeat {
-            guard case .array(let reply) = h.run("SCAN", cursor, "COUNT", "50"), case .bulkString(let next) = reply[0] else {
+            guard case .array(let reply) = h.run("SCAN", cursor, "COUNT", "50"), case .bulkString(let next) = reply[0]
+            else {
                 Issue.record("bad SCAN reply")
                 return
             }
@@ -178,7 +184,11 @@ struct KeyCommandTests {
         #expect(Set(seen).count == 1000)
         #expect(seen.count == 1000, "no duplicates without resizing")
         guard case .array(let matched) = h.run("SCAN", "0", "MATCH", "key:99*", "COUNT", "100000") else { return }
-        #expect(matched[1].sortedStrings == ["key:99", "key:990", "key:991", "key:992", "key:993", "key:994", "key:995", "key:996", "key:997", "key:998", "key:999"])
+        #expect(
+            matched[1].sortedStrings == [
+                "key:99", "key:990", "key:991", "key:992", "key:993", "key:994", "key:995", "key:996", "key:997",
+                "key:998", "key:999",
+            ])
         guard case .array(let typed) = h.run("SCAN", "0", "TYPE", "hash", "COUNT", "100000") else { return }
         #expect(typed[1] == .array([]))
         #expect(h.run("SCAN", "abc") == .error("ERR invalid cursor"))
@@ -195,7 +205,8 @@ struct KeyCommandTests {
         var seen = Set<String>()
         var calls = 0
         repeat {
-            guard case .array(let reply) = h.run("SCAN", cursor, "COUNT", "20"), case .bulkString(let next) = reply[0] else { return }
+            guard case .array(let reply) = h.run("SCAN", cursor, "COUNT", "20"), case .bulkString(let next) = reply[0]
+            else { return }
             cursor = String(decoding: next, as: UTF8.self)
             seen.formUnion(reply[1].sortedStrings)
             // Grow and shrink the table between calls: add a burst, delete an older burst.
@@ -244,11 +255,18 @@ struct KeyCommandTests {
         #expect(h.run("OBJECT", "IDLETIME", "short") == .integer(5))
         #expect(h.run("GET", "short") == .bulk("hello"))
         #expect(h.run("OBJECT", "IDLETIME", "short") == .integer(0))
-        #expect(h.run("OBJECT", "FREQ", "short") == .error("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust."))
+        #expect(
+            h.run("OBJECT", "FREQ", "short")
+                == .error(
+                    "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust."
+                ))
         #expect(h.run("CONFIG", "SET", "maxmemory-policy", "allkeys-lfu") == .ok)
         h.run("SET", "hot", "1")
         for _ in 0..<100 { h.run("GET", "hot") }
-        guard case .integer(let frequency) = h.run("OBJECT", "FREQ", "hot") else { Issue.record("FREQ reply"); return }
+        guard case .integer(let frequency) = h.run("OBJECT", "FREQ", "hot") else {
+            Issue.record("FREQ reply")
+            return
+        }
         #expect(frequency > 5)
         #expect(h.run("OBJECT", "FOO", "x") == .error("ERR unknown subcommand 'FOO'. Try OBJECT HELP."))
     }

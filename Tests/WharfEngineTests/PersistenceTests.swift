@@ -44,7 +44,9 @@ struct PersistenceTests {
         // Collections, packed and large, and the commands whose effects are rewritten.
         h.run("RPUSH", "list", "a", "b", "c")
         h.run("LMOVE", "list", "list2", "LEFT", "RIGHT")
-        h.run("RPUSH", "biglist", [String](repeating: String(repeating: "e", count: 100), count: 100).joined(separator: "|"))
+        h.run(
+            "RPUSH", "biglist",
+            [String](repeating: String(repeating: "e", count: 100), count: 100).joined(separator: "|"))
         for index in 0..<200 { h.run("RPUSH", "biglist", "element-\(index)") }
         h.run("LTRIM", "biglist", "1", "150")
         h.run("HSET", "hash", "f1", "v1", "f2", "v2")
@@ -69,7 +71,9 @@ struct PersistenceTests {
         h.advance(milliseconds: 300)
         h.run("XREADGROUP", "GROUP", "workers", "bob", "COUNT", "3", "NOACK", "STREAMS", "stream", ">")
         h.run("XREADGROUP", "GROUP", "workers", "alice", "STREAMS", "stream", "0")
-        h.run("XCLAIM", "stream", "workers", "carol", "100", h.run("XPENDING", "stream", "workers", "-", "+", "1").firstRowID)
+        h.run(
+            "XCLAIM", "stream", "workers", "carol", "100",
+            h.run("XPENDING", "stream", "workers", "-", "+", "1").firstRowID)
         h.run("XTRIM", "stream", "MAXLEN", "100")
         h.run("XADD", "small", "1-1", "a", "b")
         h.run("XSETID", "small", "5-0", "ENTRIESADDED", "9", "MAXDELETEDID", "2-0")
@@ -159,7 +163,8 @@ struct PersistenceTests {
         let snapshot = try StorageLayout(directory: directory).snapshots()[0]
         // The snapshot alone holds the state of the instant it was taken.
         let isolated = temporaryDirectory()
-        try FileManager.default.copyItem(atPath: snapshot.path, toPath: StorageLayout(directory: isolated).snapshotPath(at: snapshot.lsn))
+        try FileManager.default.copyItem(
+            atPath: snapshot.path, toPath: StorageLayout(directory: isolated).snapshotPath(at: snapshot.lsn))
         let atSnapshot = try EngineHarness.persistent(isolated)
         #expect(atSnapshot.run("GET", "key:0") == .bulk("before"))
         #expect(atSnapshot.run("GET", "key:1") == .bulk("before"))
@@ -174,7 +179,9 @@ struct PersistenceTests {
     func automaticCompaction() throws {
         let directory = temporaryDirectory()
         let h = try EngineHarness.persistent(directory)
-        #expect(h.run("CONFIG", "SET", "auto-aof-rewrite-min-size", "0", "auto-aof-rewrite-percentage", "50", "save", "") == .ok)
+        #expect(
+            h.run("CONFIG", "SET", "auto-aof-rewrite-min-size", "0", "auto-aof-rewrite-percentage", "50", "save", "")
+                == .ok)
         for index in 0..<500 { h.run("SET", "key:\(index)", String(repeating: "v", count: 100)) }
         h.engine.runCron()
         while h.engine.persistence!.isSnapshotInProgress { usleep(1000) }

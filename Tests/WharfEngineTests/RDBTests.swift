@@ -1,5 +1,6 @@
 import Testing
 import WharfProtocol
+
 @testable import WharfEngine
 
 extension String {
@@ -18,7 +19,9 @@ struct RDBTests {
         let long = (0..<1000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
         let whole = CRC64.checksum(long)
         let pieces = long.withUnsafeBytes { bytes in
-            (0..<1000).reduce(UInt64(0)) { crc, index in CRC64.update(crc, UnsafeRawBufferPointer(rebasing: bytes[index..<(index + 1)])) }
+            (0..<1000).reduce(UInt64(0)) { crc, index in
+                CRC64.update(crc, UnsafeRawBufferPointer(rebasing: bytes[index..<(index + 1)]))
+            }
         }
         #expect(whole == pieces)
     }
@@ -28,7 +31,9 @@ struct RDBTests {
         let hex = { (bytes: [UInt8]) in bytes.map { String(format2: $0) }.joined() }
         #expect(hex(SHA1.digest(Array("abc".utf8))) == "a9993e364706816aba3e25717850c26c9cd0d89d")
         #expect(hex(SHA1.digest([UInt8]())) == "da39a3ee5e6b4b0d3255bfef95601890afd80709")
-        #expect(hex(SHA1.digest(Array(String(repeating: "a", count: 1000).utf8))) == "291e9a6c66994949b57ba5e650361e98fc36b1ba")
+        #expect(
+            hex(SHA1.digest(Array(String(repeating: "a", count: 1000).utf8)))
+                == "291e9a6c66994949b57ba5e650361e98fc36b1ba")
     }
 
     @Test("LZF: literal runs and overlapping back references decompress; damage is refused")
@@ -44,10 +49,15 @@ struct RDBTests {
 
     @Test("listpacks keep every integer width and string length across their encodings")
     func listpack() throws {
-        let integers: [Int64] = [0, 127, 128, -1, 4095, -4096, 4096, 32767, -32768, 32768, 8_388_607, -8_388_608,
-                                 8_388_608, Int64(Int32.max), Int64(Int32.min), Int64(Int32.max) + 1, .max, .min]
-        let strings = [[UInt8](), Array("a".utf8), [UInt8](repeating: 120, count: 63), [UInt8](repeating: 121, count: 64),
-                       [UInt8](repeating: 122, count: 4095), [UInt8](repeating: 123, count: 4096), Array("007".utf8), Array("-0".utf8)]
+        let integers: [Int64] = [
+            0, 127, 128, -1, 4095, -4096, 4096, 32767, -32768, 32768, 8_388_607, -8_388_608,
+            8_388_608, Int64(Int32.max), Int64(Int32.min), Int64(Int32.max) + 1, .max, .min,
+        ]
+        let strings = [
+            [UInt8](), Array("a".utf8), [UInt8](repeating: 120, count: 63), [UInt8](repeating: 121, count: 64),
+            [UInt8](repeating: 122, count: 4095), [UInt8](repeating: 123, count: 4096), Array("007".utf8),
+            Array("-0".utf8),
+        ]
         var builder = Listpack.Builder()
         for value in integers { builder.append(value) }
         for value in strings { builder.append(value) }
@@ -95,8 +105,10 @@ struct RDBTests {
         h.run("XDEL", "stream", "1-2")
         h.run("XGROUP", "CREATE", "stream", "group", "0")
         h.run("XREADGROUP", "GROUP", "group", "alice", "COUNT", "1", "STREAMS", "stream", ">")
-        let keys = ["string", "integer", "large-integer", "list", "small-list", "intset", "set", "small-hash", "hash",
-                    "small-zset", "zset", "stream"]
+        let keys = [
+            "string", "integer", "large-integer", "list", "small-list", "intset", "set", "small-hash", "hash",
+            "small-zset", "zset", "stream",
+        ]
         for key in keys {
             guard case .bulkString(let payload) = h.run("DUMP", key) else {
                 Issue.record("no DUMP of \(key)")
@@ -110,7 +122,9 @@ struct RDBTests {
         #expect(h.run("OBJECT", "ENCODING", "intset") == .bulk("intset"))
         #expect(h.run("OBJECT", "ENCODING", "small-hash") == .bulk("listpack"))
         #expect(h.run("OBJECT", "ENCODING", "zset") == .bulk("skiplist"))
-        #expect(h.run("XPENDING", "stream", "group") == .array([.integer(1), .bulk("1-1"), .bulk("1-1"), .array([.array([.bulk("alice"), .bulk("1")])])]))
+        #expect(
+            h.run("XPENDING", "stream", "group")
+                == .array([.integer(1), .bulk("1-1"), .bulk("1-1"), .array([.array([.bulk("alice"), .bulk("1")])])]))
     }
 
     @Test("RESTORE refuses what Redis refuses, with Redis's messages")
@@ -119,12 +133,18 @@ struct RDBTests {
         h.run("SET", "k", "v")
         guard case .bulkString(var payload) = h.run("DUMP", "k") else { return #expect(Bool(false)) }
         func restore(_ arguments: [String], payload: [UInt8]) -> RESPValue {
-            h.run([Array("RESTORE".utf8), Array(arguments[0].utf8), Array(arguments[1].utf8), payload] + arguments.dropFirst(2).map { Array($0.utf8) })
+            h.run(
+                [Array("RESTORE".utf8), Array(arguments[0].utf8), Array(arguments[1].utf8), payload]
+                    + arguments.dropFirst(2).map { Array($0.utf8) })
         }
         #expect(restore(["k", "0"], payload: payload) == .error("BUSYKEY Target key name already exists."))
         #expect(restore(["n", "-1"], payload: payload) == .error("ERR Invalid TTL value, must be >= 0"))
-        #expect(restore(["n", "0", "IDLETIME", "-1"], payload: payload) == .error("ERR Invalid IDLETIME value, must be >= 0"))
-        #expect(restore(["n", "0", "FREQ", "256"], payload: payload) == .error("ERR Invalid FREQ value, must be >= 0 and <= 255"))
+        #expect(
+            restore(["n", "0", "IDLETIME", "-1"], payload: payload)
+                == .error("ERR Invalid IDLETIME value, must be >= 0"))
+        #expect(
+            restore(["n", "0", "FREQ", "256"], payload: payload)
+                == .error("ERR Invalid FREQ value, must be >= 0 and <= 255"))
         #expect(restore(["n", "0", "IDLETIME", "1", "FREQ", "1"], payload: payload) == .error("ERR syntax error"))
         #expect(restore(["n", "0", "REPLACE", "ABSTTL", "1000"], payload: payload) == .error("ERR syntax error"))
         #expect(restore(["n", "1000", "ABSTTL"], payload: payload) == .ok)

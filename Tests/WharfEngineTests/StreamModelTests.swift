@@ -42,7 +42,8 @@ struct StreamModelTests {
             var delivered: (UInt64, UInt64) = (0, 0)
             var pending: [String: (consumer: String, key: (UInt64, UInt64))] = [:]
             func existingID(_ pick: Int) -> (UInt64, UInt64) {
-                entries.isEmpty ? (UInt64(pick), 0) : (entries[pick % entries.count].ms, entries[pick % entries.count].seq)
+                entries.isEmpty
+                    ? (UInt64(pick), 0) : (entries[pick % entries.count].ms, entries[pick % entries.count].seq)
             }
             for step in steps {
                 switch step.operation {
@@ -56,9 +57,13 @@ struct StreamModelTests {
                         entries.append(ModelEntry(ms: id.0, seq: id.1, fields: fields))
                         last = id
                     } else {
-                        #expect(reply == .error(id == (0, 0)
-                            ? "ERR The ID specified in XADD must be greater than 0-0"
-                            : "ERR The ID specified in XADD is equal or smaller than the target stream top item"))
+                        #expect(
+                            reply
+                                == .error(
+                                    id == (0, 0)
+                                        ? "ERR The ID specified in XADD must be greater than 0-0"
+                                        : "ERR The ID specified in XADD is equal or smaller than the target stream top item"
+                                ))
                     }
                 case 2:
                     let start = existingID(step.a)
@@ -71,8 +76,9 @@ struct StreamModelTests {
                     var end = existingID(step.a)
                     if end == (0, 0) { end = (0, 1) }  // `(0-0` has nothing before it: an error
                     let expected = entries.filter { !(end < ($0.ms, $0.seq)) }.reversed()
-                    #expect(h.run("XREVRANGE", "s", "(\(end.0)-\(end.1)", "-", "COUNT", "\(step.b + 1)")
-                        == Self.entries(Array(expected.filter { $0.precedes(end) }.prefix(step.b + 1))))
+                    #expect(
+                        h.run("XREVRANGE", "s", "(\(end.0)-\(end.1)", "-", "COUNT", "\(step.b + 1)")
+                            == Self.entries(Array(expected.filter { $0.precedes(end) }.prefix(step.b + 1))))
                 case 4:
                     let target = existingID(step.a * 7 + step.b)
                     let present = entries.contains { ($0.ms, $0.seq) == target }
@@ -115,10 +121,13 @@ struct StreamModelTests {
                         for item in ordered { counts[item.consumer, default: 0] += 1 }
                         let first = ordered.first!.key
                         let lastPending = ordered.last!.key
-                        #expect(reply == .array([
-                            .integer(Int64(ordered.count)), .bulk("\(first.0)-\(first.1)"), .bulk("\(lastPending.0)-\(lastPending.1)"),
-                            .array(counts.keys.sorted().map { .array([.bulk($0), .bulk("\(counts[$0]!)")]) }),
-                        ]))
+                        #expect(
+                            reply
+                                == .array([
+                                    .integer(Int64(ordered.count)), .bulk("\(first.0)-\(first.1)"),
+                                    .bulk("\(lastPending.0)-\(lastPending.1)"),
+                                    .array(counts.keys.sorted().map { .array([.bulk($0), .bulk("\(counts[$0]!)")]) }),
+                                ]))
                     }
                 default:
                     let after = existingID(step.a)
@@ -127,7 +136,14 @@ struct StreamModelTests {
                     if expected.isEmpty {
                         #expect(reply == .null)
                     } else {
-                        #expect(reply == .array([.array([.bulk("s"), Self.entries(step.b == 0 ? expected : Array(expected.prefix(step.b)))])]))
+                        #expect(
+                            reply
+                                == .array([
+                                    .array([
+                                        .bulk("s"),
+                                        Self.entries(step.b == 0 ? expected : Array(expected.prefix(step.b))),
+                                    ])
+                                ]))
                     }
                 }
                 #expect(h.run("XRANGE", "s", "-", "+") == Self.entries(entries))

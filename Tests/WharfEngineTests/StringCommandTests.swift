@@ -1,6 +1,6 @@
 import Testing
-import WharfProtocol
 import WharfEngine
+import WharfProtocol
 
 @Suite("String commands")
 struct StringCommandTests {
@@ -22,22 +22,24 @@ struct StringCommandTests {
         #expect(h.run("TTL", "k") == .integer(-1))
     }
 
-    @Test("SET rejects conflicting options and bad expiry times as Redis does", arguments: [
-        (["SET", "k", "v", "NX", "XX"], "ERR syntax error"),
-        (["SET", "k", "v", "EX", "10", "PX", "100"], "ERR syntax error"),
-        (["SET", "k", "v", "KEEPTTL", "EX", "10"], "ERR syntax error"),
-        (["SET", "k", "v", "EX"], "ERR syntax error"),
-        (["SET", "k", "v", "BOGUS"], "ERR syntax error"),
-        (["SET", "k", "v", "EX", "abc"], "ERR value is not an integer or out of range"),
-        (["SET", "k", "v", "EX", "0"], "ERR invalid expire time in 'set' command"),
-        (["SET", "k", "v", "PX", "-1"], "ERR invalid expire time in 'set' command"),
-        (["SET", "k", "v", "EX", "9223372036854775807"], "ERR invalid expire time in 'set' command"),
-        (["SET", "k", "v", "PX", "9223372036854775807"], "ERR invalid expire time in 'set' command"),
-        (["SETEX", "k", "0", "v"], "ERR invalid expire time in 'setex' command"),
-        (["PSETEX", "k", "-5", "v"], "ERR invalid expire time in 'psetex' command"),
-        (["GETEX", "k", "EX", "0"], "ERR invalid expire time in 'getex' command"),
-        (["GETEX", "k", "PERSIST", "EX", "10"], "ERR syntax error"),
-    ])
+    @Test(
+        "SET rejects conflicting options and bad expiry times as Redis does",
+        arguments: [
+            (["SET", "k", "v", "NX", "XX"], "ERR syntax error"),
+            (["SET", "k", "v", "EX", "10", "PX", "100"], "ERR syntax error"),
+            (["SET", "k", "v", "KEEPTTL", "EX", "10"], "ERR syntax error"),
+            (["SET", "k", "v", "EX"], "ERR syntax error"),
+            (["SET", "k", "v", "BOGUS"], "ERR syntax error"),
+            (["SET", "k", "v", "EX", "abc"], "ERR value is not an integer or out of range"),
+            (["SET", "k", "v", "EX", "0"], "ERR invalid expire time in 'set' command"),
+            (["SET", "k", "v", "PX", "-1"], "ERR invalid expire time in 'set' command"),
+            (["SET", "k", "v", "EX", "9223372036854775807"], "ERR invalid expire time in 'set' command"),
+            (["SET", "k", "v", "PX", "9223372036854775807"], "ERR invalid expire time in 'set' command"),
+            (["SETEX", "k", "0", "v"], "ERR invalid expire time in 'setex' command"),
+            (["PSETEX", "k", "-5", "v"], "ERR invalid expire time in 'psetex' command"),
+            (["GETEX", "k", "EX", "0"], "ERR invalid expire time in 'getex' command"),
+            (["GETEX", "k", "PERSIST", "EX", "10"], "ERR syntax error"),
+        ])
     func setErrors(arguments: [String], error: String) {
         let h = EngineHarness()
         #expect(h.run(arguments.map { Array($0.utf8) }) == .error(error))
@@ -141,7 +143,9 @@ struct StringCommandTests {
         #expect(h.run("SETRANGE", "none", "5", "") == .integer(0))
         #expect(h.run("EXISTS", "none") == .integer(0))
         #expect(h.run("SETRANGE", "s", "-1", "x") == .error("ERR offset is out of range"))
-        #expect(h.run("SETRANGE", "s", "536870911", "xx") == .error("ERR string exceeds maximum allowed size (proto-max-bulk-len)"))
+        #expect(
+            h.run("SETRANGE", "s", "536870911", "xx")
+                == .error("ERR string exceeds maximum allowed size (proto-max-bulk-len)"))
         #expect(h.run("SET", "n", "12345") == .ok)
         #expect(h.run("STRLEN", "n") == .integer(5))
         #expect(h.run("APPEND", "n", "6") == .integer(6))
@@ -154,20 +158,28 @@ struct StringCommandTests {
         h.run("MSET", "key1", "ohmytext", "key2", "mynewtext")
         #expect(h.run("LCS", "key1", "key2") == .bulk("mytext"))
         #expect(h.run("LCS", "key1", "key2", "LEN") == .integer(6))
-        #expect(h.run("LCS", "key1", "key2", "IDX") == .array([
-            .bulk("matches"),
-            .array([
-                .array([.array([.integer(4), .integer(7)]), .array([.integer(5), .integer(8)])]),
-                .array([.array([.integer(2), .integer(3)]), .array([.integer(0), .integer(1)])]),
-            ]),
-            .bulk("len"), .integer(6),
-        ]))
-        #expect(h.run("LCS", "key1", "key2", "IDX", "MINMATCHLEN", "4", "WITHMATCHLEN") == .array([
-            .bulk("matches"),
-            .array([.array([.array([.integer(4), .integer(7)]), .array([.integer(5), .integer(8)]), .integer(4)])]),
-            .bulk("len"), .integer(6),
-        ]))
-        #expect(h.run("LCS", "key1", "key2", "LEN", "IDX") == .error("ERR If you want both the length and indexes, please just use IDX."))
+        #expect(
+            h.run("LCS", "key1", "key2", "IDX")
+                == .array([
+                    .bulk("matches"),
+                    .array([
+                        .array([.array([.integer(4), .integer(7)]), .array([.integer(5), .integer(8)])]),
+                        .array([.array([.integer(2), .integer(3)]), .array([.integer(0), .integer(1)])]),
+                    ]),
+                    .bulk("len"), .integer(6),
+                ]))
+        #expect(
+            h.run("LCS", "key1", "key2", "IDX", "MINMATCHLEN", "4", "WITHMATCHLEN")
+                == .array([
+                    .bulk("matches"),
+                    .array([
+                        .array([.array([.integer(4), .integer(7)]), .array([.integer(5), .integer(8)]), .integer(4)])
+                    ]),
+                    .bulk("len"), .integer(6),
+                ]))
+        #expect(
+            h.run("LCS", "key1", "key2", "LEN", "IDX")
+                == .error("ERR If you want both the length and indexes, please just use IDX."))
         #expect(h.run("LCS", "key1", "missing") == .bulk(""))
     }
 

@@ -1,7 +1,7 @@
 import NIOCore
 import Testing
-import WharfProtocol
 import WharfEngine
+import WharfProtocol
 
 @Suite("Transactions")
 struct TransactionTests {
@@ -13,14 +13,20 @@ struct TransactionTests {
         #expect(h.run("LPUSH", "k", "x") == .simple("QUEUED"))
         #expect(h.run("GET", "k") == .simple("QUEUED"))
         #expect(h.run("MULTI") == .error("ERR MULTI calls can not be nested"))
-        #expect(h.run("EXEC") == .array([.ok, .error("WRONGTYPE Operation against a key holding the wrong kind of value"), .bulk("v")]))
+        #expect(
+            h.run("EXEC")
+                == .array([
+                    .ok, .error("WRONGTYPE Operation against a key holding the wrong kind of value"), .bulk("v"),
+                ]))
         #expect(h.run("EXEC") == .error("ERR EXEC without MULTI"))
         #expect(h.run("DISCARD") == .error("ERR DISCARD without MULTI"))
     }
 
-    @Test("A command refused while queueing aborts EXEC with EXECABORT", arguments: [
-        ["NOSUCHCOMMAND"], ["GET"], ["SET", "only-key"],
-    ])
+    @Test(
+        "A command refused while queueing aborts EXEC with EXECABORT",
+        arguments: [
+            ["NOSUCHCOMMAND"], ["GET"], ["SET", "only-key"],
+        ])
     func execAbort(_ refused: [String]) {
         let h = EngineHarness()
         h.run("MULTI")
@@ -86,12 +92,15 @@ struct PubSubTests {
         #expect(subscriber.run("SUBSCRIBE", "news") == .array([.bulk("subscribe"), .bulk("news"), .integer(1)]))
         #expect(subscriber.run("PSUBSCRIBE", "n*") == .array([.bulk("psubscribe"), .bulk("n*"), .integer(2)]))
         #expect(publisher.run("PUBLISH", "news", "hello") == .integer(2))
-        #expect(subscriber.takeDeliveries() == [
-            .array([.bulk("message"), .bulk("news"), .bulk("hello")]),
-            .array([.bulk("pmessage"), .bulk("n*"), .bulk("news"), .bulk("hello")]),
-        ])
+        #expect(
+            subscriber.takeDeliveries() == [
+                .array([.bulk("message"), .bulk("news"), .bulk("hello")]),
+                .array([.bulk("pmessage"), .bulk("n*"), .bulk("news"), .bulk("hello")]),
+            ])
         #expect(publisher.run("PUBSUB", "CHANNELS") == .array([.bulk("news")]))
-        #expect(publisher.run("PUBSUB", "NUMSUB", "news", "other") == .array([.bulk("news"), .integer(1), .bulk("other"), .integer(0)]))
+        #expect(
+            publisher.run("PUBSUB", "NUMSUB", "news", "other")
+                == .array([.bulk("news"), .integer(1), .bulk("other"), .integer(0)]))
         #expect(publisher.run("PUBSUB", "NUMPAT") == .integer(1))
         #expect(subscriber.run("UNSUBSCRIBE") == .array([.bulk("unsubscribe"), .bulk("news"), .integer(1)]))
         #expect(publisher.run("PUBLISH", "news", "again") == .integer(1))
@@ -102,7 +111,11 @@ struct PubSubTests {
         let h = EngineHarness()
         h.connect()
         h.run("SUBSCRIBE", "c")
-        #expect(h.run("GET", "k") == .error("ERR Can't execute 'get': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"))
+        #expect(
+            h.run("GET", "k")
+                == .error(
+                    "ERR Can't execute 'get': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
+                ))
         #expect(h.run("PING") == .array([.bulk("pong"), .bulk("")]))
         h.protocolVersion = .resp3
         #expect(h.run("GET", "k") == .null, "RESP3 clients keep every command")
@@ -159,7 +172,9 @@ struct PubSubTests {
         let listener = EngineHarness(sharing: h)
         listener.connect()
         h.run("CONFIG", "SET", "notify-keyspace-events", "KEl$x")
-        #expect(h.run("CONFIG", "GET", "notify-keyspace-events") == .array([.bulk("notify-keyspace-events"), .bulk("$lxKE")]))
+        #expect(
+            h.run("CONFIG", "GET", "notify-keyspace-events")
+                == .array([.bulk("notify-keyspace-events"), .bulk("$lxKE")]))
         listener.run("PSUBSCRIBE", "__key*__:*")
         h.run("RPUSH", "q", "a")
         h.run("LPOP", "q")
@@ -168,12 +183,13 @@ struct PubSubTests {
         h.advance(milliseconds: 20)
         h.run("GET", "t")
         let messages = Self.keyspaceMessages(listener)
-        #expect(messages == [
-            "__keyspace@0__:q rpush", "__keyevent@0__:rpush q",
-            "__keyspace@0__:q lpop", "__keyevent@0__:lpop q",
-            "__keyspace@0__:t set", "__keyevent@0__:set t",
-            "__keyspace@0__:t expired", "__keyevent@0__:expired t",
-        ], "sets (s) and generic (g) events are off; the rest are published in order")
+        #expect(
+            messages == [
+                "__keyspace@0__:q rpush", "__keyevent@0__:rpush q",
+                "__keyspace@0__:q lpop", "__keyevent@0__:lpop q",
+                "__keyspace@0__:t set", "__keyevent@0__:set t",
+                "__keyspace@0__:t expired", "__keyevent@0__:expired t",
+            ], "sets (s) and generic (g) events are off; the rest are published in order")
     }
 
     @Test("Key-miss events (m) are published for reads of missing keys, and only when asked for")
@@ -185,7 +201,8 @@ struct PubSubTests {
         h.run("GET", "absent")
         #expect(listener.takeDeliveries().isEmpty, "key-miss events are off by default")
         h.run("CONFIG", "SET", "notify-keyspace-events", "Em")
-        #expect(h.run("CONFIG", "GET", "notify-keyspace-events") == .array([.bulk("notify-keyspace-events"), .bulk("Em")]))
+        #expect(
+            h.run("CONFIG", "GET", "notify-keyspace-events") == .array([.bulk("notify-keyspace-events"), .bulk("Em")]))
         h.run("GET", "absent")
         h.run("HGET", "nohash", "f")
         h.run("SET", "present", "1")
@@ -201,15 +218,18 @@ struct PubSubTests {
         listener.connect()
         listener.run("PSUBSCRIBE", "__key*__:*")
         h.run("CONFIG", "SET", "notify-keyspace-events", "En$")
-        #expect(h.run("CONFIG", "GET", "notify-keyspace-events") == .array([.bulk("notify-keyspace-events"), .bulk("$nE")]), "in Redis's order")
+        #expect(
+            h.run("CONFIG", "GET", "notify-keyspace-events")
+                == .array([.bulk("notify-keyspace-events"), .bulk("$nE")]), "in Redis's order")
         h.run("SET", "a", "1")
         h.run("SET", "a", "2")
         h.run("RPUSH", "l", "x")
         h.run("RENAME", "a", "b")
         let messages = Self.keyspaceMessages(listener)
-        #expect(messages == [
-            "__keyevent@0__:new a", "__keyevent@0__:set a", "__keyevent@0__:set a",
-            "__keyevent@0__:new l", "__keyevent@0__:new b",
-        ])
+        #expect(
+            messages == [
+                "__keyevent@0__:new a", "__keyevent@0__:set a", "__keyevent@0__:set a",
+                "__keyevent@0__:new l", "__keyevent@0__:new b",
+            ])
     }
 }

@@ -4,7 +4,9 @@ import WharfProtocol
 
 /// Decodes everything in `bytes`, feeding it in the given chunk sizes, the way a connection
 /// does: unconsumed bytes stay at the front and the decoder resumes.
-private func decodeAll(_ bytes: [UInt8], chunks: [Int], limits: RESPRequestLimits = RESPRequestLimits()) throws(RESPProtocolError) -> [[String]] {
+private func decodeAll(_ bytes: [UInt8], chunks: [Int], limits: RESPRequestLimits = RESPRequestLimits())
+    throws(RESPProtocolError) -> [[String]]
+{
     let decoder = RESPCommandDecoder(limits: limits)
     var buffer = ByteBuffer()
     var commands: [[String]] = []
@@ -45,8 +47,11 @@ private func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
 
 @Suite("RESP command decoder")
 struct RESPCommandDecoderTests {
-    static let pipeline = "*3\r\n$3\r\nSET\r\n$3\r\nkey\r\n$5\r\nvalue\r\n*2\r\n$3\r\nGET\r\n$3\r\nkey\r\nPING\r\n*0\r\n*1\r\n$4\r\nPING\r\necho \"a b\" 'c d'\n*2\r\n$4\r\nECHO\r\n$0\r\n\r\n"
-    static let expected: [[String]] = [["SET", "key", "value"], ["GET", "key"], ["PING"], ["PING"], ["echo", "a b", "c d"], ["ECHO", ""]]
+    static let pipeline =
+        "*3\r\n$3\r\nSET\r\n$3\r\nkey\r\n$5\r\nvalue\r\n*2\r\n$3\r\nGET\r\n$3\r\nkey\r\nPING\r\n*0\r\n*1\r\n$4\r\nPING\r\necho \"a b\" 'c d'\n*2\r\n$4\r\nECHO\r\n$0\r\n\r\n"
+    static let expected: [[String]] = [
+        ["SET", "key", "value"], ["GET", "key"], ["PING"], ["PING"], ["echo", "a b", "c d"], ["ECHO", ""],
+    ]
 
     @Test("a pipelined stream decodes identically at every split point")
     func everySplitPoint() throws {
@@ -88,18 +93,20 @@ struct RESPCommandDecoderTests {
         #expect(commands == [["set", "k", "aA\n\"q"], ["get", "it's"]])
     }
 
-    @Test("malformed input is a protocol error with Redis's message", arguments: [
-        ("*abc\r\n", "invalid multibulk length"),
-        ("*1\r\n$-2\r\n", "invalid bulk length"),
-        ("*1\r\n$-1\r\n", "invalid bulk length"),
-        ("*1\r\n$abc\r\n", "invalid bulk length"),
-        ("*1\r\n+PING\r\n", "expected '$', got '+'"),
-        ("*2\rX$4\r\n", "expected CRLF after length"),
-        ("set \"unterminated\r\n", "unbalanced quotes in request"),
-        ("set \"a\"b\r\n", "unbalanced quotes in request"),
-        ("*3000000000\r\n", "invalid multibulk length"),
-        ("*1\r\n$536870913\r\n", "invalid bulk length"),
-    ])
+    @Test(
+        "malformed input is a protocol error with Redis's message",
+        arguments: [
+            ("*abc\r\n", "invalid multibulk length"),
+            ("*1\r\n$-2\r\n", "invalid bulk length"),
+            ("*1\r\n$-1\r\n", "invalid bulk length"),
+            ("*1\r\n$abc\r\n", "invalid bulk length"),
+            ("*1\r\n+PING\r\n", "expected '$', got '+'"),
+            ("*2\rX$4\r\n", "expected CRLF after length"),
+            ("set \"unterminated\r\n", "unbalanced quotes in request"),
+            ("set \"a\"b\r\n", "unbalanced quotes in request"),
+            ("*3000000000\r\n", "invalid multibulk length"),
+            ("*1\r\n$536870913\r\n", "invalid bulk length"),
+        ])
     func malformed(input: String, message: String) {
         #expect(throws: RESPProtocolError(message)) { try decodeAll(bytes(input), chunks: []) }
         // Fed byte by byte the error is the same.

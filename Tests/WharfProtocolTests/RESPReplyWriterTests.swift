@@ -59,7 +59,9 @@ struct RESPReplyWriterTests {
         writer.writeDouble(2.5)
         var buffer = writer.buffer
         let value = try RESPValueDecoder().decode(&buffer)
-        #expect(value == .map([.bulkString(Array("a".utf8)), .array([.integer(1), .null]), .simpleString("b"), .double(2.5)]))
+        #expect(
+            value
+                == .map([.bulkString(Array("a".utf8)), .array([.integer(1), .null]), .simpleString("b"), .double(2.5)]))
         #expect(buffer.readableBytes == 0)
     }
 
@@ -71,14 +73,18 @@ struct RESPReplyWriterTests {
         #expect(buffer.readableBytes == text.utf8.count)
     }
 
-    @Test("integers parse with Redis's strict rules", arguments: [
-        ("0", Int64(0)), ("-1", -1), ("9223372036854775807", .max), ("-9223372036854775808", .min),
-    ])
+    @Test(
+        "integers parse with Redis's strict rules",
+        arguments: [
+            ("0", Int64(0)), ("-1", -1), ("9223372036854775807", .max), ("-9223372036854775808", .min),
+        ])
     func integerParsing(text: String, value: Int64) {
         #expect(Array(text.utf8).withUnsafeBytes { DecimalInteger.parse($0) } == value)
     }
 
-    @Test("non-canonical integers are rejected", arguments: ["", "-", "+1", " 1", "1 ", "01", "-0", "9223372036854775808", "1a", "1.0"])
+    @Test(
+        "non-canonical integers are rejected",
+        arguments: ["", "-", "+1", " 1", "1 ", "01", "-0", "9223372036854775808", "1a", "1.0"])
     func integerRejection(text: String) {
         #expect(Array(text.utf8).withUnsafeBytes { DecimalInteger.parse($0) } == nil)
     }

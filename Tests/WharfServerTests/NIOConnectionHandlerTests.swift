@@ -4,6 +4,7 @@ import NIOEmbedded
 import Testing
 import WharfEngine
 import WharfProtocol
+
 @testable import WharfServer
 
 /// Drives the SwiftNIO connection handler on an EmbeddedChannel: bytes in, bytes out.
@@ -13,12 +14,15 @@ private final class Connection {
 
     init(settings: EngineSettings = EngineSettings(databases: 16, shards: 4)) throws {
         self.engine = Engine(settings: settings)
-        let info = ClientInfo(id: self.engine.clients.makeID(), address: "test:1", localAddress: "test:2", createdAt: 0, close: nil)
+        let info = ClientInfo(
+            id: self.engine.clients.makeID(), address: "test:1", localAddress: "test:2", createdAt: 0, close: nil)
         _ = self.engine.clients.register(info, limit: 100)
         let session = self.engine.makeSession(info: info)
         let engine = self.engine
         try self.channel.pipeline.syncOperations.addHandler(
-            RESPConnectionHandler(engine: engine, session: session, allocator: self.channel.allocator, logger: Logger(label: "test")) {
+            RESPConnectionHandler(
+                engine: engine, session: session, allocator: self.channel.allocator, logger: Logger(label: "test")
+            ) {
                 engine.clients.unregister(id: info.id)
             })
         try self.channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
@@ -85,7 +89,9 @@ struct NIOConnectionHandlerTests {
         let connection = try Connection(settings: settings)
         try connection.send("*1\r\n$1048576\r\n")
         for _ in 0..<17 { try connection.send([UInt8](repeating: 120, count: 65536)) }
-        #expect(try connection.received() == "-ERR Protocol error: client query buffer exceeds client-query-buffer-limit (1048576 bytes)\r\n")
+        #expect(
+            try connection.received()
+                == "-ERR Protocol error: client query buffer exceeds client-query-buffer-limit (1048576 bytes)\r\n")
         #expect(!connection.channel.isActive)
     }
 }

@@ -1,12 +1,14 @@
 import Foundation
 import Testing
 import WharfEngine
+
 @testable import WharfServer
 
 @Suite("Server configuration")
 struct ServerConfigurationTests {
     private func temporaryFile(_ name: String, _ contents: String) throws -> String {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("wharf-\(UUID().uuidString)-\(name)").path
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("wharf-\(UUID().uuidString)-\(name)")
+            .path
         try contents.write(toFile: path, atomically: true, encoding: .utf8)
         return path
     }
@@ -44,14 +46,16 @@ struct ServerConfigurationTests {
         #expect(parameters["client-query-buffer-limit"] == "4mb")
     }
 
-    @Test("a bad value stops start-up with a message naming the key", arguments: [
-        (["port": "99999"], "'port'"),
-        (["maxclients": "zero"], "'maxclients': argument couldn't be parsed into an integer"),
-        (["hz": "0"], "'hz': argument must be between 1 and 500 inclusive"),
-        (["shards": "3"], "'shards': argument must be a power of two"),
-        (["maxmemory-policy": "lots"], "'maxmemory-policy': argument(s) must be one of the following"),
-        (["transport": "carrier-pigeon"], "'transport': argument must be one of the following: epoll, nio"),
-    ])
+    @Test(
+        "a bad value stops start-up with a message naming the key",
+        arguments: [
+            (["port": "99999"], "'port'"),
+            (["maxclients": "zero"], "'maxclients': argument couldn't be parsed into an integer"),
+            (["hz": "0"], "'hz': argument must be between 1 and 500 inclusive"),
+            (["shards": "3"], "'shards': argument must be a power of two"),
+            (["maxmemory-policy": "lots"], "'maxmemory-policy': argument(s) must be one of the following"),
+            (["transport": "carrier-pigeon"], "'transport': argument must be one of the following: epoll, nio"),
+        ])
     func badValues(flags: [String: String], message: String) async {
         do {
             _ = try await ServerConfiguration.load(flags: flags, environment: [:], configFile: nil)

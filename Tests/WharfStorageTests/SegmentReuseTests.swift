@@ -26,7 +26,9 @@ private func segmentHeader(_ magic: String, start: UInt64) -> [UInt8] {
 
 @Suite("Reused log segments")
 struct SegmentReuseTests {
-    @Test("a reused segment's old records never pass for new ones: after a crash only what was written there is read, and damage among the new records is still damage")
+    @Test(
+        "a reused segment's old records never pass for new ones: after a crash only what was written there is read, and damage among the new records is still damage"
+    )
     func reusedSegmentAfterCrash() throws {
         let directory = temporaryDirectory()
         let layout = StorageLayout(directory: directory)
@@ -68,7 +70,8 @@ struct SegmentReuseTests {
         // A crash now: the reused file holds the new records, then its old ones.
         let crashed = temporaryDirectory()
         for segment in segments {
-            try FileManager.default.copyItem(atPath: segment.path, toPath: "\(crashed)/\((segment.path as NSString).lastPathComponent)")
+            try FileManager.default.copyItem(
+                atPath: segment.path, toPath: "\(crashed)/\((segment.path as NSString).lastPathComponent)")
         }
         let reusedCopy = "\(crashed)/\((reused.path as NSString).lastPathComponent)"
         let (read, result) = try readLog(crashed, from: from, modify: false)
@@ -139,7 +142,8 @@ struct SegmentReuseTests {
         #expect(read == old)
         #expect(result.endLSN == UInt64(bytes.count - 16))
 
-        let log = try WriteAheadLog(layout: layout, lsn: result.endLSN, continuing: result.lastSegment, policy: .everysec)
+        let log = try WriteAheadLog(
+            layout: layout, lsn: result.endLSN, continuing: result.lastSegment, policy: .everysec)
         log.append(time: 1, database: 0) { writer in
             writer.argument("SET")
             writer.argument("c")
@@ -153,9 +157,14 @@ struct SegmentReuseTests {
         #expect(try readLog(directory).records == old + [["SET", "c", "3"]])
     }
 
-    @Test("a last segment whose header never reached the disk is torn and removed, appending resumes before it; a bad header elsewhere is damage")
+    @Test(
+        "a last segment whose header never reached the disk is torn and removed, appending resumes before it; a bad header elsewhere is damage"
+    )
     func unwrittenHeader() throws {
-        for leftover in [[UInt8](repeating: 0, count: 4096), segmentHeader("WHRFWAL2", start: 4096) + [UInt8](repeating: 7, count: 4096)] {
+        for leftover in [
+            [UInt8](repeating: 0, count: 4096),
+            segmentHeader("WHRFWAL2", start: 4096) + [UInt8](repeating: 7, count: 4096),
+        ] {
             let directory = temporaryDirectory()
             let layout = StorageLayout(directory: directory)
             let end = try writeLog(directory, count: 5)
@@ -173,7 +182,8 @@ struct SegmentReuseTests {
             #expect(result.tornTail?.path == next && result.tornTail?.offset == 0)
             #expect(!FileManager.default.fileExists(atPath: next))
             #expect(result.lastSegment?.start == 0 && result.endLSN == end)
-            let log = try WriteAheadLog(layout: layout, lsn: result.endLSN, continuing: result.lastSegment, policy: .always)
+            let log = try WriteAheadLog(
+                layout: layout, lsn: result.endLSN, continuing: result.lastSegment, policy: .always)
             log.append(time: 1, database: 0) { writer in
                 writer.argument("DEL")
                 writer.argument("k")

@@ -12,8 +12,13 @@ func temporaryDirectory() -> String {
 
 /// Appends `count` records `SET key<i> value<i>` and returns the log, closed.
 @discardableResult
-func writeLog(_ directory: String, count: Int, from start: Int = 0, lsn: UInt64 = 0, segment: (start: UInt64, path: String)? = nil, segmentLimit: Int = 64 << 20) throws -> UInt64 {
-    let log = try WriteAheadLog(layout: StorageLayout(directory: directory), lsn: lsn, continuing: segment, policy: .everysec, segmentLimit: segmentLimit)
+func writeLog(
+    _ directory: String, count: Int, from start: Int = 0, lsn: UInt64 = 0,
+    segment: (start: UInt64, path: String)? = nil, segmentLimit: Int = 64 << 20
+) throws -> UInt64 {
+    let log = try WriteAheadLog(
+        layout: StorageLayout(directory: directory), lsn: lsn, continuing: segment, policy: .everysec,
+        segmentLimit: segmentLimit)
     for index in start..<(start + count) {
         log.append(time: Int64(1000 + index), database: index % 3) { writer in
             writer.argument("SET")
@@ -28,9 +33,12 @@ func writeLog(_ directory: String, count: Int, from start: Int = 0, lsn: UInt64 
 }
 
 /// Reads the log back as strings.
-func readLog(_ directory: String, from lsn: UInt64 = 0, repair: Bool = false, modify: Bool = true) throws -> (records: [[String]], result: LogScanResult) {
+func readLog(_ directory: String, from lsn: UInt64 = 0, repair: Bool = false, modify: Bool = true) throws -> (
+    records: [[String]], result: LogScanResult
+) {
     var records: [[String]] = []
-    let result = try LogReader.read(StorageLayout(directory: directory), from: lsn, repair: repair, modify: modify) { record in
+    let result = try LogReader.read(StorageLayout(directory: directory), from: lsn, repair: repair, modify: modify) {
+        record in
         records.append(record.arguments.map { String(decoding: $0, as: UTF8.self) })
     }
     return (records, result)
@@ -49,7 +57,9 @@ struct WriteAheadLogTests {
             #expect(CRC32C.checksum(bytes) == software)
             if length > 2 {
                 let split = bytes.withUnsafeBytes { raw in
-                    CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[2...]), continuing: CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[..<2])))
+                    CRC32C.checksum(
+                        UnsafeRawBufferPointer(rebasing: raw[2...]),
+                        continuing: CRC32C.checksum(UnsafeRawBufferPointer(rebasing: raw[..<2])))
                 }
                 #expect(split == software)
             }
@@ -106,7 +116,9 @@ struct WriteAheadLogTests {
         let segment = try StorageLayout(directory: directory).segments()[0].path
         let original = try Data(contentsOf: URL(fileURLWithPath: segment))
         var boundaries: [Int] = []
-        _ = try LogReader.read(StorageLayout(directory: directory), from: 0, repair: false) { boundaries.append(Int($0.endLSN) + 16) }
+        _ = try LogReader.read(StorageLayout(directory: directory), from: 0, repair: false) {
+            boundaries.append(Int($0.endLSN) + 16)
+        }
         for cut in stride(from: 16, through: original.count, by: 1) {
             try original.prefix(cut).write(to: URL(fileURLWithPath: segment))
             let (records, result) = try readLog(directory)
@@ -125,7 +137,9 @@ struct WriteAheadLogTests {
         let segment = try StorageLayout(directory: directory).segments()[0].path
         var bytes = try Data(contentsOf: URL(fileURLWithPath: segment))
         var boundaries: [Int] = []
-        _ = try LogReader.read(StorageLayout(directory: directory), from: 0, repair: false) { boundaries.append(Int($0.endLSN) + 16) }
+        _ = try LogReader.read(StorageLayout(directory: directory), from: 0, repair: false) {
+            boundaries.append(Int($0.endLSN) + 16)
+        }
         let victim = boundaries[9] + 20
         bytes[victim] ^= 0xFF
         try bytes.write(to: URL(fileURLWithPath: segment))
@@ -145,7 +159,9 @@ struct WriteAheadLogTests {
         #expect(again.count == 10 && clean.repaired == nil)
     }
 
-    @Test("a zero-filled tail (reserved, never written) is the quiet end of the records; a partial record before zeros is torn")
+    @Test(
+        "a zero-filled tail (reserved, never written) is the quiet end of the records; a partial record before zeros is torn"
+    )
     func zeroTail() throws {
         let directory = temporaryDirectory()
         try writeLog(directory, count: 5)
@@ -181,7 +197,9 @@ struct WriteAheadLogTests {
                 let index = Int.random(in: 0..<bytes.count, using: &generator)
                 bytes[index] = UInt8.random(in: 0...255, using: &generator)
             }
-            if Bool.random(using: &generator) { bytes = bytes.prefix(Int.random(in: 0...bytes.count, using: &generator)) }
+            if Bool.random(using: &generator) {
+                bytes = bytes.prefix(Int.random(in: 0...bytes.count, using: &generator))
+            }
             try bytes.write(to: URL(fileURLWithPath: segment))
             do {
                 let (records, _) = try readLog(directory, modify: false)
@@ -192,7 +210,9 @@ struct WriteAheadLogTests {
         }
     }
 
-    @Test("with always, records are written into zero-filled segments prepared ahead; switching policies keeps every record")
+    @Test(
+        "with always, records are written into zero-filled segments prepared ahead; switching policies keeps every record"
+    )
     func alwaysUsesPreparedSegments() throws {
         let directory = temporaryDirectory()
         let layout = StorageLayout(directory: directory)
@@ -216,7 +236,9 @@ struct WriteAheadLogTests {
             }
         }
         try log.close()
-        #expect(!FileManager.default.fileExists(atPath: "\(directory)/wal-next.tmp"), "an unused prepared file is removed at close")
+        #expect(
+            !FileManager.default.fileExists(atPath: "\(directory)/wal-next.tmp"),
+            "an unused prepared file is removed at close")
         #expect(try layout.segments().count > 2)
         let (records, result) = try readLog(directory)
         #expect(records == expected)
@@ -226,7 +248,8 @@ struct WriteAheadLogTests {
     @Test("fsync policies: always makes records durable through the flusher; everysec within a second")
     func durability() async throws {
         let directory = temporaryDirectory()
-        let log = try WriteAheadLog(layout: StorageLayout(directory: directory), lsn: 0, continuing: nil, policy: .always)
+        let log = try WriteAheadLog(
+            layout: StorageLayout(directory: directory), lsn: 0, continuing: nil, policy: .always)
         let end = log.append(time: 1, database: 0) { $0.argument("PING") }
         #expect(log.writePending())
         #expect(log.written == end)

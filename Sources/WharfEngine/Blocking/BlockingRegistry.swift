@@ -43,7 +43,10 @@ package final class Waiter: @unchecked Sendable {
     package weak var host: ClientMailbox?
     private let finished = ManagedAtomic<Bool>(false)
 
-    package init(clientID: Int64, database: Int, keys: [[UInt8]], operation: BlockedOperation, protocolVersion: RESPVersion, deadline: Int64?, host: ClientMailbox) {
+    package init(
+        clientID: Int64, database: Int, keys: [[UInt8]], operation: BlockedOperation, protocolVersion: RESPVersion,
+        deadline: Int64?, host: ClientMailbox
+    ) {
         self.clientID = clientID
         self.database = database
         self.keys = keys
@@ -113,7 +116,8 @@ package final class BlockingRegistry: Sendable {
         self.queues.withLock { queues in
             var found: [Waiter] = []
             for queue in queues.values {
-                for waiter in queue where waiter.clientID == id && !waiter.isFinished && !found.contains(where: { $0 === waiter }) {
+                for waiter in queue
+                where waiter.clientID == id && !waiter.isFinished && !found.contains(where: { $0 === waiter }) {
                     found.append(waiter)
                 }
             }
@@ -154,7 +158,8 @@ extension CommandContext {
             Self.writeTimeoutReply(operation, into: &self.reply)
             return
         }
-        let deadline: Int64? = timeout > 0 ? EngineClock.monotonicNanoseconds() / 1_000_000 + Int64((timeout * 1000).rounded(.up)) : nil
+        let deadline: Int64? =
+            timeout > 0 ? EngineClock.monotonicNanoseconds() / 1_000_000 + Int64((timeout * 1000).rounded(.up)) : nil
         let waiter = Waiter(
             clientID: self.session.id, database: self.session.database,
             keys: keyIndices.map { Array(self.arguments[$0]) }, operation: operation,

@@ -46,17 +46,23 @@ extension Engine {
         let outcome: ServeOutcome = key.key.withUnsafeBytes { keyBytes in
             switch waiter.operation {
             case .listPop(let fromLeft, let count):
-                return ListCommands.serve(&context, waiter, key: keyBytes, fromLeft: fromLeft, count: count, reply: &reply)
+                return ListCommands.serve(
+                    &context, waiter, key: keyBytes, fromLeft: fromLeft, count: count, reply: &reply)
             case .listMove(let destination, let fromLeft, let toLeft):
                 return destination.withUnsafeBytes { destinationBytes in
-                    ListCommands.serveMove(&context, waiter, key: keyBytes, destination: destinationBytes, fromLeft: fromLeft, toLeft: toLeft, reply: &reply)
+                    ListCommands.serveMove(
+                        &context, waiter, key: keyBytes, destination: destinationBytes, fromLeft: fromLeft,
+                        toLeft: toLeft, reply: &reply)
                 }
             case .sortedSetPop(let minimum, let count):
-                return SortedSetCommands.serve(&context, waiter, key: keyBytes, minimum: minimum, count: count, reply: &reply)
+                return SortedSetCommands.serve(
+                    &context, waiter, key: keyBytes, minimum: minimum, count: count, reply: &reply)
             case .streamRead(let ids, let count):
                 return StreamCommands.serveRead(&context, waiter, key: keyBytes, ids: ids, count: count, reply: &reply)
             case .streamGroupRead(let group, let consumer, let count, let noAck):
-                return StreamGroupCommands.serveGroupRead(&context, waiter, key: keyBytes, group: group, consumer: consumer, count: count, noAck: noAck, reply: &reply)
+                return StreamGroupCommands.serveGroupRead(
+                    &context, waiter, key: keyBytes, group: group, consumer: consumer, count: count, noAck: noAck,
+                    reply: &reply)
             case .pause:
                 // Paused clients wait on no key; the pause's end releases them.
                 return ServeOutcome.empty

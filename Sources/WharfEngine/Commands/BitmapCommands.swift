@@ -8,20 +8,35 @@ import WharfProtocol
 /// here is deterministic and is logged as received.
 enum BitmapCommands {
     static let declarations: [CommandSpec] = [
-        CommandSpec("setbit", arity: 4, flags: [.write, .denyOOM], keys: .single, acl: [.bitmap], group: .bitmap,
-                    since: "2.2.0", summary: "Sets or clears the bit at offset of the string value. Creates the key if it doesn't exist.", handler: setbit),
-        CommandSpec("getbit", arity: 3, flags: [.readonly, .fast], keys: .single, acl: [.bitmap], group: .bitmap,
-                    since: "2.2.0", summary: "Returns a bit value by offset.", handler: getbit),
-        CommandSpec("bitcount", arity: -2, flags: [.readonly], keys: .single, acl: [.bitmap], group: .bitmap,
-                    since: "2.6.0", summary: "Counts the number of set bits (population counting) in a string.", complexity: "O(N)", handler: bitcount),
-        CommandSpec("bitpos", arity: -3, flags: [.readonly], keys: .single, acl: [.bitmap], group: .bitmap,
-                    since: "2.8.7", summary: "Finds the first set (1) or clear (0) bit in a string.", complexity: "O(N)", handler: bitpos),
-        CommandSpec("bitop", arity: -4, flags: [.write, .denyOOM], keys: KeyPositions(first: 2, last: -1, step: 1), acl: [.bitmap], group: .bitmap,
-                    since: "2.6.0", summary: "Performs bitwise operations on multiple strings, and stores the result.", complexity: "O(N)", handler: bitop),
-        CommandSpec("bitfield", arity: -2, flags: [.write, .denyOOM], keys: .single, acl: [.bitmap], group: .bitmap,
-                    since: "3.2.0", summary: "Performs arbitrary bitfield integer operations on strings.", complexity: "O(1) for each subcommand specified", handler: bitfield),
-        CommandSpec("bitfield_ro", arity: -2, flags: [.readonly, .fast], keys: .single, acl: [.bitmap], group: .bitmap,
-                    since: "6.0.0", summary: "Performs arbitrary read-only bitfield integer operations on strings.", complexity: "O(1) for each subcommand specified", handler: bitfieldReadOnly),
+        CommandSpec(
+            "setbit", arity: 4, flags: [.write, .denyOOM], keys: .single, acl: [.bitmap], group: .bitmap,
+            since: "2.2.0",
+            summary: "Sets or clears the bit at offset of the string value. Creates the key if it doesn't exist.",
+            handler: setbit),
+        CommandSpec(
+            "getbit", arity: 3, flags: [.readonly, .fast], keys: .single, acl: [.bitmap], group: .bitmap,
+            since: "2.2.0", summary: "Returns a bit value by offset.", handler: getbit),
+        CommandSpec(
+            "bitcount", arity: -2, flags: [.readonly], keys: .single, acl: [.bitmap], group: .bitmap,
+            since: "2.6.0", summary: "Counts the number of set bits (population counting) in a string.",
+            complexity: "O(N)", handler: bitcount),
+        CommandSpec(
+            "bitpos", arity: -3, flags: [.readonly], keys: .single, acl: [.bitmap], group: .bitmap,
+            since: "2.8.7", summary: "Finds the first set (1) or clear (0) bit in a string.", complexity: "O(N)",
+            handler: bitpos),
+        CommandSpec(
+            "bitop", arity: -4, flags: [.write, .denyOOM], keys: KeyPositions(first: 2, last: -1, step: 1),
+            acl: [.bitmap], group: .bitmap,
+            since: "2.6.0", summary: "Performs bitwise operations on multiple strings, and stores the result.",
+            complexity: "O(N)", handler: bitop),
+        CommandSpec(
+            "bitfield", arity: -2, flags: [.write, .denyOOM], keys: .single, acl: [.bitmap], group: .bitmap,
+            since: "3.2.0", summary: "Performs arbitrary bitfield integer operations on strings.",
+            complexity: "O(1) for each subcommand specified", handler: bitfield),
+        CommandSpec(
+            "bitfield_ro", arity: -2, flags: [.readonly, .fast], keys: .single, acl: [.bitmap], group: .bitmap,
+            since: "6.0.0", summary: "Performs arbitrary read-only bitfield integer operations on strings.",
+            complexity: "O(1) for each subcommand specified", handler: bitfieldReadOnly),
     ]
 
     static let bitOffsetError: StaticString = "ERR bit offset is not an integer or out of range"
@@ -245,7 +260,9 @@ enum BitmapCommands {
             if operation == .not {
                 var index = 0
                 while index + 8 <= length {
-                    base.storeBytes(of: ~base.loadUnaligned(fromByteOffset: index, as: UInt64.self), toByteOffset: index, as: UInt64.self)
+                    base.storeBytes(
+                        of: ~base.loadUnaligned(fromByteOffset: index, as: UInt64.self), toByteOffset: index,
+                        as: UInt64.self)
                     index += 8
                 }
                 while index < length {
@@ -263,7 +280,9 @@ enum BitmapCommands {
         return result
     }
 
-    private static func apply(_ operation: Operation, from source: UnsafeRawBufferPointer, to target: UnsafeMutableRawBufferPointer) {
+    private static func apply(
+        _ operation: Operation, from source: UnsafeRawBufferPointer, to target: UnsafeMutableRawBufferPointer
+    ) {
         let base = target.baseAddress!
         let common = source.count
         var index = 0
@@ -379,7 +398,8 @@ enum BitmapCommands {
             guard writes else {
                 context.reply.writeArrayHeader(count: operations.count)
                 guard let slot else {
-                    return Self.replyFields(&context.reply, operations, from: UnsafeRawBufferPointer(start: nil, count: 0))
+                    return Self.replyFields(
+                        &context.reply, operations, from: UnsafeRawBufferPointer(start: nil, count: 0))
                 }
                 shard.entry(at: slot).withStringBytes { Self.replyFields(&context.reply, operations, from: $0) }
                 return
@@ -394,7 +414,9 @@ enum BitmapCommands {
                         let bits = BitOperations.read(UnsafeRawBufferPointer(bytes), offset: offset, width: type.width)
                         context.reply.writeInteger(type.value(ofBits: bits))
                     case .set(let type, let offset, let value, let overflow):
-                        let old = type.value(ofBits: BitOperations.read(UnsafeRawBufferPointer(bytes), offset: offset, width: type.width))
+                        let old = type.value(
+                            ofBits: BitOperations.read(UnsafeRawBufferPointer(bytes), offset: offset, width: type.width)
+                        )
                         guard let stored = overflow.fit(value, type: type) else {
                             context.reply.writeNull()
                             continue
@@ -402,7 +424,9 @@ enum BitmapCommands {
                         BitOperations.write(type.bits(of: stored), to: bytes, offset: offset, width: type.width)
                         context.reply.writeInteger(old)
                     case .incrby(let type, let offset, let increment, let overflow):
-                        let old = type.value(ofBits: BitOperations.read(UnsafeRawBufferPointer(bytes), offset: offset, width: type.width))
+                        let old = type.value(
+                            ofBits: BitOperations.read(UnsafeRawBufferPointer(bytes), offset: offset, width: type.width)
+                        )
                         guard let new = overflow.add(old, increment, type: type) else {
                             context.reply.writeNull()
                             continue
@@ -420,7 +444,9 @@ enum BitmapCommands {
 
 extension BitmapCommands {
     /// The replies of read-only BITFIELD operations (all GETs).
-    fileprivate static func replyFields(_ reply: inout RESPReplyWriter, _ operations: [FieldOperation], from bytes: UnsafeRawBufferPointer) {
+    fileprivate static func replyFields(
+        _ reply: inout RESPReplyWriter, _ operations: [FieldOperation], from bytes: UnsafeRawBufferPointer
+    ) {
         for case .get(let type, let offset) in operations {
             reply.writeInteger(type.value(ofBits: BitOperations.read(bytes, offset: offset, width: type.width)))
         }

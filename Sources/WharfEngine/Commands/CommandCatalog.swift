@@ -36,7 +36,8 @@ public enum CommandCatalog {
                 }
                 if !spec.subcommands.isEmpty {
                     for sub in spec.subcommands {
-                        out += "| `\(spec.name.uppercased()) \(sub.name.uppercased())` | \(sub.since) | \(sub.summary) |\n"
+                        out +=
+                            "| `\(spec.name.uppercased()) \(sub.name.uppercased())` | \(sub.since) | \(sub.summary) |\n"
                     }
                 }
             }

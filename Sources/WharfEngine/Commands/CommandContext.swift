@@ -1,6 +1,6 @@
+import Atomics
 import NIOCore
 import Synchronization
-import Atomics
 public import WharfProtocol
 import WharfStorage
 
@@ -69,8 +69,10 @@ public struct CommandContext {
         self.arguments = CommandArguments(base: Self.emptyBase, spans: Self.emptySpans, count: 0)
     }
 
-    nonisolated(unsafe) private static let emptyBase = UnsafeRawPointer(UnsafeMutableRawPointer.allocate(byteCount: 1, alignment: 1))
-    nonisolated(unsafe) private static let emptySpans = UnsafePointer(UnsafeMutablePointer<ArgumentSpan>.allocate(capacity: 1))
+    nonisolated(unsafe) private static let emptyBase = UnsafeRawPointer(
+        UnsafeMutableRawPointer.allocate(byteCount: 1, alignment: 1))
+    nonisolated(unsafe) private static let emptySpans = UnsafePointer(
+        UnsafeMutablePointer<ArgumentSpan>.allocate(capacity: 1))
 }
 
 // MARK: - Helpers for handlers
@@ -116,7 +118,8 @@ extension CommandContext {
 
     /// ``lookupRead(_:_:hash:)`` returning the slot, for commands that then change the entry.
     @inline(__always)
-    package func lookupReadSlot(_ shard: Shard, _ key: UnsafeRawBufferPointer, hash: UInt64, touch: Bool = true) -> Int? {
+    package func lookupReadSlot(_ shard: Shard, _ key: UnsafeRawBufferPointer, hash: UInt64, touch: Bool = true) -> Int?
+    {
         guard let slot = shard.lookup(key, hash: hash, now: self.now) else {
             self.counters.add(.keyspaceMisses)
             self.notify(KeyspaceEvents.keyMiss, "keymiss", key)

@@ -1,6 +1,6 @@
+import Atomics
 import NIOCore
 import Synchronization
-import Atomics
 import WharfProtocol
 
 /// Connection commands: PING ECHO HELLO AUTH SELECT QUIT RESET and the CLIENT family.
@@ -12,50 +12,89 @@ enum ConnectionCommands {
     package static let redisVersion = "7.0.15"
 
     static let declarations: [CommandSpec] = [
-        CommandSpec("ping", arity: -1, flags: [.fast], acl: [.connection], group: .connection,
-                    since: "1.0.0", summary: "Returns the server's liveliness response.", handler: ping),
-        CommandSpec("echo", arity: 2, flags: [.fast], acl: [.connection], group: .connection,
-                    since: "1.0.0", summary: "Returns the given string.", handler: echo),
-        CommandSpec("hello", arity: -1, flags: [.noAuth, .fast, .noScript, .loading, .stale], acl: [.connection], group: .connection,
-                    since: "6.0.0", summary: "Handshakes with the Redis server.", handler: hello),
-        CommandSpec("auth", arity: -2, flags: [.noAuth, .fast, .noScript, .loading, .stale], acl: [.connection], group: .connection,
-                    since: "1.0.0", summary: "Authenticates the connection.", complexity: "O(N) where N is the number of passwords defined for the user", handler: auth),
-        CommandSpec("select", arity: 2, flags: [.fast, .loading, .stale], acl: [.connection], group: .connection,
-                    since: "1.0.0", summary: "Changes the selected database.", handler: select),
-        CommandSpec("quit", arity: -1, flags: [.noAuth, .fast, .noScript, .loading, .stale], acl: [.connection], group: .connection,
-                    since: "1.0.0", summary: "Closes the connection.", handler: quit),
-        CommandSpec("reset", arity: 1, flags: [.noAuth, .fast, .noScript, .loading, .stale], acl: [.connection], group: .connection,
-                    since: "6.2.0", summary: "Resets the connection.", handler: reset),
-        CommandSpec("client", arity: -2, flags: [], acl: [], group: .connection, since: "2.4.0",
-                    summary: "A container for client connection commands.", complexity: "Depends on subcommand.", handler: nil,
-                    subcommands: [
-                        CommandSpec("id", arity: 2, flags: [.noScript, .loading, .stale], acl: [.connection], group: .connection,
-                                    since: "5.0.0", summary: "Returns the unique client ID of the connection.", handler: clientID),
-                        CommandSpec("setname", arity: 3, flags: [.noScript, .loading, .stale], acl: [.connection], group: .connection,
-                                    since: "2.6.9", summary: "Sets the connection name.", handler: clientSetName),
-                        CommandSpec("getname", arity: 2, flags: [.noScript, .loading, .stale], acl: [.connection], group: .connection,
-                                    since: "2.6.9", summary: "Returns the name of the connection.", handler: clientGetName),
-                        CommandSpec("list", arity: -2, flags: [.admin, .noScript, .loading, .stale], acl: [.connection], group: .connection,
-                                    since: "2.4.0", summary: "Lists open connections.", complexity: "O(N) where N is the number of client connections", handler: clientList),
-                        CommandSpec("info", arity: 2, flags: [.noScript, .loading, .stale], acl: [.connection], group: .connection,
-                                    since: "6.2.0", summary: "Returns information about the connection.", handler: clientInfo),
-                        CommandSpec("kill", arity: -3, flags: [.admin, .noScript, .loading, .stale], acl: [.connection], group: .connection,
-                                    since: "2.4.0", summary: "Terminates open connections.", complexity: "O(N) where N is the number of client connections", handler: clientKill),
-                        CommandSpec("setinfo", arity: 4, flags: [.noScript, .loading, .stale], acl: [.connection], group: .connection,
-                                    since: "7.2.0", summary: "Sets information specific to the client or connection.", handler: clientSetInfo),
-                        CommandSpec("no-evict", arity: 3, flags: [.admin, .noScript, .loading, .stale], acl: [.connection], group: .connection,
-                                    since: "7.0.0", summary: "Sets the client eviction mode of the connection.", handler: clientNoEvict),
-                        CommandSpec("unblock", arity: -3, flags: [.admin, .noScript, .loading, .stale], acl: [.connection], group: .connection,
-                                    since: "5.0.0", summary: "Unblocks a client blocked by a blocking command from a different connection.", complexity: "O(log N) where N is the number of client connections", handler: clientUnblock),
-                        CommandSpec("pause", arity: -3, flags: [.admin, .noScript, .loading, .stale], acl: [.connection], group: .connection,
-                                    since: "3.0.0", summary: "Suspends commands processing.", handler: clientPause),
-                        CommandSpec("unpause", arity: 2, flags: [.admin, .noScript, .loading, .stale], acl: [.connection], group: .connection,
-                                    since: "6.2.0", summary: "Resumes processing commands from paused clients.", complexity: "O(N) Where N is the number of paused clients", handler: clientUnpause),
-                        CommandSpec("reply", arity: 3, flags: [.noScript, .loading, .stale], acl: [.connection], group: .connection,
-                                    since: "3.2.0", summary: "Instructs the server whether to reply to commands.", handler: clientReply),
-                        CommandSpec("help", arity: 2, flags: [.loading, .stale], acl: [.connection], group: .connection,
-                                    since: "5.0.0", summary: "Returns helpful text about the different subcommands.", handler: clientHelp),
-                    ]),
+        CommandSpec(
+            "ping", arity: -1, flags: [.fast], acl: [.connection], group: .connection,
+            since: "1.0.0", summary: "Returns the server's liveliness response.", handler: ping),
+        CommandSpec(
+            "echo", arity: 2, flags: [.fast], acl: [.connection], group: .connection,
+            since: "1.0.0", summary: "Returns the given string.", handler: echo),
+        CommandSpec(
+            "hello", arity: -1, flags: [.noAuth, .fast, .noScript, .loading, .stale], acl: [.connection],
+            group: .connection,
+            since: "6.0.0", summary: "Handshakes with the Redis server.", handler: hello),
+        CommandSpec(
+            "auth", arity: -2, flags: [.noAuth, .fast, .noScript, .loading, .stale], acl: [.connection],
+            group: .connection,
+            since: "1.0.0", summary: "Authenticates the connection.",
+            complexity: "O(N) where N is the number of passwords defined for the user", handler: auth),
+        CommandSpec(
+            "select", arity: 2, flags: [.fast, .loading, .stale], acl: [.connection], group: .connection,
+            since: "1.0.0", summary: "Changes the selected database.", handler: select),
+        CommandSpec(
+            "quit", arity: -1, flags: [.noAuth, .fast, .noScript, .loading, .stale], acl: [.connection],
+            group: .connection,
+            since: "1.0.0", summary: "Closes the connection.", handler: quit),
+        CommandSpec(
+            "reset", arity: 1, flags: [.noAuth, .fast, .noScript, .loading, .stale], acl: [.connection],
+            group: .connection,
+            since: "6.2.0", summary: "Resets the connection.", handler: reset),
+        CommandSpec(
+            "client", arity: -2, flags: [], acl: [], group: .connection, since: "2.4.0",
+            summary: "A container for client connection commands.", complexity: "Depends on subcommand.", handler: nil,
+            subcommands: [
+                CommandSpec(
+                    "id", arity: 2, flags: [.noScript, .loading, .stale], acl: [.connection], group: .connection,
+                    since: "5.0.0", summary: "Returns the unique client ID of the connection.", handler: clientID),
+                CommandSpec(
+                    "setname", arity: 3, flags: [.noScript, .loading, .stale], acl: [.connection], group: .connection,
+                    since: "2.6.9", summary: "Sets the connection name.", handler: clientSetName),
+                CommandSpec(
+                    "getname", arity: 2, flags: [.noScript, .loading, .stale], acl: [.connection], group: .connection,
+                    since: "2.6.9", summary: "Returns the name of the connection.", handler: clientGetName),
+                CommandSpec(
+                    "list", arity: -2, flags: [.admin, .noScript, .loading, .stale], acl: [.connection],
+                    group: .connection,
+                    since: "2.4.0", summary: "Lists open connections.",
+                    complexity: "O(N) where N is the number of client connections", handler: clientList),
+                CommandSpec(
+                    "info", arity: 2, flags: [.noScript, .loading, .stale], acl: [.connection], group: .connection,
+                    since: "6.2.0", summary: "Returns information about the connection.", handler: clientInfo),
+                CommandSpec(
+                    "kill", arity: -3, flags: [.admin, .noScript, .loading, .stale], acl: [.connection],
+                    group: .connection,
+                    since: "2.4.0", summary: "Terminates open connections.",
+                    complexity: "O(N) where N is the number of client connections", handler: clientKill),
+                CommandSpec(
+                    "setinfo", arity: 4, flags: [.noScript, .loading, .stale], acl: [.connection], group: .connection,
+                    since: "7.2.0", summary: "Sets information specific to the client or connection.",
+                    handler: clientSetInfo),
+                CommandSpec(
+                    "no-evict", arity: 3, flags: [.admin, .noScript, .loading, .stale], acl: [.connection],
+                    group: .connection,
+                    since: "7.0.0", summary: "Sets the client eviction mode of the connection.", handler: clientNoEvict),
+                CommandSpec(
+                    "unblock", arity: -3, flags: [.admin, .noScript, .loading, .stale], acl: [.connection],
+                    group: .connection,
+                    since: "5.0.0",
+                    summary: "Unblocks a client blocked by a blocking command from a different connection.",
+                    complexity: "O(log N) where N is the number of client connections", handler: clientUnblock),
+                CommandSpec(
+                    "pause", arity: -3, flags: [.admin, .noScript, .loading, .stale], acl: [.connection],
+                    group: .connection,
+                    since: "3.0.0", summary: "Suspends commands processing.", handler: clientPause),
+                CommandSpec(
+                    "unpause", arity: 2, flags: [.admin, .noScript, .loading, .stale], acl: [.connection],
+                    group: .connection,
+                    since: "6.2.0", summary: "Resumes processing commands from paused clients.",
+                    complexity: "O(N) Where N is the number of paused clients", handler: clientUnpause),
+                CommandSpec(
+                    "reply", arity: 3, flags: [.noScript, .loading, .stale], acl: [.connection], group: .connection,
+                    since: "3.2.0", summary: "Instructs the server whether to reply to commands.", handler: clientReply),
+                CommandSpec(
+                    "help", arity: 2, flags: [.loading, .stale], acl: [.connection], group: .connection,
+                    since: "5.0.0", summary: "Returns helpful text about the different subcommands.",
+                    handler: clientHelp),
+            ]),
     ]
 
     static func ping(_ context: inout CommandContext) {
@@ -85,7 +124,9 @@ enum ConnectionCommands {
     }
 
     static func select(_ context: inout CommandContext) {
-        guard let index = DecimalInteger.parse(context.arguments[1]), index >= Int64(Int32.min), index <= Int64(Int32.max) else {
+        guard let index = DecimalInteger.parse(context.arguments[1]), index >= Int64(Int32.min),
+            index <= Int64(Int32.max)
+        else {
             return context.replyNotInteger()
         }
         guard index >= 0 && index < Int64(context.engine.keyspace.databases.count) else {
@@ -117,7 +158,9 @@ enum ConnectionCommands {
     // MARK: Authentication
 
     /// Checks `password` for `user` against the configured password, in constant time.
-    private static func authenticate(_ context: CommandContext, user: UnsafeRawBufferPointer, password: UnsafeRawBufferPointer) -> Bool {
+    private static func authenticate(
+        _ context: CommandContext, user: UnsafeRawBufferPointer, password: UnsafeRawBufferPointer
+    ) -> Bool {
         guard user.equalsBytes(UnsafeRawBufferPointer(start: Self.defaultUser, count: 7)) else { return false }
         let expected = context.engine.settings.password
         // The default user without a password accepts any password, as in Redis.
@@ -144,7 +187,9 @@ enum ConnectionCommands {
         let password: UnsafeRawBufferPointer
         if count == 2 {
             guard context.engine.settings.hasPassword.load(ordering: .relaxed) else {
-                return context.reply.writeError("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")
+                return context.reply.writeError(
+                    "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?"
+                )
             }
             user = UnsafeRawBufferPointer(start: Self.defaultUser, count: 7)
             password = context.arguments[1]
@@ -165,7 +210,9 @@ enum ConnectionCommands {
             guard let requested = DecimalInteger.parse(context.arguments[1]) else {
                 return context.reply.writeError("ERR Protocol version is not an integer or out of range")
             }
-            guard let supported = RESPVersion(rawValue: Int(truncatingIfNeeded: requested)), requested == 2 || requested == 3 else {
+            guard let supported = RESPVersion(rawValue: Int(truncatingIfNeeded: requested)),
+                requested == 2 || requested == 3
+            else {
                 return context.reply.writeError("NOPROTO unsupported protocol version")
             }
             version = supported
@@ -186,17 +233,24 @@ enum ConnectionCommands {
             }
         }
         if let credentials {
-            guard self.authenticate(context, user: context.arguments[credentials.user], password: context.arguments[credentials.password]) else {
+            guard
+                self.authenticate(
+                    context, user: context.arguments[credentials.user],
+                    password: context.arguments[credentials.password])
+            else {
                 return context.reply.writeError(Self.wrongPassword)
             }
             context.session.isAuthenticated = true
         }
         guard context.session.isAuthenticated else {
-            return context.reply.writeError("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time")
+            return context.reply.writeError(
+                "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"
+            )
         }
         if let nameIndex {
             guard self.isValidName(context.arguments[nameIndex]) else {
-                return context.reply.writeError("ERR Client names cannot contain spaces, newlines or special characters.")
+                return context.reply.writeError(
+                    "ERR Client names cannot contain spaces, newlines or special characters.")
             }
             context.session.info.name = context.arguments.string(nameIndex)
         }
@@ -252,7 +306,8 @@ enum ConnectionCommands {
             return context.reply.writeError("ERR Unrecognized option '\(context.arguments.string(2))'")
         }
         guard self.isValidName(context.arguments[3]) else {
-            return context.reply.writeError("ERR \(isName ? "lib-name" : "lib-ver") cannot contain spaces, newlines or special characters.")
+            return context.reply.writeError(
+                "ERR \(isName ? "lib-name" : "lib-ver") cannot contain spaces, newlines or special characters.")
         }
         if isName {
             context.session.info.libraryName = context.arguments.string(3)
@@ -442,54 +497,56 @@ enum ConnectionCommands {
     }
 
     static func clientHelp(_ context: inout CommandContext) {
-        context.replyHelp(command: "CLIENT", lines: [
-            "GETNAME",
-            "    Return the name of the current connection.",
-            "ID",
-            "    Return the ID of the current connection.",
-            "INFO",
-            "    Return information about the current client connection.",
-            "KILL <ip:port>",
-            "    Kill connection made from <ip:port>.",
-            "KILL <option> <value> [<option> <value> [...]]",
-            "    Kill connections. Options are:",
-            "    * ADDR (<ip:port>|<unixsocket>:0)",
-            "      Kill connections made from the specified address",
-            "    * LADDR (<ip:port>|<unixsocket>:0)",
-            "      Kill connections made to specified local address",
-            "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
-            "      Kill connections by type.",
-            "    * USER <username>",
-            "      Kill connections authenticated by <username>.",
-            "    * SKIPME (YES|NO)",
-            "      Skip killing current connection (default: yes).",
-            "    * ID <client-id>",
-            "      Kill connections by client id.",
-            "    * MAXAGE <maxage>",
-            "      Kill connections older than the specified age.",
-            "LIST [options ...]",
-            "    Return information about client connections. Options:",
-            "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
-            "      Return clients of specified type.",
-            "    * ID <client-id> [<client-id> ...]",
-            "      Return clients of specified IDs only.",
-            "SETNAME <name>",
-            "    Assign the name <name> to the current connection.",
-            "SETINFO <option> <value>",
-            "    Set client meta attr. Options are:",
-            "    * LIB-NAME: the client lib name.",
-            "    * LIB-VER: the client lib version.",
-            "PAUSE <timeout> [WRITE|ALL]",
-            "    Suspend all, or just write, clients for <timeout> milliseconds.",
-            "UNPAUSE",
-            "    Stop the current client pause, resuming traffic.",
-            "REPLY (ON|OFF|SKIP)",
-            "    Control the replies sent to the current connection.",
-            "NO-EVICT (ON|OFF)",
-            "    Protect current client connection from eviction.",
-            "UNBLOCK <clientid> [TIMEOUT|ERROR]",
-            "    Unblock the specified blocked client.",
-        ])
+        context.replyHelp(
+            command: "CLIENT",
+            lines: [
+                "GETNAME",
+                "    Return the name of the current connection.",
+                "ID",
+                "    Return the ID of the current connection.",
+                "INFO",
+                "    Return information about the current client connection.",
+                "KILL <ip:port>",
+                "    Kill connection made from <ip:port>.",
+                "KILL <option> <value> [<option> <value> [...]]",
+                "    Kill connections. Options are:",
+                "    * ADDR (<ip:port>|<unixsocket>:0)",
+                "      Kill connections made from the specified address",
+                "    * LADDR (<ip:port>|<unixsocket>:0)",
+                "      Kill connections made to specified local address",
+                "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+                "      Kill connections by type.",
+                "    * USER <username>",
+                "      Kill connections authenticated by <username>.",
+                "    * SKIPME (YES|NO)",
+                "      Skip killing current connection (default: yes).",
+                "    * ID <client-id>",
+                "      Kill connections by client id.",
+                "    * MAXAGE <maxage>",
+                "      Kill connections older than the specified age.",
+                "LIST [options ...]",
+                "    Return information about client connections. Options:",
+                "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+                "      Return clients of specified type.",
+                "    * ID <client-id> [<client-id> ...]",
+                "      Return clients of specified IDs only.",
+                "SETNAME <name>",
+                "    Assign the name <name> to the current connection.",
+                "SETINFO <option> <value>",
+                "    Set client meta attr. Options are:",
+                "    * LIB-NAME: the client lib name.",
+                "    * LIB-VER: the client lib version.",
+                "PAUSE <timeout> [WRITE|ALL]",
+                "    Suspend all, or just write, clients for <timeout> milliseconds.",
+                "UNPAUSE",
+                "    Stop the current client pause, resuming traffic.",
+                "REPLY (ON|OFF|SKIP)",
+                "    Control the replies sent to the current connection.",
+                "NO-EVICT (ON|OFF)",
+                "    Protect current client connection from eviction.",
+                "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+                "    Unblock the specified blocked client.",
+            ])
     }
 }
 
@@ -519,14 +576,17 @@ struct ClientFilter {
 enum ClientDescription {
     static func line(for client: ClientInfo, engine: Engine, now: Int64) -> String {
         let commandIndex = client.lastCommand.load(ordering: .relaxed)
-        let command = commandIndex >= 0 && commandIndex < engine.commands.all.count ? engine.commands.all[commandIndex].fullName : "NULL"
+        let command =
+            commandIndex >= 0 && commandIndex < engine.commands.all.count
+            ? engine.commands.all[commandIndex].fullName : "NULL"
         let age = max(0, (now - client.createdAt) / 1000)
         let idle = max(0, (now - client.lastInteraction.load(ordering: .relaxed)) / 1000)
         let queryBuffer = client.queryBufferBytes.load(ordering: .relaxed)
         let output = client.outputBufferBytes.load(ordering: .relaxed)
         let fields: [(String, String)] = [
             ("id", "\(client.id)"), ("addr", client.address), ("laddr", client.localAddress),
-            ("name", client.name), ("age", "\(age)"), ("idle", "\(idle)"), ("flags", ClientFlags.letters(client.flags.load(ordering: .relaxed))),
+            ("name", client.name), ("age", "\(age)"), ("idle", "\(idle)"),
+            ("flags", ClientFlags.letters(client.flags.load(ordering: .relaxed))),
             ("db", "\(client.database.load(ordering: .relaxed))"), ("sub", "0"), ("psub", "0"), ("ssub", "0"),
             ("multi", "-1"), ("qbuf", "\(queryBuffer)"), ("qbuf-free", "0"), ("argv-mem", "0"), ("multi-mem", "0"),
             ("obl", "0"), ("oll", "0"), ("omem", "\(output)"), ("tot-mem", "\(queryBuffer + output)"),

@@ -1,26 +1,31 @@
-import Synchronization
-#if canImport(Glibc)
-import Glibc
-#endif
 import Atomics
+import Synchronization
 import WharfProtocol
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// DEBUG: the subset of Redis's debugging commands that tools and test suites use. Off
 /// unless `enable-debug-command` is `yes` (or `local`, for loopback clients), as in Redis 7.
 enum DebugCommands {
     static let declarations: [CommandSpec] = [
-        CommandSpec("debug", arity: -2, flags: [.admin, .noScript, .loading, .stale], acl: [], group: .server,
-                    since: "1.0.0", summary: "A container for debugging commands.", complexity: "Depends on subcommand.", handler: debug),
+        CommandSpec(
+            "debug", arity: -2, flags: [.admin, .noScript, .loading, .stale], acl: [], group: .server,
+            since: "1.0.0", summary: "A container for debugging commands.", complexity: "Depends on subcommand.",
+            handler: debug)
     ]
 
-    static let notAllowed = "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server."
+    static let notAllowed =
+        "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server."
 
     static func isAllowed(_ context: CommandContext) -> Bool {
         let setting = context.settings.redisValues.withLock { $0["enable-debug-command"] } ?? "no"
         if setting == "yes" { return true }
         guard setting == "local" else { return false }
         let address = context.session.info.address
-        return address.hasPrefix("127.") || address.hasPrefix("[::1]") || address.hasPrefix("::1") || address.hasPrefix("unix")
+        return address.hasPrefix("127.") || address.hasPrefix("[::1]") || address.hasPrefix("::1")
+            || address.hasPrefix("unix")
             || address == "embedded"
     }
 
@@ -34,7 +39,9 @@ enum DebugCommands {
         case "object" where count == 3:
             object(&context)
         case "sleep" where count == 3:
-            guard let seconds = RESPDouble.parse(context.arguments[2]), seconds >= 0 else { return context.replyNotFloat() }
+            guard let seconds = RESPDouble.parse(context.arguments[2]), seconds >= 0 else {
+                return context.replyNotFloat()
+            }
             // Blocks this client's thread, as Redis blocks its whole server.
             usleep(UInt32(min(seconds, 3600) * 1_000_000))
             context.reply.writeOK()
@@ -47,7 +54,8 @@ enum DebugCommands {
         case "quicklist-packed-threshold" where count == 3:
             // Wharf's lists have no plain nodes; the size is checked and accepted.
             guard ConfigRegistry.parseMemory(context.arguments.string(2)) != nil else {
-                return context.reply.writeError("ERR argument must be a memory value bigger than 1 and smaller than 4gb")
+                return context.reply.writeError(
+                    "ERR argument must be a memory value bigger than 1 and smaller than 4gb")
             }
             context.reply.writeOK()
         case "listpack" where count == 3:
@@ -64,27 +72,35 @@ enum DebugCommands {
             context.reply.writeSimpleString(hex(datasetDigest(context)))
         case "digest-value":
             context.reply.writeArrayHeader(count: count - 2)
-            for index in 2..<count { context.reply.writeSimpleString(hex(keyDigest(&context, context.arguments[index]))) }
+            for index in 2..<count {
+                context.reply.writeSimpleString(hex(keyDigest(&context, context.arguments[index])))
+            }
         default:
-            context.reply.writeError("ERR unknown subcommand or wrong number of arguments for '\(context.arguments.string(1))'. Try DEBUG HELP.")
+            context.reply.writeError(
+                "ERR unknown subcommand or wrong number of arguments for '\(context.arguments.string(1))'. Try DEBUG HELP."
+            )
         }
     }
 
     private static func help(_ context: inout CommandContext) {
-        context.replyHelp(command: "DEBUG", lines: [
-            "CHANGE-REPL-ID", "    Change the replication IDs of the instance.",
-            "DIGEST", "    Output a hex signature representing the current DB content.",
-            "DIGEST-VALUE <key> [<key> ...]", "    Output a hex signature of the values of all the specified keys.",
-            "LISTPACK <key>", "    Show low level info about the listpack encoding of <key>.",
-            "OBJECT <key>", "    Show low level info about the key and associated value.",
-            "QUICKLIST-PACKED-THRESHOLD <size>", "    Sets the threshold for elements to be inserted as plain vs packed nodes.",
-            "RELOAD [option ...]", "    Save the dataset as a snapshot, flush the keyspace and load it back. Options:",
-            "    * MERGE: keep the keys not in the snapshot.", "    * NOFLUSH: do not empty the keyspace first.",
-            "    * NOSAVE: load the newest snapshot without saving one first.",
-            "SET-ACTIVE-EXPIRE <0|1>", "    Setting it to 0 disables expiring keys in the background.",
-            "SLEEP <seconds>", "    Stop the server for <seconds>. Decimals allowed.",
-            "STRINGMATCH-LEN", "    Run a fuzz tester against the stringmatchlen() function.",
-        ])
+        context.replyHelp(
+            command: "DEBUG",
+            lines: [
+                "CHANGE-REPL-ID", "    Change the replication IDs of the instance.",
+                "DIGEST", "    Output a hex signature representing the current DB content.",
+                "DIGEST-VALUE <key> [<key> ...]", "    Output a hex signature of the values of all the specified keys.",
+                "LISTPACK <key>", "    Show low level info about the listpack encoding of <key>.",
+                "OBJECT <key>", "    Show low level info about the key and associated value.",
+                "QUICKLIST-PACKED-THRESHOLD <size>",
+                "    Sets the threshold for elements to be inserted as plain vs packed nodes.",
+                "RELOAD [option ...]",
+                "    Save the dataset as a snapshot, flush the keyspace and load it back. Options:",
+                "    * MERGE: keep the keys not in the snapshot.", "    * NOFLUSH: do not empty the keyspace first.",
+                "    * NOSAVE: load the newest snapshot without saving one first.",
+                "SET-ACTIVE-EXPIRE <0|1>", "    Setting it to 0 disables expiring keys in the background.",
+                "SLEEP <seconds>", "    Stop the server for <seconds>. Decimals allowed.",
+                "STRINGMATCH-LEN", "    Run a fuzz tester against the stringmatchlen() function.",
+            ])
     }
 
     /// Runs `body` with the entry of the key in argument 2 under its lock, or replies Redis's
@@ -110,11 +126,13 @@ enum DebugCommands {
         RDBValueWriter.write(entry, into: &writer)
         let address = UInt(bitPattern: Unmanaged.passUnretained(entry).toOpaque())
         let idle = AccessTracking.idleMilliseconds(entry.accessClock, now: context.now) / 1000
-        var text = "Value at:0x\(String(address, radix: 16)) refcount:1 encoding:\(entry.encodingName) "
+        var text =
+            "Value at:0x\(String(address, radix: 16)) refcount:1 encoding:\(entry.encodingName) "
             + "serializedlength:\(writer.bytes.count - 1) lru:\(entry.accessClock) lru_seconds_idle:\(idle)"
         if entry.kind == .list {
             let items = ListCommands.View(entry).count
-            text += " ql_nodes:1 ql_avg_node:\(items).00 ql_listpack_max:-2 ql_compressed:0 ql_uncompressed_size:\(items)"
+            text +=
+                " ql_nodes:1 ql_avg_node:\(items).00 ql_listpack_max:-2 ql_compressed:0 ql_uncompressed_size:\(items)"
         }
         context.reply.writeSimpleString(text)
     }
@@ -142,7 +160,8 @@ enum DebugCommands {
             }
         }
         guard let persistence = context.engine.persistence else {
-            return context.reply.writeError("ERR DEBUG RELOAD needs a data directory (this engine keeps nothing on disk)")
+            return context.reply.writeError(
+                "ERR DEBUG RELOAD needs a data directory (this engine keeps nothing on disk)")
         }
         let keyspace = context.engine.keyspace
         if !context.locksHeld { keyspace.lockAll() }
@@ -192,7 +211,9 @@ enum DebugCommands {
         let shard = context.database.shard(for: hash)
         context.lock(shard)
         defer { context.unlock(shard) }
-        guard let slot = shard.lookup(key, hash: hash, now: context.now) else { return [UInt8](repeating: 0, count: 20) }
+        guard let slot = shard.lookup(key, hash: hash, now: context.now) else {
+            return [UInt8](repeating: 0, count: 20)
+        }
         return valueDigest(shard.entry(at: slot))
     }
 

@@ -10,10 +10,19 @@ import WharfStorage
 /// ABSTTL`), so replay does not depend on when it runs.
 enum DumpCommands {
     static let declarations: [CommandSpec] = [
-        CommandSpec("dump", arity: 2, flags: [.readonly], keys: .single, acl: [.keyspace], group: .generic,
-                    since: "2.6.0", summary: "Returns a serialized representation of the value stored at a key.", complexity: "O(1) to access the key and additional O(N*M) to serialize it, where N is the number of Redis objects composing the value and M their average size.", handler: dump),
-        CommandSpec("restore", arity: -4, flags: [.write, .denyOOM], keys: .single, acl: [.keyspace, .dangerous], group: .generic,
-                    since: "2.6.0", summary: "Creates a key from the serialized representation of a value.", complexity: "O(1) to create the new key and additional O(N*M) to reconstruct the serialized value, where N is the number of Redis objects composing the value and M their average size.", handler: restore),
+        CommandSpec(
+            "dump", arity: 2, flags: [.readonly], keys: .single, acl: [.keyspace], group: .generic,
+            since: "2.6.0", summary: "Returns a serialized representation of the value stored at a key.",
+            complexity:
+                "O(1) to access the key and additional O(N*M) to serialize it, where N is the number of Redis objects composing the value and M their average size.",
+            handler: dump),
+        CommandSpec(
+            "restore", arity: -4, flags: [.write, .denyOOM], keys: .single, acl: [.keyspace, .dangerous],
+            group: .generic,
+            since: "2.6.0", summary: "Creates a key from the serialized representation of a value.",
+            complexity:
+                "O(1) to create the new key and additional O(N*M) to reconstruct the serialized value, where N is the number of Redis objects composing the value and M their average size.",
+            handler: restore),
     ]
 
     static func dump(_ context: inout CommandContext) {
@@ -39,7 +48,9 @@ enum DumpCommands {
     /// The value inside a verified payload, or nil if it does not parse.
     static func decodePayload(_ payload: UnsafeRawBufferPointer) -> RDBValue? {
         var reader = RDBReader(UnsafeRawBufferPointer(rebasing: payload[..<(payload.count - 10)]))
-        guard let type = try? reader.byte(), let value = try? RDBValueReader.read(type: type, from: &reader), reader.isAtEnd else {
+        guard let type = try? reader.byte(), let value = try? RDBValueReader.read(type: type, from: &reader),
+            reader.isAtEnd
+        else {
             return nil
         }
         return value
@@ -85,7 +96,9 @@ enum DumpCommands {
         guard var ttl = context.integerArgument(2) else { return }
         guard ttl >= 0 else { return context.reply.writeError("ERR Invalid TTL value, must be >= 0") }
         let payload = context.arguments[3]
-        guard verifyPayload(payload) else { return context.reply.writeError("ERR DUMP payload version or checksum are wrong") }
+        guard verifyPayload(payload) else {
+            return context.reply.writeError("ERR DUMP payload version or checksum are wrong")
+        }
         guard let value = decodePayload(payload) else { return context.reply.writeError("ERR Bad data format") }
         if let existing { shard.remove(at: existing) }
         if ttl > 0 && !absolute { ttl += context.now }
@@ -103,7 +116,8 @@ enum DumpCommands {
         guard context.storeRestored(value, key: key, hash: hash, in: shard) else {
             return context.reply.writeError("ERR Bad data format")
         }
-        context.finishRestored(key, hash: hash, in: shard, expireAt: ttl > 0 ? ttl : nil, idleSeconds: idleSeconds, frequency: frequency)
+        context.finishRestored(
+            key, hash: hash, in: shard, expireAt: ttl > 0 ? ttl : nil, idleSeconds: idleSeconds, frequency: frequency)
         let expireAt = ttl
         context.logEffect { log in
             log.argument("RESTORE")
@@ -123,10 +137,14 @@ extension CommandContext {
     /// Stores a decoded RDB value as a new key (the caller removed any old one), in the
     /// encoding Wharf's thresholds choose. False when the value breaks a rule of its type
     /// (duplicate members, a pending entry without a consumer …), with nothing stored.
-    package mutating func storeRestored(_ value: RDBValue, key: UnsafeRawBufferPointer, hash: UInt64, in shard: Shard) -> Bool {
+    package mutating func storeRestored(_ value: RDBValue, key: UnsafeRawBufferPointer, hash: UInt64, in shard: Shard)
+        -> Bool
+    {
         switch value {
         case .string(let bytes):
-            let entry = bytes.withUnsafeBytes { Entry.makeString(key: key, value: $0, expireAt: nil, access: self.initialAccessClock) }
+            let entry = bytes.withUnsafeBytes {
+                Entry.makeString(key: key, value: $0, expireAt: nil, access: self.initialAccessClock)
+            }
             shard.insert(entry, hash: hash)
             return true
         case .list(let items):
@@ -148,7 +166,8 @@ extension CommandContext {
             guard !pairs.isEmpty else { return false }
             return ByteArena(pairs.flatMap { [$0.field, $0.value] }).withBuffers { buffers in
                 var editor = HashCommands.editor(shard, slot: nil)
-                for index in stride(from: 0, to: buffers.count, by: 2) where !editor.set(buffers[index], buffers[index + 1]) {
+                for index in stride(from: 0, to: buffers.count, by: 2)
+                where !editor.set(buffers[index], buffers[index + 1]) {
                     return false
                 }
                 HashCommands.commit(self, shard, key, hash: hash, slot: nil, editor)
@@ -161,7 +180,8 @@ extension CommandContext {
                 if members.count > self.settings.zsetMaxListpackEntries.load(ordering: .relaxed) {
                     handle = SortedSetHandle(payload: SortedSetPayload(members: RecordTable(), order: OrderTree()))
                 }
-                for (index, member) in buffers.enumerated() where handle.set(member, score: members[index].score) != nil {
+                for (index, member) in buffers.enumerated() where handle.set(member, score: members[index].score) != nil
+                {
                     return false
                 }
                 self.commitSortedSet(shard, key, hash: hash, slot: nil, handle)
@@ -177,7 +197,8 @@ extension CommandContext {
     /// Gives a key just stored by ``storeRestored`` its expiry and, when given, its LRU idle
     /// time or LFU frequency (RESTORE's IDLETIME and FREQ, a file's idle and freq records).
     package func finishRestored(
-        _ key: UnsafeRawBufferPointer, hash: UInt64, in shard: Shard, expireAt: Int64?, idleSeconds: Int64?, frequency: Int64?
+        _ key: UnsafeRawBufferPointer, hash: UInt64, in shard: Shard, expireAt: Int64?, idleSeconds: Int64?,
+        frequency: Int64?
     ) {
         guard let slot = shard.table.find(key, hash: hash) else { return }
         if let expireAt { shard.replace(at: slot, with: shard.entry(at: slot).withExpiry(expireAt)) }
@@ -200,7 +221,9 @@ extension CommandContext {
             guard !entry.pairs.isEmpty else { return nil }
             previous = entry.id
             let appended = ByteArena(entry.pairs.flatMap { [$0.field, $0.value] }).withArguments { arguments in
-                payload.append(id: entry.id, pairs: FieldValuePairs(arguments, from: 0), maxChunkBytes: maxBytes, maxChunkEntries: maxEntries)
+                payload.append(
+                    id: entry.id, pairs: FieldValuePairs(arguments, from: 0), maxChunkBytes: maxBytes,
+                    maxChunkEntries: maxEntries)
                 return true
             }
             guard appended else { return nil }
@@ -212,7 +235,8 @@ extension CommandContext {
         payload.maxDeletedID = stream.maxDeletedID
         payload.entriesAdded = stream.entriesAdded
         for restored in stream.groups {
-            let group = StreamGroup(name: restored.name, lastDeliveredID: restored.lastID, entriesRead: restored.entriesRead)
+            let group = StreamGroup(
+                name: restored.name, lastDeliveredID: restored.lastID, entriesRead: restored.entriesRead)
             var owners: [StreamID: StreamConsumer] = [:]
             for (name, seen, pending) in restored.consumers {
                 // RDB 10 has no activity time; Redis 7.2 takes the seen time for it too.

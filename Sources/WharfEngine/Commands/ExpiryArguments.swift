@@ -32,10 +32,18 @@ extension CommandContext {
     package func expiryOption(at index: Int) -> ExpiryArgument? {
         let word = self.arguments[index]
         guard index + 1 < self.arguments.count else { return nil }
-        if word.equalsIgnoringCase("EX") { return ExpiryArgument(argumentIndex: index + 1, unit: .seconds, absolute: false) }
-        if word.equalsIgnoringCase("PX") { return ExpiryArgument(argumentIndex: index + 1, unit: .milliseconds, absolute: false) }
-        if word.equalsIgnoringCase("EXAT") { return ExpiryArgument(argumentIndex: index + 1, unit: .seconds, absolute: true) }
-        if word.equalsIgnoringCase("PXAT") { return ExpiryArgument(argumentIndex: index + 1, unit: .milliseconds, absolute: true) }
+        if word.equalsIgnoringCase("EX") {
+            return ExpiryArgument(argumentIndex: index + 1, unit: .seconds, absolute: false)
+        }
+        if word.equalsIgnoringCase("PX") {
+            return ExpiryArgument(argumentIndex: index + 1, unit: .milliseconds, absolute: false)
+        }
+        if word.equalsIgnoringCase("EXAT") {
+            return ExpiryArgument(argumentIndex: index + 1, unit: .seconds, absolute: true)
+        }
+        if word.equalsIgnoringCase("PXAT") {
+            return ExpiryArgument(argumentIndex: index + 1, unit: .milliseconds, absolute: true)
+        }
         return nil
     }
 }

@@ -1,12 +1,13 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import WharfProtocol
 import WharfStorage
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// Geo commands: GEOADD GEOPOS GEODIST GEOHASH GEOSEARCH GEOSEARCHSTORE and the deprecated
 /// GEORADIUS, GEORADIUSBYMEMBER and their `_RO` forms.
@@ -16,29 +17,61 @@ import WharfStorage
 /// formula, so results, their unsorted order and every printed digit agree.
 enum GeoCommands {
     static let declarations: [CommandSpec] = [
-        CommandSpec("geoadd", arity: -5, flags: [.write, .denyOOM], keys: .single, acl: [.geo], group: .geo,
-                    since: "3.2.0", summary: "Adds one or more members to a geospatial index. The key is created if it doesn't exist.", complexity: "O(log(N)) for each item added, where N is the number of elements in the sorted set.", handler: geoadd),
-        CommandSpec("geopos", arity: -2, flags: [.readonly], keys: .single, acl: [.geo], group: .geo,
-                    since: "3.2.0", summary: "Returns the longitude and latitude of members from a geospatial index.", complexity: "O(1) for each member requested.", handler: geopos),
-        CommandSpec("geodist", arity: -4, flags: [.readonly], keys: .single, acl: [.geo], group: .geo,
-                    since: "3.2.0", summary: "Returns the distance between two members of a geospatial index.", complexity: "O(1)", handler: geodist),
-        CommandSpec("geohash", arity: -2, flags: [.readonly], keys: .single, acl: [.geo], group: .geo,
-                    since: "3.2.0", summary: "Returns members from a geospatial index as geohash strings.", complexity: "O(1) for each member requested.", handler: geohash),
-        CommandSpec("geosearch", arity: -7, flags: [.readonly], keys: .single, acl: [.geo], group: .geo,
-                    since: "6.2.0", summary: "Queries a geospatial index for members inside an area of a box or a circle.", complexity: searchComplexity, handler: geosearch),
-        CommandSpec("geosearchstore", arity: -8, flags: [.write, .denyOOM], keys: .two, acl: [.geo], group: .geo,
-                    since: "6.2.0", summary: "Queries a geospatial index for members inside an area of a box or a circle, optionally stores the result.", complexity: searchComplexity, handler: geosearchstore),
-        CommandSpec("georadius", arity: -6, flags: [.write, .denyOOM, .movableKeys], keys: .single, acl: [.geo], group: .geo,
-                    since: "3.2.0", summary: "Queries a geospatial index for members within a distance from a coordinate, optionally stores the result.", complexity: searchComplexity, handler: georadius),
-        CommandSpec("georadius_ro", arity: -6, flags: [.readonly], keys: .single, acl: [.geo], group: .geo,
-                    since: "3.2.10", summary: "Returns members from a geospatial index that are within a distance from a coordinate.", complexity: searchComplexity, handler: georadiusReadOnly),
-        CommandSpec("georadiusbymember", arity: -5, flags: [.write, .denyOOM, .movableKeys], keys: .single, acl: [.geo], group: .geo,
-                    since: "3.2.0", summary: "Queries a geospatial index for members within a distance from a member, optionally stores the result.", complexity: searchComplexity, handler: georadiusbymember),
-        CommandSpec("georadiusbymember_ro", arity: -5, flags: [.readonly], keys: .single, acl: [.geo], group: .geo,
-                    since: "3.2.10", summary: "Returns members from a geospatial index that are within a distance from a member.", complexity: searchComplexity, handler: georadiusbymemberReadOnly),
+        CommandSpec(
+            "geoadd", arity: -5, flags: [.write, .denyOOM], keys: .single, acl: [.geo], group: .geo,
+            since: "3.2.0",
+            summary: "Adds one or more members to a geospatial index. The key is created if it doesn't exist.",
+            complexity: "O(log(N)) for each item added, where N is the number of elements in the sorted set.",
+            handler: geoadd),
+        CommandSpec(
+            "geopos", arity: -2, flags: [.readonly], keys: .single, acl: [.geo], group: .geo,
+            since: "3.2.0", summary: "Returns the longitude and latitude of members from a geospatial index.",
+            complexity: "O(1) for each member requested.", handler: geopos),
+        CommandSpec(
+            "geodist", arity: -4, flags: [.readonly], keys: .single, acl: [.geo], group: .geo,
+            since: "3.2.0", summary: "Returns the distance between two members of a geospatial index.",
+            complexity: "O(1)", handler: geodist),
+        CommandSpec(
+            "geohash", arity: -2, flags: [.readonly], keys: .single, acl: [.geo], group: .geo,
+            since: "3.2.0", summary: "Returns members from a geospatial index as geohash strings.",
+            complexity: "O(1) for each member requested.", handler: geohash),
+        CommandSpec(
+            "geosearch", arity: -7, flags: [.readonly], keys: .single, acl: [.geo], group: .geo,
+            since: "6.2.0", summary: "Queries a geospatial index for members inside an area of a box or a circle.",
+            complexity: searchComplexity, handler: geosearch),
+        CommandSpec(
+            "geosearchstore", arity: -8, flags: [.write, .denyOOM], keys: .two, acl: [.geo], group: .geo,
+            since: "6.2.0",
+            summary:
+                "Queries a geospatial index for members inside an area of a box or a circle, optionally stores the result.",
+            complexity: searchComplexity, handler: geosearchstore),
+        CommandSpec(
+            "georadius", arity: -6, flags: [.write, .denyOOM, .movableKeys], keys: .single, acl: [.geo], group: .geo,
+            since: "3.2.0",
+            summary:
+                "Queries a geospatial index for members within a distance from a coordinate, optionally stores the result.",
+            complexity: searchComplexity, handler: georadius),
+        CommandSpec(
+            "georadius_ro", arity: -6, flags: [.readonly], keys: .single, acl: [.geo], group: .geo,
+            since: "3.2.10",
+            summary: "Returns members from a geospatial index that are within a distance from a coordinate.",
+            complexity: searchComplexity, handler: georadiusReadOnly),
+        CommandSpec(
+            "georadiusbymember", arity: -5, flags: [.write, .denyOOM, .movableKeys], keys: .single, acl: [.geo],
+            group: .geo,
+            since: "3.2.0",
+            summary:
+                "Queries a geospatial index for members within a distance from a member, optionally stores the result.",
+            complexity: searchComplexity, handler: georadiusbymember),
+        CommandSpec(
+            "georadiusbymember_ro", arity: -5, flags: [.readonly], keys: .single, acl: [.geo], group: .geo,
+            since: "3.2.10",
+            summary: "Returns members from a geospatial index that are within a distance from a member.",
+            complexity: searchComplexity, handler: georadiusbymemberReadOnly),
     ]
 
-    static let searchComplexity = "O(N+log(M)) where N is the number of elements in the grid-aligned bounding box area around the shape provided as the filter and M is the number of items inside the shape"
+    static let searchComplexity =
+        "O(N+log(M)) where N is the number of elements in the grid-aligned bounding box area around the shape provided as the filter and M is the number of items inside the shape"
 
     // MARK: Arguments
 
@@ -82,7 +115,9 @@ enum GeoCommands {
     static func formatFixed(_ value: Double, _ decimals: Int) -> String {
         withUnsafeTemporaryAllocation(of: CChar.self, capacity: 512) { buffer in
             let written = withVaList([value]) { vsnprintf(buffer.baseAddress!, 512, "%.\(decimals)f", $0) }
-            return String(decoding: UnsafeRawBufferPointer(start: buffer.baseAddress!, count: Int(min(written, 511))), as: UTF8.self)
+            return String(
+                decoding: UnsafeRawBufferPointer(start: buffer.baseAddress!, count: Int(min(written, 511))),
+                as: UTF8.self)
         }
     }
 
@@ -100,7 +135,9 @@ enum GeoCommands {
     // MARK: GEOADD GEOPOS GEODIST GEOHASH
 
     static func geoadd(_ context: inout CommandContext) {
-        var onlyNew = false, onlyExisting = false, changed = false
+        var onlyNew = false
+        var onlyExisting = false
+        var changed = false
         var index = 2
         while index < context.arguments.count {
             let word = context.arguments[index]
@@ -153,7 +190,9 @@ enum GeoCommands {
     }
 
     /// Runs `body` with the geo set at argument 1 (nil: missing) under its shard's lock.
-    private static func withGeoSet(_ context: inout CommandContext, _ body: (inout CommandContext, SortedSetHandle?) -> Void) {
+    private static func withGeoSet(
+        _ context: inout CommandContext, _ body: (inout CommandContext, SortedSetHandle?) -> Void
+    ) {
         context.withTypedKey(.sortedSet, read: true) { context, shard, _, _, slot in
             body(&context, slot.map { SortedSetHandle(shard.entry(at: $0)) })
         }
@@ -186,7 +225,8 @@ enum GeoCommands {
             guard let handle, let first = position(of: context.arguments[2], in: handle),
                 let second = position(of: context.arguments[3], in: handle)
             else { return context.reply.writeNull() }
-            let meters = GeoHash.distance(longitude1: first.0, latitude1: first.1, longitude2: second.0, latitude2: second.1)
+            let meters = GeoHash.distance(
+                longitude1: first.0, latitude1: first.1, longitude2: second.0, latitude2: second.1)
             context.reply.writeBulkString(formatFixed(meters / conversion, 4))
         }
     }
@@ -216,7 +256,9 @@ enum GeoCommands {
     }
 
     static func geosearch(_ context: inout CommandContext) { search(&context, source: 1, form: .search) }
-    static func geosearchstore(_ context: inout CommandContext) { search(&context, source: 2, form: [.search, .searchStore]) }
+    static func geosearchstore(_ context: inout CommandContext) {
+        search(&context, source: 2, form: [.search, .searchStore])
+    }
     static func georadius(_ context: inout CommandContext) { search(&context, source: 1, form: .byCoordinates) }
     static func georadiusReadOnly(_ context: inout CommandContext) {
         search(&context, source: 1, form: [.byCoordinates, .noStore])
@@ -263,7 +305,8 @@ enum GeoCommands {
         let sourceKey = context.arguments[source]
         let sourceHash = context.hash(sourceKey)
         let sourceShard = database.shard(for: sourceHash)
-        guard let located = context.locate(sourceKey, hash: sourceHash, in: sourceShard, as: .sortedSet, read: true) else { return }
+        guard let located = context.locate(sourceKey, hash: sourceHash, in: sourceShard, as: .sortedSet, read: true)
+        else { return }
         var handle: SortedSetHandle?
         // Held to the end: matches point into it, even when STORE replaces this very key.
         var source: Entry?
@@ -291,7 +334,8 @@ enum GeoCommands {
         }
         let conversion = request.shape.conversion
         guard let storeKey = request.storeKey else {
-            let options = (request.withDistance ? 1 : 0) + (request.withHash ? 1 : 0) + (request.withCoordinates ? 1 : 0)
+            let options =
+                (request.withDistance ? 1 : 0) + (request.withHash ? 1 : 0) + (request.withCoordinates ? 1 : 0)
             context.reply.writeArrayHeader(count: returned)
             for point in points.prefix(returned) {
                 if options > 0 { context.reply.writeArrayHeader(count: options + 1) }
@@ -331,12 +375,15 @@ enum GeoCommands {
             }
             self.logStoredSet(&context, destination, chosen, distances: request.storeDistance, conversion: conversion)
         }
-        context.notify(KeyspaceEvents.sortedSet, form.contains(.search) ? "geosearchstore" : "georadiusstore", destination)
+        context.notify(
+            KeyspaceEvents.sortedSet, form.contains(.search) ? "geosearchstore" : "georadiusstore", destination)
         context.reply.writeInteger(returned)
     }
 
     /// Parses everything after the fixed arguments, in Redis's order of checks.
-    private static func parseSearch(_ context: inout CommandContext, form: SearchForm, source: SortedSetHandle?) -> SearchRequest? {
+    private static func parseSearch(_ context: inout CommandContext, form: SearchForm, source: SortedSetHandle?)
+        -> SearchRequest?
+    {
         var request = SearchRequest()
         var first: Int
         if form.contains(.byCoordinates) {
@@ -357,7 +404,10 @@ enum GeoCommands {
         } else {
             first = form.contains(.searchStore) ? 3 : 2
         }
-        var fromMember = false, fromCoordinates = false, byRadius = false, byBox = false
+        var fromMember = false
+        var fromCoordinates = false
+        var byRadius = false
+        var byBox = false
         let count = context.arguments.count
         var index = first
         while index < count {
@@ -452,7 +502,8 @@ enum GeoCommands {
         return request
     }
 
-    private static func parseRadius(_ context: inout CommandContext, at index: Int, into shape: inout GeoShape) -> Bool {
+    private static func parseRadius(_ context: inout CommandContext, at index: Int, into shape: inout GeoShape) -> Bool
+    {
         guard let radius = number(&context, at: index, what: "radius") else { return false }
         guard radius >= 0 else {
             context.reply.writeError("ERR radius cannot be negative")
@@ -481,7 +532,10 @@ enum GeoCommands {
                 guard item.score < high else { return false }
                 let (longitude, latitude) = GeoHash.position(ofScore: item.score)
                 if let distance = shape.distanceIfInside(longitude: longitude, latitude: latitude) {
-                    points.append(Point(longitude: longitude, latitude: latitude, distance: distance, score: item.score, member: item.member))
+                    points.append(
+                        Point(
+                            longitude: longitude, latitude: latitude, distance: distance, score: item.score,
+                            member: item.member))
                 }
                 return !(limit > 0 && points.count >= limit)
             }
@@ -504,7 +558,8 @@ enum GeoCommands {
 
     /// Logs a stored result as the sorted set it is: `DEL key` then `ZADD key score member …`.
     private static func logStoredSet(
-        _ context: inout CommandContext, _ key: UnsafeRawBufferPointer, _ points: [Point], distances: Bool, conversion: Double
+        _ context: inout CommandContext, _ key: UnsafeRawBufferPointer, _ points: [Point], distances: Bool,
+        conversion: Double
     ) {
         context.logEffect { log in
             log.argument("ZADD")

@@ -11,38 +11,75 @@ import WharfStorage
 /// redone on replay). HRANDFIELD changes nothing.
 enum HashCommands {
     static let declarations: [CommandSpec] = [
-        CommandSpec("hset", arity: -4, flags: [.write, .denyOOM, .fast], keys: .single, acl: [.hash], group: .hash,
-                    since: "2.0.0", summary: "Creates or modifies the value of a field in a hash.", complexity: "O(1) for each field/value pair added, so O(N) to add N field/value pairs when the command is called with multiple field/value pairs.", handler: { hset(&$0, replyOK: false) }),
-        CommandSpec("hmset", arity: -4, flags: [.write, .denyOOM, .fast], keys: .single, acl: [.hash], group: .hash,
-                    since: "2.0.0", summary: "Sets the values of multiple fields.", complexity: "O(N) where N is the number of fields being set.", handler: { hset(&$0, replyOK: true) }),
-        CommandSpec("hsetnx", arity: 4, flags: [.write, .denyOOM, .fast], keys: .single, acl: [.hash], group: .hash,
-                    since: "2.0.0", summary: "Sets the value of a field in a hash only when the field doesn't exist.", handler: hsetnx),
-        CommandSpec("hget", arity: 3, flags: [.readonly, .fast], keys: .single, acl: [.hash], group: .hash,
-                    since: "2.0.0", summary: "Returns the value of a field in a hash.", handler: hget),
-        CommandSpec("hmget", arity: -3, flags: [.readonly, .fast], keys: .single, acl: [.hash], group: .hash,
-                    since: "2.0.0", summary: "Returns the values of all fields in a hash.", complexity: "O(N) where N is the number of fields being requested.", handler: hmget),
-        CommandSpec("hdel", arity: -3, flags: [.write, .fast], keys: .single, acl: [.hash], group: .hash,
-                    since: "2.0.0", summary: "Deletes one or more fields and their values from a hash. Deletes the hash if no fields remain.", complexity: "O(N) where N is the number of fields to be removed.", handler: hdel),
-        CommandSpec("hlen", arity: 2, flags: [.readonly, .fast], keys: .single, acl: [.hash], group: .hash,
-                    since: "2.0.0", summary: "Returns the number of fields in a hash.", handler: hlen),
-        CommandSpec("hexists", arity: 3, flags: [.readonly, .fast], keys: .single, acl: [.hash], group: .hash,
-                    since: "2.0.0", summary: "Determines whether a field exists in a hash.", handler: hexists),
-        CommandSpec("hkeys", arity: 2, flags: [.readonly], keys: .single, acl: [.hash], group: .hash,
-                    since: "2.0.0", summary: "Returns all fields in a hash.", complexity: "O(N) where N is the size of the hash.", handler: { hgetall(&$0, fields: true, values: false) }),
-        CommandSpec("hvals", arity: 2, flags: [.readonly], keys: .single, acl: [.hash], group: .hash,
-                    since: "2.0.0", summary: "Returns all values in a hash.", complexity: "O(N) where N is the size of the hash.", handler: { hgetall(&$0, fields: false, values: true) }),
-        CommandSpec("hgetall", arity: 2, flags: [.readonly], keys: .single, acl: [.hash], group: .hash,
-                    since: "2.0.0", summary: "Returns all fields and values in a hash.", complexity: "O(N) where N is the size of the hash.", handler: { hgetall(&$0, fields: true, values: true) }),
-        CommandSpec("hincrby", arity: 4, flags: [.write, .denyOOM, .fast], keys: .single, acl: [.hash], group: .hash,
-                    since: "2.0.0", summary: "Increments the integer value of a field in a hash by a number. Uses 0 as initial value if the field doesn't exist.", handler: hincrby),
-        CommandSpec("hincrbyfloat", arity: 4, flags: [.write, .denyOOM, .fast], keys: .single, acl: [.hash], group: .hash,
-                    since: "2.6.0", summary: "Increments the floating point value of a field by a number. Uses 0 as initial value if the field doesn't exist.", handler: hincrbyfloat),
-        CommandSpec("hstrlen", arity: 3, flags: [.readonly, .fast], keys: .single, acl: [.hash], group: .hash,
-                    since: "3.2.0", summary: "Returns the length of the value of a field.", handler: hstrlen),
-        CommandSpec("hrandfield", arity: -2, flags: [.readonly], keys: .single, acl: [.hash], group: .hash,
-                    since: "6.2.0", summary: "Returns one or more random fields from a hash.", complexity: "O(N) where N is the number of fields returned", handler: hrandfield),
-        CommandSpec("hscan", arity: -3, flags: [.readonly], keys: .single, acl: [.hash], group: .hash,
-                    since: "2.8.0", summary: "Iterates over fields and values of a hash.", complexity: "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection.", handler: hscan),
+        CommandSpec(
+            "hset", arity: -4, flags: [.write, .denyOOM, .fast], keys: .single, acl: [.hash], group: .hash,
+            since: "2.0.0", summary: "Creates or modifies the value of a field in a hash.",
+            complexity:
+                "O(1) for each field/value pair added, so O(N) to add N field/value pairs when the command is called with multiple field/value pairs.",
+            handler: { hset(&$0, replyOK: false) }),
+        CommandSpec(
+            "hmset", arity: -4, flags: [.write, .denyOOM, .fast], keys: .single, acl: [.hash], group: .hash,
+            since: "2.0.0", summary: "Sets the values of multiple fields.",
+            complexity: "O(N) where N is the number of fields being set.", handler: { hset(&$0, replyOK: true) }),
+        CommandSpec(
+            "hsetnx", arity: 4, flags: [.write, .denyOOM, .fast], keys: .single, acl: [.hash], group: .hash,
+            since: "2.0.0", summary: "Sets the value of a field in a hash only when the field doesn't exist.",
+            handler: hsetnx),
+        CommandSpec(
+            "hget", arity: 3, flags: [.readonly, .fast], keys: .single, acl: [.hash], group: .hash,
+            since: "2.0.0", summary: "Returns the value of a field in a hash.", handler: hget),
+        CommandSpec(
+            "hmget", arity: -3, flags: [.readonly, .fast], keys: .single, acl: [.hash], group: .hash,
+            since: "2.0.0", summary: "Returns the values of all fields in a hash.",
+            complexity: "O(N) where N is the number of fields being requested.", handler: hmget),
+        CommandSpec(
+            "hdel", arity: -3, flags: [.write, .fast], keys: .single, acl: [.hash], group: .hash,
+            since: "2.0.0",
+            summary: "Deletes one or more fields and their values from a hash. Deletes the hash if no fields remain.",
+            complexity: "O(N) where N is the number of fields to be removed.", handler: hdel),
+        CommandSpec(
+            "hlen", arity: 2, flags: [.readonly, .fast], keys: .single, acl: [.hash], group: .hash,
+            since: "2.0.0", summary: "Returns the number of fields in a hash.", handler: hlen),
+        CommandSpec(
+            "hexists", arity: 3, flags: [.readonly, .fast], keys: .single, acl: [.hash], group: .hash,
+            since: "2.0.0", summary: "Determines whether a field exists in a hash.", handler: hexists),
+        CommandSpec(
+            "hkeys", arity: 2, flags: [.readonly], keys: .single, acl: [.hash], group: .hash,
+            since: "2.0.0", summary: "Returns all fields in a hash.",
+            complexity: "O(N) where N is the size of the hash.", handler: { hgetall(&$0, fields: true, values: false) }),
+        CommandSpec(
+            "hvals", arity: 2, flags: [.readonly], keys: .single, acl: [.hash], group: .hash,
+            since: "2.0.0", summary: "Returns all values in a hash.",
+            complexity: "O(N) where N is the size of the hash.", handler: { hgetall(&$0, fields: false, values: true) }),
+        CommandSpec(
+            "hgetall", arity: 2, flags: [.readonly], keys: .single, acl: [.hash], group: .hash,
+            since: "2.0.0", summary: "Returns all fields and values in a hash.",
+            complexity: "O(N) where N is the size of the hash.", handler: { hgetall(&$0, fields: true, values: true) }),
+        CommandSpec(
+            "hincrby", arity: 4, flags: [.write, .denyOOM, .fast], keys: .single, acl: [.hash], group: .hash,
+            since: "2.0.0",
+            summary:
+                "Increments the integer value of a field in a hash by a number. Uses 0 as initial value if the field doesn't exist.",
+            handler: hincrby),
+        CommandSpec(
+            "hincrbyfloat", arity: 4, flags: [.write, .denyOOM, .fast], keys: .single, acl: [.hash], group: .hash,
+            since: "2.6.0",
+            summary:
+                "Increments the floating point value of a field by a number. Uses 0 as initial value if the field doesn't exist.",
+            handler: hincrbyfloat),
+        CommandSpec(
+            "hstrlen", arity: 3, flags: [.readonly, .fast], keys: .single, acl: [.hash], group: .hash,
+            since: "3.2.0", summary: "Returns the length of the value of a field.", handler: hstrlen),
+        CommandSpec(
+            "hrandfield", arity: -2, flags: [.readonly], keys: .single, acl: [.hash], group: .hash,
+            since: "6.2.0", summary: "Returns one or more random fields from a hash.",
+            complexity: "O(N) where N is the number of fields returned", handler: hrandfield),
+        CommandSpec(
+            "hscan", arity: -3, flags: [.readonly], keys: .single, acl: [.hash], group: .hash,
+            since: "2.8.0", summary: "Iterates over fields and values of a hash.",
+            complexity:
+                "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection.",
+            handler: hscan),
     ]
 
     // MARK: Reading a hash
@@ -127,7 +164,9 @@ enum HashCommands {
     static func editor(_ shard: Shard, slot: Int?) -> Editor {
         guard let slot else { return Editor(pairs: [], payload: nil) }
         // No local reference to the entry before mutableEntry: it would look shared and be copied.
-        if shard.entry(at: slot).kind == .hash { return Editor(pairs: [], payload: shard.mutableEntry(at: slot).payload(as: HashPayload.self)) }
+        if shard.entry(at: slot).kind == .hash {
+            return Editor(pairs: [], payload: shard.mutableEntry(at: slot).payload(as: HashPayload.self))
+        }
         var pairs: [(field: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer)] = []
         let bytes = shard.entry(at: slot).rawValueBytes
         pairs.reserveCapacity(Packed.count(bytes) + 1)
@@ -139,7 +178,10 @@ enum HashCommands {
     }
 
     /// Stores the edited hash as the value of `key`, packed while it fits the thresholds.
-    static func commit(_ context: CommandContext, _ shard: Shard, _ key: UnsafeRawBufferPointer, hash: UInt64, slot: Int?, _ editor: Editor) {
+    static func commit(
+        _ context: CommandContext, _ shard: Shard, _ key: UnsafeRawBufferPointer, hash: UInt64, slot: Int?,
+        _ editor: Editor
+    ) {
         if editor.count == 0 {
             if let slot { shard.remove(at: slot) }
             return
@@ -167,7 +209,9 @@ enum HashCommands {
                 builder.appendItem(pair.value)
             }
             builder.setCount(editor.pairs.count)
-            builder.bytes.withUnsafeBytes { context.store(shard, key, hash: hash, slot: slot, kind: .packedHash, bytes: $0) }
+            builder.bytes.withUnsafeBytes {
+                context.store(shard, key, hash: hash, slot: slot, kind: .packedHash, bytes: $0)
+            }
             return
         }
         var fields = RecordTable()
@@ -177,7 +221,9 @@ enum HashCommands {
 
     /// Sets an existing field of a packed hash to a value of the same length by writing
     /// over the old bytes, when no snapshot shares the entry. Returns false when it cannot.
-    static func overwriteInPlace(_ shard: Shard, slot: Int, field: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) -> Bool {
+    static func overwriteInPlace(
+        _ shard: Shard, slot: Int, field: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer
+    ) -> Bool {
         guard shard.entry(at: slot).kind == .packedHash else { return false }
         var valueStart = -1
         let bytes = shard.entry(at: slot).rawValueBytes
@@ -194,7 +240,9 @@ enum HashCommands {
         }
         guard valueStart >= 0 else { return false }
         let target = shard.mutableEntry(at: slot)
-        if value.count > 0 { (target.valuePointer + valueStart).copyMemory(from: value.baseAddress!, byteCount: value.count) }
+        if value.count > 0 {
+            (target.valuePointer + valueStart).copyMemory(from: value.baseAddress!, byteCount: value.count)
+        }
         return true
     }
 
@@ -206,7 +254,9 @@ enum HashCommands {
             return context.reply.writeError("ERR wrong number of arguments for '\(name)' command")
         }
         context.withTypedKey(.hash, read: false) { context, shard, key, hash, slot in
-            if context.arguments.count == 4, let slot, Self.overwriteInPlace(shard, slot: slot, field: context.arguments[2], value: context.arguments[3]) {
+            if context.arguments.count == 4, let slot,
+                Self.overwriteInPlace(shard, slot: slot, field: context.arguments[2], value: context.arguments[3])
+            {
                 replyOK ? context.reply.writeOK() : context.reply.writeInteger(0)
                 context.logCommand()
                 context.notify(KeyspaceEvents.hash, "hset", key)
@@ -240,7 +290,9 @@ enum HashCommands {
 
     static func hget(_ context: inout CommandContext) {
         context.withTypedKey(.hash, read: true) { context, shard, _, _, slot in
-            guard let slot, let value = View(shard.entry(at: slot)).value(of: context.arguments[2]) else { return context.reply.writeNull() }
+            guard let slot, let value = View(shard.entry(at: slot)).value(of: context.arguments[2]) else {
+                return context.reply.writeNull()
+            }
             context.reply.writeBulkString(value)
         }
     }
@@ -289,14 +341,16 @@ enum HashCommands {
 
     static func hstrlen(_ context: inout CommandContext) {
         context.withTypedKey(.hash, read: true) { context, shard, _, _, slot in
-            context.reply.writeInteger(slot.flatMap { View(shard.entry(at: $0)).value(of: context.arguments[2])?.count } ?? 0)
+            context.reply.writeInteger(
+                slot.flatMap { View(shard.entry(at: $0)).value(of: context.arguments[2])?.count } ?? 0)
         }
     }
 
     static func hgetall(_ context: inout CommandContext, fields: Bool, values: Bool) {
         context.withTypedKey(.hash, read: true) { context, shard, _, _, slot in
             guard let slot else {
-                return fields && values ? context.reply.writeMapHeader(count: 0) : context.reply.writeArrayHeader(count: 0)
+                return fields && values
+                    ? context.reply.writeMapHeader(count: 0) : context.reply.writeArrayHeader(count: 0)
             }
             let view = View(shard.entry(at: slot))
             if fields && values {
@@ -318,7 +372,9 @@ enum HashCommands {
             let field = context.arguments[2]
             var current: Int64 = 0
             if let value = editor.value(of: field) {
-                guard let parsed = DecimalInteger.parse(value) else { return context.reply.writeError("ERR hash value is not an integer") }
+                guard let parsed = DecimalInteger.parse(value) else {
+                    return context.reply.writeError("ERR hash value is not an integer")
+                }
                 current = parsed
             }
             let (result, overflow) = current.addingReportingOverflow(increment)
@@ -340,11 +396,15 @@ enum HashCommands {
             let field = context.arguments[2]
             var current: LongDouble = 0
             if let value = editor.value(of: field) {
-                guard let parsed = LongDoubleText.parse(value) else { return context.reply.writeError("ERR hash value is not a float") }
+                guard let parsed = LongDoubleText.parse(value) else {
+                    return context.reply.writeError("ERR hash value is not a float")
+                }
                 current = parsed
             }
             let result = current + increment
-            if result.isNaN || result.isInfinite { return context.reply.writeError("ERR increment would produce NaN or Infinity") }
+            if result.isNaN || result.isInfinite {
+                return context.reply.writeError("ERR increment would produce NaN or Infinity")
+            }
             var text = LongDoubleText.format(result)
             text.withUTF8 { utf8 in
                 let value = UnsafeRawBufferPointer(utf8)
@@ -379,7 +439,9 @@ enum HashCommands {
             }
         }
         context.withTypedKey(.hash, read: true) { context, shard, _, _, slot in
-            guard let slot else { return count == nil ? context.reply.writeNull() : context.reply.writeArrayHeader(count: 0) }
+            guard let slot else {
+                return count == nil ? context.reply.writeNull() : context.reply.writeArrayHeader(count: 0)
+            }
             var pairs: [(UnsafeRawBufferPointer, UnsafeRawBufferPointer)] = []
             let view = View(shard.entry(at: slot))
             pairs.reserveCapacity(view.count)
@@ -397,7 +459,9 @@ enum HashCommands {
     }
 
     static func hscan(_ context: inout CommandContext) {
-        guard let cursor = CollectionScan.cursorArgument(&context, 2), let options = CollectionScan.Options.parse(&context, from: 3) else { return }
+        guard let cursor = CollectionScan.cursorArgument(&context, 2),
+            let options = CollectionScan.Options.parse(&context, from: 3)
+        else { return }
         context.withTypedKey(.hash, read: true) { context, shard, _, _, slot in
             guard let slot else { return CollectionScan.writeEmpty(&context) }
             let view = View(shard.entry(at: slot))

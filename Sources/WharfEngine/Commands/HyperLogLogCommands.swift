@@ -1,6 +1,6 @@
 import Atomics
-import WharfStorage
 import WharfProtocol
+import WharfStorage
 
 /// HyperLogLog commands: PFADD PFCOUNT PFMERGE PFDEBUG PFSELFTEST.
 ///
@@ -9,16 +9,32 @@ import WharfProtocol
 /// logs itself when it stores the cardinality it computed, so the cached bytes replay too.
 enum HyperLogLogCommands {
     static let declarations: [CommandSpec] = [
-        CommandSpec("pfadd", arity: -2, flags: [.write, .denyOOM, .fast], keys: .single, acl: [.hyperloglog], group: .hyperloglog,
-                    since: "2.8.9", summary: "Adds elements to a HyperLogLog key. Creates the key if it doesn't exist.", complexity: "O(1) to add every element.", handler: pfadd),
-        CommandSpec("pfcount", arity: -2, flags: [.readonly, .mayReplicate], keys: .all, acl: [.hyperloglog], group: .hyperloglog,
-                    since: "2.8.9", summary: "Returns the approximated cardinality of the set(s) observed by the HyperLogLog key(s).", complexity: "O(1) with a very small average constant time when called with a single key. O(N) with N being the number of keys, and much bigger constant times, when called with multiple keys.", handler: pfcount),
-        CommandSpec("pfmerge", arity: -2, flags: [.write, .denyOOM], keys: .all, acl: [.hyperloglog], group: .hyperloglog,
-                    since: "2.8.9", summary: "Merges one or more HyperLogLog values into a single key.", complexity: "O(N) to merge N HyperLogLogs, but with high constant times.", handler: pfmerge),
-        CommandSpec("pfdebug", arity: 3, flags: [.write, .denyOOM, .admin], keys: KeyPositions(first: 2, last: 2, step: 1), acl: [.hyperloglog], group: .hyperloglog,
-                    since: "2.8.9", summary: "Internal commands for debugging HyperLogLog values.", complexity: "N/A", handler: pfdebug),
-        CommandSpec("pfselftest", arity: 1, flags: [.admin], acl: [.hyperloglog], group: .hyperloglog,
-                    since: "2.8.9", summary: "An internal command for testing HyperLogLog values.", complexity: "N/A", handler: pfselftest),
+        CommandSpec(
+            "pfadd", arity: -2, flags: [.write, .denyOOM, .fast], keys: .single, acl: [.hyperloglog],
+            group: .hyperloglog,
+            since: "2.8.9", summary: "Adds elements to a HyperLogLog key. Creates the key if it doesn't exist.",
+            complexity: "O(1) to add every element.", handler: pfadd),
+        CommandSpec(
+            "pfcount", arity: -2, flags: [.readonly, .mayReplicate], keys: .all, acl: [.hyperloglog],
+            group: .hyperloglog,
+            since: "2.8.9",
+            summary: "Returns the approximated cardinality of the set(s) observed by the HyperLogLog key(s).",
+            complexity:
+                "O(1) with a very small average constant time when called with a single key. O(N) with N being the number of keys, and much bigger constant times, when called with multiple keys.",
+            handler: pfcount),
+        CommandSpec(
+            "pfmerge", arity: -2, flags: [.write, .denyOOM], keys: .all, acl: [.hyperloglog], group: .hyperloglog,
+            since: "2.8.9", summary: "Merges one or more HyperLogLog values into a single key.",
+            complexity: "O(N) to merge N HyperLogLogs, but with high constant times.", handler: pfmerge),
+        CommandSpec(
+            "pfdebug", arity: 3, flags: [.write, .denyOOM, .admin], keys: KeyPositions(first: 2, last: 2, step: 1),
+            acl: [.hyperloglog], group: .hyperloglog,
+            since: "2.8.9", summary: "Internal commands for debugging HyperLogLog values.", complexity: "N/A",
+            handler: pfdebug),
+        CommandSpec(
+            "pfselftest", arity: 1, flags: [.admin], acl: [.hyperloglog], group: .hyperloglog,
+            since: "2.8.9", summary: "An internal command for testing HyperLogLog values.", complexity: "N/A",
+            handler: pfselftest),
     ]
 
     static let notHyperLogLog: StaticString = "WRONGTYPE Key is not a valid HyperLogLog string value."
@@ -27,7 +43,9 @@ enum HyperLogLogCommands {
     /// Whether the string at `slot` is a HyperLogLog; replies Redis's WRONGTYPE otherwise.
     private static func checkHyperLogLog(_ context: inout CommandContext, _ entry: Entry) -> Bool {
         // An integer-encoded string is never a HyperLogLog (Redis checks for sds encoding).
-        if entry.isString && entry.kind != .integer && entry.withStringBytes({ HyperLogLog.isValid($0) }) { return true }
+        if entry.isString && entry.kind != .integer && entry.withStringBytes({ HyperLogLog.isValid($0) }) {
+            return true
+        }
         if entry.isString { context.reply.writeError(notHyperLogLog) } else { context.replyWrongType() }
         return false
     }
@@ -56,7 +74,9 @@ enum HyperLogLogCommands {
         var failed = false
         for index in 2..<max(2, context.arguments.count) {
             do {
-                if try HyperLogLog.add(context.arguments[index], to: &storage.bytes, sparseLimit: sparseLimit) { updated = true }
+                if try HyperLogLog.add(context.arguments[index], to: &storage.bytes, sparseLimit: sparseLimit) {
+                    updated = true
+                }
             } catch {
                 failed = true
                 break
@@ -88,7 +108,9 @@ enum HyperLogLogCommands {
         }
         guard checkHyperLogLog(&context, entry) else { return }
         let storage = context.growableString(shard, key, hash: hash, slot: slot, length: 0)
-        guard let cardinality = try? HyperLogLog.count(storage.bytes) else { return context.reply.writeError(corrupted) }
+        guard let cardinality = try? HyperLogLog.count(storage.bytes) else {
+            return context.reply.writeError(corrupted)
+        }
         HyperLogLog.storeCachedCardinality(cardinality, in: &storage.bytes)
         context.logEffect { log in
             log.argument("PFCOUNT")
@@ -178,7 +200,9 @@ enum HyperLogLogCommands {
         if subcommand.equalsIgnoringCase("GETREG") {
             let storage = context.growableString(shard, key, hash: hash, slot: slot, length: 0)
             if !HyperLogLog.isDense(storage.bytes) {
-                guard (try? HyperLogLog.convertToDense(&storage.bytes)) != nil else { return context.reply.writeError(corrupted) }
+                guard (try? HyperLogLog.convertToDense(&storage.bytes)) != nil else {
+                    return context.reply.writeError(corrupted)
+                }
                 context.logCommand()
             }
             let registers = (try? HyperLogLog.registers(storage.bytes)) ?? []
@@ -195,7 +219,9 @@ enum HyperLogLogCommands {
             let storage = context.growableString(shard, key, hash: hash, slot: slot, length: 0)
             let wasSparse = !HyperLogLog.isDense(storage.bytes)
             if wasSparse {
-                guard (try? HyperLogLog.convertToDense(&storage.bytes)) != nil else { return context.reply.writeError(corrupted) }
+                guard (try? HyperLogLog.convertToDense(&storage.bytes)) != nil else {
+                    return context.reply.writeError(corrupted)
+                }
                 context.logCommand()
             }
             context.reply.writeInteger(wasSparse ? 1 : 0)
@@ -247,7 +273,9 @@ enum HyperLogLogSelfTest {
                 let (register, rank) = Array("\(element)".utf8).withUnsafeBytes { HyperLogLog.registerAndRank($0) }
                 // The sparse form is compared where it is used, at small cardinalities.
                 let sparseToo = element <= 1000
-                if sparseToo { _ = try HyperLogLog.set(register: register, to: rank, in: &sparse, sparseLimit: Int(Int32.max)) }
+                if sparseToo {
+                    _ = try HyperLogLog.set(register: register, to: rank, in: &sparse, sparseLimit: Int(Int32.max))
+                }
                 _ = try HyperLogLog.set(register: register, to: rank, in: &full, sparseLimit: Int(Int32.max))
                 guard element == checkpoint else { continue }
                 checkpoint *= 10

@@ -1,8 +1,8 @@
-import WharfStorage
+import Atomics
 import NIOCore
 import Synchronization
-import Atomics
 import WharfProtocol
+import WharfStorage
 
 /// Generic key commands: existence, deletion, expiry, renaming, copying, iteration, OBJECT.
 ///
@@ -11,62 +11,120 @@ import WharfProtocol
 /// as themselves because they do not depend on time.
 enum KeyCommands {
     static let declarations: [CommandSpec] = [
-        CommandSpec("del", arity: -2, flags: [.write], keys: .all, acl: [.keyspace], group: .generic,
-                    since: "1.0.0", summary: "Deletes one or more keys.", complexity: "O(N) where N is the number of keys that will be removed.", handler: del),
-        CommandSpec("unlink", arity: -2, flags: [.write, .fast], keys: .all, acl: [.keyspace], group: .generic,
-                    since: "4.0.0", summary: "Asynchronously deletes one or more keys.", complexity: "O(1) for each key removed regardless of its size.", handler: del),
-        CommandSpec("exists", arity: -2, flags: [.readonly, .fast], keys: .all, acl: [.keyspace], group: .generic,
-                    since: "1.0.0", summary: "Determines whether one or more keys exist.", complexity: "O(N) where N is the number of keys to check.", handler: exists),
-        CommandSpec("type", arity: 2, flags: [.readonly, .fast], keys: .single, acl: [.keyspace], group: .generic,
-                    since: "1.0.0", summary: "Determines the type of value stored at a key.", handler: type),
-        CommandSpec("expire", arity: -3, flags: [.write, .fast], keys: .single, acl: [.keyspace], group: .generic,
-                    since: "1.0.0", summary: "Sets the expiration time of a key in seconds.", handler: { expireGeneric(&$0, relative: true, unit: 1000, name: "expire") }),
-        CommandSpec("pexpire", arity: -3, flags: [.write, .fast], keys: .single, acl: [.keyspace], group: .generic,
-                    since: "2.6.0", summary: "Sets the expiration time of a key in milliseconds.", handler: { expireGeneric(&$0, relative: true, unit: 1, name: "pexpire") }),
-        CommandSpec("expireat", arity: -3, flags: [.write, .fast], keys: .single, acl: [.keyspace], group: .generic,
-                    since: "1.2.0", summary: "Sets the expiration time of a key to a Unix timestamp.", handler: { expireGeneric(&$0, relative: false, unit: 1000, name: "expireat") }),
-        CommandSpec("pexpireat", arity: -3, flags: [.write, .fast], keys: .single, acl: [.keyspace], group: .generic,
-                    since: "2.6.0", summary: "Sets the expiration time of a key to a Unix milliseconds timestamp.", handler: { expireGeneric(&$0, relative: false, unit: 1, name: "pexpireat") }),
-        CommandSpec("ttl", arity: 2, flags: [.readonly, .fast], keys: .single, acl: [.keyspace], group: .generic,
-                    since: "1.0.0", summary: "Returns the expiration time in seconds of a key.", handler: { ttlGeneric(&$0, milliseconds: false, absolute: false) }),
-        CommandSpec("pttl", arity: 2, flags: [.readonly, .fast], keys: .single, acl: [.keyspace], group: .generic,
-                    since: "2.6.0", summary: "Returns the expiration time in milliseconds of a key.", handler: { ttlGeneric(&$0, milliseconds: true, absolute: false) }),
-        CommandSpec("expiretime", arity: 2, flags: [.readonly, .fast], keys: .single, acl: [.keyspace], group: .generic,
-                    since: "7.0.0", summary: "Returns the expiration time of a key as a Unix timestamp.", handler: { ttlGeneric(&$0, milliseconds: false, absolute: true) }),
-        CommandSpec("pexpiretime", arity: 2, flags: [.readonly, .fast], keys: .single, acl: [.keyspace], group: .generic,
-                    since: "7.0.0", summary: "Returns the expiration time of a key as a Unix milliseconds timestamp.", handler: { ttlGeneric(&$0, milliseconds: true, absolute: true) }),
-        CommandSpec("persist", arity: 2, flags: [.write, .fast], keys: .single, acl: [.keyspace], group: .generic,
-                    since: "2.2.0", summary: "Removes the expiration time of a key.", handler: persist),
-        CommandSpec("keys", arity: 2, flags: [.readonly], acl: [.keyspace, .dangerous], group: .generic,
-                    since: "1.0.0", summary: "Returns all key names that match a pattern.", complexity: "O(N) with N being the number of keys in the database", handler: keys),
-        CommandSpec("scan", arity: -2, flags: [.readonly], acl: [.keyspace], group: .generic,
-                    since: "2.8.0", summary: "Iterates over the key names in the database.", complexity: "O(1) for every call. O(N) for a complete iteration.", handler: scan),
-        CommandSpec("rename", arity: 3, flags: [.write], keys: .two, acl: [.keyspace], group: .generic,
-                    since: "1.0.0", summary: "Renames a key and overwrites the destination.", handler: { renameGeneric(&$0, onlyIfMissing: false) }),
-        CommandSpec("renamenx", arity: 3, flags: [.write, .fast], keys: .two, acl: [.keyspace], group: .generic,
-                    since: "1.0.0", summary: "Renames a key only when the target key name doesn't exist.", handler: { renameGeneric(&$0, onlyIfMissing: true) }),
-        CommandSpec("randomkey", arity: 1, flags: [.readonly], acl: [.keyspace], group: .generic,
-                    since: "1.0.0", summary: "Returns a random key name from the database.", handler: randomkey),
-        CommandSpec("touch", arity: -2, flags: [.readonly, .fast], keys: .all, acl: [.keyspace], group: .generic,
-                    since: "3.2.1", summary: "Returns the number of existing keys out of those specified after updating the time they were last accessed.", complexity: "O(N) where N is the number of keys that will be touched.", handler: touch),
-        CommandSpec("copy", arity: -3, flags: [.write, .denyOOM], keys: .two, acl: [.keyspace], group: .generic,
-                    since: "6.2.0", summary: "Copies the value of a key to a new key.", complexity: "O(N) worst case for collections, where N is the number of nested items. O(1) for string values.", handler: copy),
-        CommandSpec("move", arity: 3, flags: [.write, .fast], keys: .single, acl: [.keyspace], group: .generic,
-                    since: "1.0.0", summary: "Moves a key to another database.", handler: move),
-        CommandSpec("object", arity: -2, flags: [], acl: [], group: .generic, since: "2.2.3",
-                    summary: "A container for object introspection commands.", complexity: "Depends on subcommand.", handler: nil,
-                    subcommands: [
-                        CommandSpec("encoding", arity: 3, flags: [.readonly], keys: KeyPositions(first: 2, last: 2, step: 1), acl: [.keyspace], group: .generic,
-                                    since: "2.2.3", summary: "Returns the internal encoding of a Redis object.", handler: { objectGeneric(&$0, .encoding) }),
-                        CommandSpec("freq", arity: 3, flags: [.readonly], keys: KeyPositions(first: 2, last: 2, step: 1), acl: [.keyspace], group: .generic,
-                                    since: "4.0.0", summary: "Returns the logarithmic access frequency counter of a Redis object.", handler: { objectGeneric(&$0, .frequency) }),
-                        CommandSpec("idletime", arity: 3, flags: [.readonly], keys: KeyPositions(first: 2, last: 2, step: 1), acl: [.keyspace], group: .generic,
-                                    since: "2.2.3", summary: "Returns the time since the last access to a Redis object.", handler: { objectGeneric(&$0, .idleTime) }),
-                        CommandSpec("refcount", arity: 3, flags: [.readonly], keys: KeyPositions(first: 2, last: 2, step: 1), acl: [.keyspace], group: .generic,
-                                    since: "2.2.3", summary: "Returns the reference count of a value of a key.", handler: { objectGeneric(&$0, .referenceCount) }),
-                        CommandSpec("help", arity: 2, flags: [.loading, .stale], acl: [.keyspace], group: .generic,
-                                    since: "6.2.0", summary: "Returns helpful text about the different subcommands.", handler: objectHelp),
-                    ]),
+        CommandSpec(
+            "del", arity: -2, flags: [.write], keys: .all, acl: [.keyspace], group: .generic,
+            since: "1.0.0", summary: "Deletes one or more keys.",
+            complexity: "O(N) where N is the number of keys that will be removed.", handler: del),
+        CommandSpec(
+            "unlink", arity: -2, flags: [.write, .fast], keys: .all, acl: [.keyspace], group: .generic,
+            since: "4.0.0", summary: "Asynchronously deletes one or more keys.",
+            complexity: "O(1) for each key removed regardless of its size.", handler: del),
+        CommandSpec(
+            "exists", arity: -2, flags: [.readonly, .fast], keys: .all, acl: [.keyspace], group: .generic,
+            since: "1.0.0", summary: "Determines whether one or more keys exist.",
+            complexity: "O(N) where N is the number of keys to check.", handler: exists),
+        CommandSpec(
+            "type", arity: 2, flags: [.readonly, .fast], keys: .single, acl: [.keyspace], group: .generic,
+            since: "1.0.0", summary: "Determines the type of value stored at a key.", handler: type),
+        CommandSpec(
+            "expire", arity: -3, flags: [.write, .fast], keys: .single, acl: [.keyspace], group: .generic,
+            since: "1.0.0", summary: "Sets the expiration time of a key in seconds.",
+            handler: { expireGeneric(&$0, relative: true, unit: 1000, name: "expire") }),
+        CommandSpec(
+            "pexpire", arity: -3, flags: [.write, .fast], keys: .single, acl: [.keyspace], group: .generic,
+            since: "2.6.0", summary: "Sets the expiration time of a key in milliseconds.",
+            handler: { expireGeneric(&$0, relative: true, unit: 1, name: "pexpire") }),
+        CommandSpec(
+            "expireat", arity: -3, flags: [.write, .fast], keys: .single, acl: [.keyspace], group: .generic,
+            since: "1.2.0", summary: "Sets the expiration time of a key to a Unix timestamp.",
+            handler: { expireGeneric(&$0, relative: false, unit: 1000, name: "expireat") }),
+        CommandSpec(
+            "pexpireat", arity: -3, flags: [.write, .fast], keys: .single, acl: [.keyspace], group: .generic,
+            since: "2.6.0", summary: "Sets the expiration time of a key to a Unix milliseconds timestamp.",
+            handler: { expireGeneric(&$0, relative: false, unit: 1, name: "pexpireat") }),
+        CommandSpec(
+            "ttl", arity: 2, flags: [.readonly, .fast], keys: .single, acl: [.keyspace], group: .generic,
+            since: "1.0.0", summary: "Returns the expiration time in seconds of a key.",
+            handler: { ttlGeneric(&$0, milliseconds: false, absolute: false) }),
+        CommandSpec(
+            "pttl", arity: 2, flags: [.readonly, .fast], keys: .single, acl: [.keyspace], group: .generic,
+            since: "2.6.0", summary: "Returns the expiration time in milliseconds of a key.",
+            handler: { ttlGeneric(&$0, milliseconds: true, absolute: false) }),
+        CommandSpec(
+            "expiretime", arity: 2, flags: [.readonly, .fast], keys: .single, acl: [.keyspace], group: .generic,
+            since: "7.0.0", summary: "Returns the expiration time of a key as a Unix timestamp.",
+            handler: { ttlGeneric(&$0, milliseconds: false, absolute: true) }),
+        CommandSpec(
+            "pexpiretime", arity: 2, flags: [.readonly, .fast], keys: .single, acl: [.keyspace], group: .generic,
+            since: "7.0.0", summary: "Returns the expiration time of a key as a Unix milliseconds timestamp.",
+            handler: { ttlGeneric(&$0, milliseconds: true, absolute: true) }),
+        CommandSpec(
+            "persist", arity: 2, flags: [.write, .fast], keys: .single, acl: [.keyspace], group: .generic,
+            since: "2.2.0", summary: "Removes the expiration time of a key.", handler: persist),
+        CommandSpec(
+            "keys", arity: 2, flags: [.readonly], acl: [.keyspace, .dangerous], group: .generic,
+            since: "1.0.0", summary: "Returns all key names that match a pattern.",
+            complexity: "O(N) with N being the number of keys in the database", handler: keys),
+        CommandSpec(
+            "scan", arity: -2, flags: [.readonly], acl: [.keyspace], group: .generic,
+            since: "2.8.0", summary: "Iterates over the key names in the database.",
+            complexity: "O(1) for every call. O(N) for a complete iteration.", handler: scan),
+        CommandSpec(
+            "rename", arity: 3, flags: [.write], keys: .two, acl: [.keyspace], group: .generic,
+            since: "1.0.0", summary: "Renames a key and overwrites the destination.",
+            handler: { renameGeneric(&$0, onlyIfMissing: false) }),
+        CommandSpec(
+            "renamenx", arity: 3, flags: [.write, .fast], keys: .two, acl: [.keyspace], group: .generic,
+            since: "1.0.0", summary: "Renames a key only when the target key name doesn't exist.",
+            handler: { renameGeneric(&$0, onlyIfMissing: true) }),
+        CommandSpec(
+            "randomkey", arity: 1, flags: [.readonly], acl: [.keyspace], group: .generic,
+            since: "1.0.0", summary: "Returns a random key name from the database.", handler: randomkey),
+        CommandSpec(
+            "touch", arity: -2, flags: [.readonly, .fast], keys: .all, acl: [.keyspace], group: .generic,
+            since: "3.2.1",
+            summary:
+                "Returns the number of existing keys out of those specified after updating the time they were last accessed.",
+            complexity: "O(N) where N is the number of keys that will be touched.", handler: touch),
+        CommandSpec(
+            "copy", arity: -3, flags: [.write, .denyOOM], keys: .two, acl: [.keyspace], group: .generic,
+            since: "6.2.0", summary: "Copies the value of a key to a new key.",
+            complexity:
+                "O(N) worst case for collections, where N is the number of nested items. O(1) for string values.",
+            handler: copy),
+        CommandSpec(
+            "move", arity: 3, flags: [.write, .fast], keys: .single, acl: [.keyspace], group: .generic,
+            since: "1.0.0", summary: "Moves a key to another database.", handler: move),
+        CommandSpec(
+            "object", arity: -2, flags: [], acl: [], group: .generic, since: "2.2.3",
+            summary: "A container for object introspection commands.", complexity: "Depends on subcommand.",
+            handler: nil,
+            subcommands: [
+                CommandSpec(
+                    "encoding", arity: 3, flags: [.readonly], keys: KeyPositions(first: 2, last: 2, step: 1),
+                    acl: [.keyspace], group: .generic,
+                    since: "2.2.3", summary: "Returns the internal encoding of a Redis object.",
+                    handler: { objectGeneric(&$0, .encoding) }),
+                CommandSpec(
+                    "freq", arity: 3, flags: [.readonly], keys: KeyPositions(first: 2, last: 2, step: 1),
+                    acl: [.keyspace], group: .generic,
+                    since: "4.0.0", summary: "Returns the logarithmic access frequency counter of a Redis object.",
+                    handler: { objectGeneric(&$0, .frequency) }),
+                CommandSpec(
+                    "idletime", arity: 3, flags: [.readonly], keys: KeyPositions(first: 2, last: 2, step: 1),
+                    acl: [.keyspace], group: .generic,
+                    since: "2.2.3", summary: "Returns the time since the last access to a Redis object.",
+                    handler: { objectGeneric(&$0, .idleTime) }),
+                CommandSpec(
+                    "refcount", arity: 3, flags: [.readonly], keys: KeyPositions(first: 2, last: 2, step: 1),
+                    acl: [.keyspace], group: .generic,
+                    since: "2.2.3", summary: "Returns the reference count of a value of a key.",
+                    handler: { objectGeneric(&$0, .referenceCount) }),
+                CommandSpec(
+                    "help", arity: 2, flags: [.loading, .stale], acl: [.keyspace], group: .generic,
+                    since: "6.2.0", summary: "Returns helpful text about the different subcommands.",
+                    handler: objectHelp),
+            ]),
     ]
 
     // MARK: Existence and deletion
@@ -157,7 +215,10 @@ enum KeyCommands {
     /// EXPIRE, PEXPIRE, EXPIREAT, PEXPIREAT with NX/XX/GT/LT, Redis 7.0 semantics: a time
     /// in the past deletes the key; only overflow is an error.
     static func expireGeneric(_ context: inout CommandContext, relative: Bool, unit: Int64, name: String) {
-        var nx = false, xx = false, gt = false, lt = false
+        var nx = false
+        var xx = false
+        var gt = false
+        var lt = false
         for index in 3..<max(3, context.arguments.count) {
             let word = context.arguments[index]
             if word.equalsIgnoringCase("NX") {
@@ -444,7 +505,9 @@ enum KeyCommands {
     }
 
     static func move(_ context: inout CommandContext) {
-        guard let value = DecimalInteger.parse(context.arguments[2]), value >= Int64(Int32.min), value <= Int64(Int32.max) else {
+        guard let value = DecimalInteger.parse(context.arguments[2]), value >= Int64(Int32.min),
+            value <= Int64(Int32.max)
+        else {
             return context.replyNotInteger()
         }
         guard value >= 0 && value < Int64(context.engine.keyspace.databases.count) else {
@@ -478,7 +541,8 @@ enum KeyCommands {
     /// Locks one shard in each of two databases (the lower-numbered database first, the
     /// global lock order) and runs `body`.
     private static func withTwoDatabasesLocked(
-        _ context: inout CommandContext, _ first: Database, _ firstHash: UInt64, _ second: Database, _ secondHash: UInt64,
+        _ context: inout CommandContext, _ first: Database, _ firstHash: UInt64, _ second: Database,
+        _ secondHash: UInt64,
         _ body: (inout CommandContext) -> Void
     ) {
         if first === second {
@@ -490,7 +554,8 @@ enum KeyCommands {
             context.unlock(selection, in: first)
             return
         }
-        let (low, high) = first.index < second.index
+        let (low, high) =
+            first.index < second.index
             ? (first.shard(for: firstHash), second.shard(for: secondHash))
             : (second.shard(for: secondHash), first.shard(for: firstHash))
         context.lock(low)
@@ -520,13 +585,18 @@ enum KeyCommands {
             context.reply.writeBulkString(entry.encodingName)
         case .frequency:
             guard lfu else {
-                return context.reply.writeError("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.")
+                return context.reply.writeError(
+                    "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust."
+                )
             }
             let decay = context.engine.settings.lfuDecayTime.load(ordering: .relaxed)
-            context.reply.writeInteger(Int(AccessTracking.decayedCounter(entry.accessClock, now: context.now, decayTime: decay)))
+            context.reply.writeInteger(
+                Int(AccessTracking.decayedCounter(entry.accessClock, now: context.now, decayTime: decay)))
         case .idleTime:
             guard !lfu else {
-                return context.reply.writeError("ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.")
+                return context.reply.writeError(
+                    "ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust."
+                )
             }
             context.reply.writeInteger(AccessTracking.idleMilliseconds(entry.accessClock, now: context.now) / 1000)
         case .referenceCount:
@@ -540,20 +610,22 @@ enum KeyCommands {
     }
 
     static func objectHelp(_ context: inout CommandContext) {
-        context.replyHelp(command: "OBJECT", lines: [
-            "ENCODING <key>",
-            "    Return the kind of internal representation used in order to store the value",
-            "    associated with a <key>.",
-            "FREQ <key>",
-            "    Return the access frequency index of the <key>. The returned integer is",
-            "    proportional to the logarithm of the recent access frequency of the key.",
-            "IDLETIME <key>",
-            "    Return the idle time of the <key>, that is the approximated number of",
-            "    seconds elapsed since the last access to the key.",
-            "REFCOUNT <key>",
-            "    Return the number of references of the value associated with the specified",
-            "    <key>.",
-        ])
+        context.replyHelp(
+            command: "OBJECT",
+            lines: [
+                "ENCODING <key>",
+                "    Return the kind of internal representation used in order to store the value",
+                "    associated with a <key>.",
+                "FREQ <key>",
+                "    Return the access frequency index of the <key>. The returned integer is",
+                "    proportional to the logarithm of the recent access frequency of the key.",
+                "IDLETIME <key>",
+                "    Return the idle time of the <key>, that is the approximated number of",
+                "    seconds elapsed since the last access to the key.",
+                "REFCOUNT <key>",
+                "    Return the number of references of the value associated with the specified",
+                "    <key>.",
+            ])
     }
 }
 

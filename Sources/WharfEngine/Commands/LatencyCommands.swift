@@ -1,29 +1,41 @@
-import DequeModule
 import Atomics
+import DequeModule
 import WharfProtocol
 
 /// LATENCY LATEST, HISTORY, RESET, GRAPH, DOCTOR and HISTOGRAM: latency events over
 /// `latency-monitor-threshold` and the per-command latency histograms.
 enum LatencyCommands {
     static let declarations: [CommandSpec] = [
-        CommandSpec("latency", arity: -2, flags: [], acl: [], group: .server, since: "2.8.13",
-                    summary: "A container for latency diagnostics commands.", complexity: "Depends on subcommand.", handler: nil,
-                    subcommands: [
-                        CommandSpec("latest", arity: 2, flags: [.admin, .noScript, .loading, .stale], acl: [], group: .server,
-                                    since: "2.8.13", summary: "Returns the latest latency samples for all events.", handler: latest),
-                        CommandSpec("history", arity: 3, flags: [.admin, .noScript, .loading, .stale], acl: [], group: .server,
-                                    since: "2.8.13", summary: "Returns timestamp-latency samples for an event.", handler: history),
-                        CommandSpec("reset", arity: -2, flags: [.admin, .noScript, .loading, .stale], acl: [], group: .server,
-                                    since: "2.8.13", summary: "Resets the latency data for one or more events.", handler: reset),
-                        CommandSpec("graph", arity: 3, flags: [.admin, .noScript, .loading, .stale], acl: [], group: .server,
-                                    since: "2.8.13", summary: "Returns a latency graph for an event.", handler: graph),
-                        CommandSpec("doctor", arity: 2, flags: [.admin, .noScript, .loading, .stale], acl: [], group: .server,
-                                    since: "2.8.13", summary: "Returns a human-readable latency analysis report.", handler: doctor),
-                        CommandSpec("histogram", arity: -2, flags: [.admin, .noScript, .loading, .stale], acl: [], group: .server,
-                                    since: "7.0.0", summary: "Returns the cumulative distribution of latencies of a subset or all commands.", complexity: "O(N) where N is the number of commands with latency information being retrieved.", handler: histogram),
-                        CommandSpec("help", arity: 2, flags: [.loading, .stale], acl: [], group: .server,
-                                    since: "2.8.13", summary: "Returns helpful text about the different subcommands.", handler: help),
-                    ]),
+        CommandSpec(
+            "latency", arity: -2, flags: [], acl: [], group: .server, since: "2.8.13",
+            summary: "A container for latency diagnostics commands.", complexity: "Depends on subcommand.",
+            handler: nil,
+            subcommands: [
+                CommandSpec(
+                    "latest", arity: 2, flags: [.admin, .noScript, .loading, .stale], acl: [], group: .server,
+                    since: "2.8.13", summary: "Returns the latest latency samples for all events.", handler: latest),
+                CommandSpec(
+                    "history", arity: 3, flags: [.admin, .noScript, .loading, .stale], acl: [], group: .server,
+                    since: "2.8.13", summary: "Returns timestamp-latency samples for an event.", handler: history),
+                CommandSpec(
+                    "reset", arity: -2, flags: [.admin, .noScript, .loading, .stale], acl: [], group: .server,
+                    since: "2.8.13", summary: "Resets the latency data for one or more events.", handler: reset),
+                CommandSpec(
+                    "graph", arity: 3, flags: [.admin, .noScript, .loading, .stale], acl: [], group: .server,
+                    since: "2.8.13", summary: "Returns a latency graph for an event.", handler: graph),
+                CommandSpec(
+                    "doctor", arity: 2, flags: [.admin, .noScript, .loading, .stale], acl: [], group: .server,
+                    since: "2.8.13", summary: "Returns a human-readable latency analysis report.", handler: doctor),
+                CommandSpec(
+                    "histogram", arity: -2, flags: [.admin, .noScript, .loading, .stale], acl: [], group: .server,
+                    since: "7.0.0",
+                    summary: "Returns the cumulative distribution of latencies of a subset or all commands.",
+                    complexity: "O(N) where N is the number of commands with latency information being retrieved.",
+                    handler: histogram),
+                CommandSpec(
+                    "help", arity: 2, flags: [.loading, .stale], acl: [], group: .server,
+                    since: "2.8.13", summary: "Returns helpful text about the different subcommands.", handler: help),
+            ])
     ]
 
     static func latest(_ context: inout CommandContext) {
@@ -69,16 +81,19 @@ enum LatencyCommands {
         for row in stride(from: rows, through: 1, by: -1) {
             var line = ""
             for sample in samples {
-                let level = highest == lowest ? rows : 1 + (sample.milliseconds - lowest) * (rows - 1) / max(1, highest - lowest)
+                let level =
+                    highest == lowest
+                    ? rows : 1 + (sample.milliseconds - lowest) * (rows - 1) / max(1, highest - lowest)
                 line += level >= row ? "#" : " "
             }
             text += line + "\n"
         }
         let now = context.now / 1000
-        text += samples.map { sample in
-            let age = now - sample.time
-            return age < 60 ? "s" : age < 3600 ? "m" : "h"
-        }.joined() + "\n"
+        text +=
+            samples.map { sample in
+                let age = now - sample.time
+                return age < 60 ? "s" : age < 3600 ? "m" : "h"
+            }.joined() + "\n"
         context.reply.writeVerbatimString(text)
     }
 
@@ -87,21 +102,26 @@ enum LatencyCommands {
         let events = context.engine.latency.all()
         var text: String
         if threshold == 0 {
-            text = "Latency monitoring is off: no events are recorded. Turn it on with CONFIG SET latency-monitor-threshold <milliseconds>, the latency below which an event is not worth recording."
+            text =
+                "Latency monitoring is off: no events are recorded. Turn it on with CONFIG SET latency-monitor-threshold <milliseconds>, the latency below which an event is not worth recording."
         } else if events.isEmpty {
-            text = "No latency event of \(threshold) ms or more has been recorded since the monitor was turned on or last reset."
+            text =
+                "No latency event of \(threshold) ms or more has been recorded since the monitor was turned on or last reset."
         } else {
             text = "Latency events of \(threshold) ms or more:\n\n"
             for (index, (name, event)) in events.enumerated() {
                 let average = event.samples.map(\.milliseconds).reduce(0, +) / max(1, event.samples.count)
-                text += "\(index + 1). \(name): \(event.samples.count) latency spikes (average \(average)ms, highest \(event.highest)ms).\n"
+                text +=
+                    "\(index + 1). \(name): \(event.samples.count) latency spikes (average \(average)ms, highest \(event.highest)ms).\n"
             }
             text += "\nAdvice:\n"
             if events.contains(where: { $0.0 == "command" }) {
-                text += "- Slow commands ran: check SLOWLOG GET for which, and avoid O(N) commands (KEYS, SORT, large LRANGE/SMEMBERS) on big values.\n"
+                text +=
+                    "- Slow commands ran: check SLOWLOG GET for which, and avoid O(N) commands (KEYS, SORT, large LRANGE/SMEMBERS) on big values.\n"
             }
             if events.contains(where: { $0.0 == "fast-command" }) {
-                text += "- Even O(1) and O(log N) commands were slow: the machine was likely short of CPU (other processes, a hypervisor) or swapping.\n"
+                text +=
+                    "- Even O(1) and O(log N) commands were slow: the machine was likely short of CPU (other processes, a hypervisor) or swapping.\n"
             }
         }
         context.reply.writeVerbatimString(text)
@@ -141,16 +161,18 @@ enum LatencyCommands {
     }
 
     static func help(_ context: inout CommandContext) {
-        context.replyHelp(command: "LATENCY", lines: [
-            "DOCTOR", "    Return a human readable latency analysis report.",
-            "GRAPH <event>", "    Return an ASCII latency graph for the <event> class.",
-            "HISTORY <event>", "    Return time-latency samples for the <event> class.",
-            "LATEST", "    Return the latest latency samples for all events.",
-            "RESET [<event> ...]", "    Reset latency data of one or more <event> classes.",
-            "    (default: reset all data for all event classes)",
-            "HISTOGRAM [COMMAND ...]",
-            "    Return a cumulative distribution of latencies in the format of a histogram for the specified command names.",
-            "    If no commands are specified then all histograms are replied.",
-        ])
+        context.replyHelp(
+            command: "LATENCY",
+            lines: [
+                "DOCTOR", "    Return a human readable latency analysis report.",
+                "GRAPH <event>", "    Return an ASCII latency graph for the <event> class.",
+                "HISTORY <event>", "    Return time-latency samples for the <event> class.",
+                "LATEST", "    Return the latest latency samples for all events.",
+                "RESET [<event> ...]", "    Reset latency data of one or more <event> classes.",
+                "    (default: reset all data for all event classes)",
+                "HISTOGRAM [COMMAND ...]",
+                "    Return a cumulative distribution of latencies in the format of a histogram for the specified command names.",
+                "    If no commands are specified then all histograms are replied.",
+            ])
     }
 }

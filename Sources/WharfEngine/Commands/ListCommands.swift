@@ -11,50 +11,124 @@ import WharfStorage
 /// it did on the key it chose.
 enum ListCommands {
     static let declarations: [CommandSpec] = [
-        CommandSpec("lpush", arity: -3, flags: [.write, .denyOOM, .fast], keys: .single, acl: [.list], group: .list,
-                    since: "1.0.0", summary: "Prepends one or more elements to a list. Creates the key if it doesn't exist.", complexity: "O(1) for each element added", handler: { push(&$0, left: true, onlyIfExists: false) }),
-        CommandSpec("rpush", arity: -3, flags: [.write, .denyOOM, .fast], keys: .single, acl: [.list], group: .list,
-                    since: "1.0.0", summary: "Appends one or more elements to a list. Creates the key if it doesn't exist.", complexity: "O(1) for each element added", handler: { push(&$0, left: false, onlyIfExists: false) }),
-        CommandSpec("lpushx", arity: -3, flags: [.write, .denyOOM, .fast], keys: .single, acl: [.list], group: .list,
-                    since: "2.2.0", summary: "Prepends one or more elements to a list only when the list exists.", complexity: "O(1) for each element added", handler: { push(&$0, left: true, onlyIfExists: true) }),
-        CommandSpec("rpushx", arity: -3, flags: [.write, .denyOOM, .fast], keys: .single, acl: [.list], group: .list,
-                    since: "2.2.0", summary: "Appends an element to a list only when the list exists.", complexity: "O(1) for each element added", handler: { push(&$0, left: false, onlyIfExists: true) }),
-        CommandSpec("lpop", arity: -2, flags: [.write, .fast], keys: .single, acl: [.list], group: .list,
-                    since: "1.0.0", summary: "Returns the first elements in a list after removing it. Deletes the list if the last element was popped.", complexity: "O(N) where N is the number of elements returned", handler: { pop(&$0, left: true) }),
-        CommandSpec("rpop", arity: -2, flags: [.write, .fast], keys: .single, acl: [.list], group: .list,
-                    since: "1.0.0", summary: "Returns and removes the last elements of a list. Deletes the list if the last element was popped.", complexity: "O(N) where N is the number of elements returned", handler: { pop(&$0, left: false) }),
-        CommandSpec("llen", arity: 2, flags: [.readonly, .fast], keys: .single, acl: [.list], group: .list,
-                    since: "1.0.0", summary: "Returns the length of a list.", handler: llen),
-        CommandSpec("lrange", arity: 4, flags: [.readonly], keys: .single, acl: [.list], group: .list,
-                    since: "1.0.0", summary: "Returns a range of elements from a list.", complexity: "O(S+N) where S is the distance of start offset from HEAD for small lists, from nearest end (HEAD or TAIL) for large lists; and N is the number of elements in the specified range.", handler: lrange),
-        CommandSpec("lindex", arity: 3, flags: [.readonly], keys: .single, acl: [.list], group: .list,
-                    since: "1.0.0", summary: "Returns an element from a list by its index.", complexity: "O(N) where N is the number of elements to traverse to get to the element at index.", handler: lindex),
-        CommandSpec("lset", arity: 4, flags: [.write, .denyOOM], keys: .single, acl: [.list], group: .list,
-                    since: "1.0.0", summary: "Sets the value of an element in a list by its index.", complexity: "O(N) where N is the length of the list.", handler: lset),
-        CommandSpec("linsert", arity: 5, flags: [.write, .denyOOM], keys: .single, acl: [.list], group: .list,
-                    since: "2.2.0", summary: "Inserts an element before or after another element in a list.", complexity: "O(N) where N is the number of elements to traverse before seeing the value pivot.", handler: linsert),
-        CommandSpec("lrem", arity: 4, flags: [.write], keys: .single, acl: [.list], group: .list,
-                    since: "1.0.0", summary: "Removes elements from a list. Deletes the list if the last element was removed.", complexity: "O(N+M) where N is the length of the list and M is the number of elements removed.", handler: lrem),
-        CommandSpec("ltrim", arity: 4, flags: [.write], keys: .single, acl: [.list], group: .list,
-                    since: "1.0.0", summary: "Removes elements from both ends a list. Deletes the list if all elements were trimmed.", complexity: "O(N) where N is the number of elements to be removed by the operation.", handler: ltrim),
-        CommandSpec("lpos", arity: -3, flags: [.readonly], keys: .single, acl: [.list], group: .list,
-                    since: "6.0.6", summary: "Returns the index of matching elements in a list.", complexity: "O(N) where N is the number of elements in the list, for the average case.", handler: lpos),
-        CommandSpec("lmove", arity: 5, flags: [.write, .denyOOM], keys: .two, acl: [.list], group: .list,
-                    since: "6.2.0", summary: "Returns an element after popping it from one list and pushing it to another. Deletes the list if the last element was moved.", handler: lmove),
-        CommandSpec("rpoplpush", arity: 3, flags: [.write, .denyOOM], keys: .two, acl: [.list], group: .list,
-                    since: "1.2.0", summary: "Returns the last element of a list after removing and pushing it to another list. Deletes the list if the last element was popped.", handler: rpoplpush),
-        CommandSpec("lmpop", arity: -4, flags: [.write, .movableKeys], acl: [.list], group: .list,
-                    since: "7.0.0", summary: "Returns multiple elements from a list after removing them. Deletes the list if the last element was popped.", complexity: "O(N+M) where N is the number of provided keys and M is the number of elements returned.", handler: { lmpop(&$0, blocking: false) }),
-        CommandSpec("blpop", arity: -3, flags: [.write, .noScript, .blocking], keys: KeyPositions(first: 1, last: -2, step: 1), acl: [.list], group: .list,
-                    since: "2.0.0", summary: "Removes and returns the first element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", complexity: "O(N) where N is the number of provided keys.", handler: { bpop(&$0, left: true) }),
-        CommandSpec("brpop", arity: -3, flags: [.write, .noScript, .blocking], keys: KeyPositions(first: 1, last: -2, step: 1), acl: [.list], group: .list,
-                    since: "2.0.0", summary: "Removes and returns the last element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", complexity: "O(N) where N is the number of provided keys.", handler: { bpop(&$0, left: false) }),
-        CommandSpec("blmove", arity: 6, flags: [.write, .denyOOM, .noScript, .blocking], keys: .two, acl: [.list], group: .list,
-                    since: "6.2.0", summary: "Pops an element from a list, pushes it to another list and returns it. Blocks until an element is available otherwise. Deletes the list if the last element was moved.", handler: blmove),
-        CommandSpec("brpoplpush", arity: 4, flags: [.write, .denyOOM, .noScript, .blocking], keys: .two, acl: [.list], group: .list,
-                    since: "2.2.0", summary: "Pops an element from a list, pushes it to another list and returns it. Block until an element is available otherwise. Deletes the list if the last element was popped.", handler: brpoplpush),
-        CommandSpec("blmpop", arity: -5, flags: [.write, .blocking, .movableKeys], acl: [.list], group: .list,
-                    since: "7.0.0", summary: "Pops the first element from one of multiple lists. Blocks until an element is available otherwise. Deletes the list if the last element was popped.", complexity: "O(N+M) where N is the number of provided keys and M is the number of elements returned.", handler: { lmpop(&$0, blocking: true) }),
+        CommandSpec(
+            "lpush", arity: -3, flags: [.write, .denyOOM, .fast], keys: .single, acl: [.list], group: .list,
+            since: "1.0.0", summary: "Prepends one or more elements to a list. Creates the key if it doesn't exist.",
+            complexity: "O(1) for each element added", handler: { push(&$0, left: true, onlyIfExists: false) }),
+        CommandSpec(
+            "rpush", arity: -3, flags: [.write, .denyOOM, .fast], keys: .single, acl: [.list], group: .list,
+            since: "1.0.0", summary: "Appends one or more elements to a list. Creates the key if it doesn't exist.",
+            complexity: "O(1) for each element added", handler: { push(&$0, left: false, onlyIfExists: false) }),
+        CommandSpec(
+            "lpushx", arity: -3, flags: [.write, .denyOOM, .fast], keys: .single, acl: [.list], group: .list,
+            since: "2.2.0", summary: "Prepends one or more elements to a list only when the list exists.",
+            complexity: "O(1) for each element added", handler: { push(&$0, left: true, onlyIfExists: true) }),
+        CommandSpec(
+            "rpushx", arity: -3, flags: [.write, .denyOOM, .fast], keys: .single, acl: [.list], group: .list,
+            since: "2.2.0", summary: "Appends an element to a list only when the list exists.",
+            complexity: "O(1) for each element added", handler: { push(&$0, left: false, onlyIfExists: true) }),
+        CommandSpec(
+            "lpop", arity: -2, flags: [.write, .fast], keys: .single, acl: [.list], group: .list,
+            since: "1.0.0",
+            summary:
+                "Returns the first elements in a list after removing it. Deletes the list if the last element was popped.",
+            complexity: "O(N) where N is the number of elements returned", handler: { pop(&$0, left: true) }),
+        CommandSpec(
+            "rpop", arity: -2, flags: [.write, .fast], keys: .single, acl: [.list], group: .list,
+            since: "1.0.0",
+            summary:
+                "Returns and removes the last elements of a list. Deletes the list if the last element was popped.",
+            complexity: "O(N) where N is the number of elements returned", handler: { pop(&$0, left: false) }),
+        CommandSpec(
+            "llen", arity: 2, flags: [.readonly, .fast], keys: .single, acl: [.list], group: .list,
+            since: "1.0.0", summary: "Returns the length of a list.", handler: llen),
+        CommandSpec(
+            "lrange", arity: 4, flags: [.readonly], keys: .single, acl: [.list], group: .list,
+            since: "1.0.0", summary: "Returns a range of elements from a list.",
+            complexity:
+                "O(S+N) where S is the distance of start offset from HEAD for small lists, from nearest end (HEAD or TAIL) for large lists; and N is the number of elements in the specified range.",
+            handler: lrange),
+        CommandSpec(
+            "lindex", arity: 3, flags: [.readonly], keys: .single, acl: [.list], group: .list,
+            since: "1.0.0", summary: "Returns an element from a list by its index.",
+            complexity: "O(N) where N is the number of elements to traverse to get to the element at index.",
+            handler: lindex),
+        CommandSpec(
+            "lset", arity: 4, flags: [.write, .denyOOM], keys: .single, acl: [.list], group: .list,
+            since: "1.0.0", summary: "Sets the value of an element in a list by its index.",
+            complexity: "O(N) where N is the length of the list.", handler: lset),
+        CommandSpec(
+            "linsert", arity: 5, flags: [.write, .denyOOM], keys: .single, acl: [.list], group: .list,
+            since: "2.2.0", summary: "Inserts an element before or after another element in a list.",
+            complexity: "O(N) where N is the number of elements to traverse before seeing the value pivot.",
+            handler: linsert),
+        CommandSpec(
+            "lrem", arity: 4, flags: [.write], keys: .single, acl: [.list], group: .list,
+            since: "1.0.0", summary: "Removes elements from a list. Deletes the list if the last element was removed.",
+            complexity: "O(N+M) where N is the length of the list and M is the number of elements removed.",
+            handler: lrem),
+        CommandSpec(
+            "ltrim", arity: 4, flags: [.write], keys: .single, acl: [.list], group: .list,
+            since: "1.0.0",
+            summary: "Removes elements from both ends a list. Deletes the list if all elements were trimmed.",
+            complexity: "O(N) where N is the number of elements to be removed by the operation.", handler: ltrim),
+        CommandSpec(
+            "lpos", arity: -3, flags: [.readonly], keys: .single, acl: [.list], group: .list,
+            since: "6.0.6", summary: "Returns the index of matching elements in a list.",
+            complexity: "O(N) where N is the number of elements in the list, for the average case.", handler: lpos),
+        CommandSpec(
+            "lmove", arity: 5, flags: [.write, .denyOOM], keys: .two, acl: [.list], group: .list,
+            since: "6.2.0",
+            summary:
+                "Returns an element after popping it from one list and pushing it to another. Deletes the list if the last element was moved.",
+            handler: lmove),
+        CommandSpec(
+            "rpoplpush", arity: 3, flags: [.write, .denyOOM], keys: .two, acl: [.list], group: .list,
+            since: "1.2.0",
+            summary:
+                "Returns the last element of a list after removing and pushing it to another list. Deletes the list if the last element was popped.",
+            handler: rpoplpush),
+        CommandSpec(
+            "lmpop", arity: -4, flags: [.write, .movableKeys], acl: [.list], group: .list,
+            since: "7.0.0",
+            summary:
+                "Returns multiple elements from a list after removing them. Deletes the list if the last element was popped.",
+            complexity: "O(N+M) where N is the number of provided keys and M is the number of elements returned.",
+            handler: { lmpop(&$0, blocking: false) }),
+        CommandSpec(
+            "blpop", arity: -3, flags: [.write, .noScript, .blocking], keys: KeyPositions(first: 1, last: -2, step: 1),
+            acl: [.list], group: .list,
+            since: "2.0.0",
+            summary:
+                "Removes and returns the first element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.",
+            complexity: "O(N) where N is the number of provided keys.", handler: { bpop(&$0, left: true) }),
+        CommandSpec(
+            "brpop", arity: -3, flags: [.write, .noScript, .blocking], keys: KeyPositions(first: 1, last: -2, step: 1),
+            acl: [.list], group: .list,
+            since: "2.0.0",
+            summary:
+                "Removes and returns the last element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.",
+            complexity: "O(N) where N is the number of provided keys.", handler: { bpop(&$0, left: false) }),
+        CommandSpec(
+            "blmove", arity: 6, flags: [.write, .denyOOM, .noScript, .blocking], keys: .two, acl: [.list], group: .list,
+            since: "6.2.0",
+            summary:
+                "Pops an element from a list, pushes it to another list and returns it. Blocks until an element is available otherwise. Deletes the list if the last element was moved.",
+            handler: blmove),
+        CommandSpec(
+            "brpoplpush", arity: 4, flags: [.write, .denyOOM, .noScript, .blocking], keys: .two, acl: [.list],
+            group: .list,
+            since: "2.2.0",
+            summary:
+                "Pops an element from a list, pushes it to another list and returns it. Block until an element is available otherwise. Deletes the list if the last element was popped.",
+            handler: brpoplpush),
+        CommandSpec(
+            "blmpop", arity: -5, flags: [.write, .blocking, .movableKeys], acl: [.list], group: .list,
+            since: "7.0.0",
+            summary:
+                "Pops the first element from one of multiple lists. Blocks until an element is available otherwise. Deletes the list if the last element was popped.",
+            complexity: "O(N+M) where N is the number of provided keys and M is the number of elements returned.",
+            handler: { lmpop(&$0, blocking: true) }),
     ]
 
     // MARK: Storage
@@ -101,7 +175,9 @@ enum ListCommands {
             builder.startCounted()
             for item in items { item.withBytes { builder.appendItem($0) } }
             builder.setCount(items.count)
-            builder.bytes.withUnsafeBytes { context.store(shard, key, hash: hash, slot: slot, kind: .packedList, bytes: $0) }
+            builder.bytes.withUnsafeBytes {
+                context.store(shard, key, hash: hash, slot: slot, kind: .packedList, bytes: $0)
+            }
         } else {
             context.store(shard, key, hash: hash, slot: slot, kind: .list, payload: ListPayload(items: items))
         }
@@ -114,7 +190,8 @@ enum ListCommands {
         case large(Deque<CompactBytes>)
 
         init(_ entry: Entry) {
-            self = entry.kind == .list ? .large(entry.payload(as: ListPayload.self).items) : .packed(entry.rawValueBytes)
+            self =
+                entry.kind == .list ? .large(entry.payload(as: ListPayload.self).items) : .packed(entry.rawValueBytes)
         }
 
         var count: Int {
@@ -186,7 +263,10 @@ enum ListCommands {
     }
 
     /// Pops up to `count` elements from the list at `slot`.
-    static func popElements(_ context: inout CommandContext, _ shard: Shard, _ key: UnsafeRawBufferPointer, hash: UInt64, slot: Int, left: Bool, count: Int) -> [CompactBytes] {
+    static func popElements(
+        _ context: inout CommandContext, _ shard: Shard, _ key: UnsafeRawBufferPointer, hash: UInt64, slot: Int,
+        left: Bool, count: Int
+    ) -> [CompactBytes] {
         Self.modify(&context, shard, key, hash: hash, slot: slot) { items in
             var popped: [CompactBytes] = []
             popped.reserveCapacity(min(count, items.count))
@@ -270,10 +350,13 @@ enum ListCommands {
             if option.equalsIgnoringCase("RANK") {
                 guard let value = context.integerArgument(index + 1) else { return }
                 if value == 0 {
-                    return context.reply.writeError("ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list")
+                    return context.reply.writeError(
+                        "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list"
+                    )
                 }
                 if value == Int64.min {
-                    return context.reply.writeError("ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807")
+                    return context.reply.writeError(
+                        "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807")
                 }
                 rank = value
             } else if option.equalsIgnoringCase("COUNT") {
@@ -357,7 +440,11 @@ enum ListCommands {
     static func linsert(_ context: inout CommandContext) {
         let whereWord = context.arguments[2]
         let before: Bool
-        if whereWord.equalsIgnoringCase("BEFORE") { before = true } else if whereWord.equalsIgnoringCase("AFTER") { before = false } else {
+        if whereWord.equalsIgnoringCase("BEFORE") {
+            before = true
+        } else if whereWord.equalsIgnoringCase("AFTER") {
+            before = false
+        } else {
             return context.replySyntaxError()
         }
         context.withTypedKey(.list, read: false) { context, shard, key, hash, slot in
@@ -442,7 +529,8 @@ enum ListCommands {
     }
 
     static func lmove(_ context: inout CommandContext) {
-        guard let fromLeft = Self.direction(context.arguments[3]), let toLeft = Self.direction(context.arguments[4]) else {
+        guard let fromLeft = Self.direction(context.arguments[3]), let toLeft = Self.direction(context.arguments[4])
+        else {
             return context.replySyntaxError()
         }
         Self.move(&context, fromLeft: fromLeft, toLeft: toLeft, blockTimeout: nil)
@@ -453,7 +541,8 @@ enum ListCommands {
     }
 
     static func blmove(_ context: inout CommandContext) {
-        guard let fromLeft = Self.direction(context.arguments[3]), let toLeft = Self.direction(context.arguments[4]) else {
+        guard let fromLeft = Self.direction(context.arguments[3]), let toLeft = Self.direction(context.arguments[4])
+        else {
             return context.replySyntaxError()
         }
         guard let timeout = context.timeoutArgument(5) else { return }
@@ -474,12 +563,18 @@ enum ListCommands {
         let destinationHash = context.hash(destination)
         let selection = context.lockShards(of: sourceHash, destinationHash)
         defer { context.unlock(selection, in: database) }
-        guard let element = Self.moveLocked(&context, source: source, sourceHash: sourceHash, destination: destination, destinationHash: destinationHash, fromLeft: fromLeft, toLeft: toLeft) else {
+        guard
+            let element = Self.moveLocked(
+                &context, source: source, sourceHash: sourceHash, destination: destination,
+                destinationHash: destinationHash, fromLeft: fromLeft, toLeft: toLeft)
+        else {
             return
         }
         guard let element = element else {
             if let blockTimeout {
-                context.block(keys: [1], timeout: blockTimeout, operation: .listMove(destination: Array(destination), fromLeft: fromLeft, toLeft: toLeft))
+                context.block(
+                    keys: [1], timeout: blockTimeout,
+                    operation: .listMove(destination: Array(destination), fromLeft: fromLeft, toLeft: toLeft))
             } else {
                 context.reply.writeNull()
             }
@@ -498,19 +593,27 @@ enum ListCommands {
     /// The move itself, with both shards locked. Returns nil after replying an error,
     /// `.some(nil)` when the source is empty, and the element moved otherwise.
     static func moveLocked(
-        _ context: inout CommandContext, source: UnsafeRawBufferPointer, sourceHash: UInt64, destination: UnsafeRawBufferPointer,
+        _ context: inout CommandContext, source: UnsafeRawBufferPointer, sourceHash: UInt64,
+        destination: UnsafeRawBufferPointer,
         destinationHash: UInt64, fromLeft: Bool, toLeft: Bool
     ) -> CompactBytes?? {
         let database = context.database
         let sourceShard = database.shard(for: sourceHash)
         let destinationShard = database.shard(for: destinationHash)
-        guard let sourceLocated = context.locate(source, hash: sourceHash, in: sourceShard, as: .list) else { return nil }
+        guard let sourceLocated = context.locate(source, hash: sourceHash, in: sourceShard, as: .list) else {
+            return nil
+        }
         guard case .at(let sourceSlot) = sourceLocated else { return .some(nil) }
-        guard let destinationLocated = context.locate(destination, hash: destinationHash, in: destinationShard, as: .list) else { return nil }
-        let element = Self.popElements(&context, sourceShard, source, hash: sourceHash, slot: sourceSlot, left: fromLeft, count: 1)[0]
+        guard
+            let destinationLocated = context.locate(destination, hash: destinationHash, in: destinationShard, as: .list)
+        else { return nil }
+        let element = Self.popElements(
+            &context, sourceShard, source, hash: sourceHash, slot: sourceSlot, left: fromLeft, count: 1)[0]
         // The source may have been removed (emptied) or shifted in a shared shard: look again.
         var destinationSlot: Int?
-        if case .at = destinationLocated { destinationSlot = destinationShard.table.find(destination, hash: destinationHash) }
+        if case .at = destinationLocated {
+            destinationSlot = destinationShard.table.find(destination, hash: destinationHash)
+        }
         Self.modify(&context, destinationShard, destination, hash: destinationHash, slot: destinationSlot) { items in
             if toLeft { items.prepend(element) } else { items.append(element) }
         }
@@ -537,21 +640,29 @@ enum ListCommands {
         }
         let firstKey = index + 1
         let directionIndex = firstKey + Int(keyCount)
-        guard directionIndex < context.arguments.count, let fromLeft = Self.direction(context.arguments[directionIndex]) else {
+        guard directionIndex < context.arguments.count, let fromLeft = Self.direction(context.arguments[directionIndex])
+        else {
             return context.replySyntaxError()
         }
         guard let count = context.popCountOption(from: directionIndex + 1) else { return }
-        Self.popFirstNonEmpty(&context, keyIndices: Array(firstKey..<directionIndex), fromLeft: fromLeft, count: count, multi: true, blockTimeout: blocking ? timeout : nil)
+        Self.popFirstNonEmpty(
+            &context, keyIndices: Array(firstKey..<directionIndex), fromLeft: fromLeft, count: count, multi: true,
+            blockTimeout: blocking ? timeout : nil)
     }
 
     static func bpop(_ context: inout CommandContext, left: Bool) {
         guard let timeout = context.timeoutArgument(context.arguments.count - 1) else { return }
-        Self.popFirstNonEmpty(&context, keyIndices: Array(1..<(context.arguments.count - 1)), fromLeft: left, count: 1, multi: false, blockTimeout: timeout)
+        Self.popFirstNonEmpty(
+            &context, keyIndices: Array(1..<(context.arguments.count - 1)), fromLeft: left, count: 1, multi: false,
+            blockTimeout: timeout)
     }
 
     /// Pops from the first non-empty list among `keyIndices`; blocks on them all when every
     /// one is empty and `blockTimeout` is given.
-    static func popFirstNonEmpty(_ context: inout CommandContext, keyIndices: [Int], fromLeft: Bool, count: Int, multi: Bool, blockTimeout: Double?) {
+    static func popFirstNonEmpty(
+        _ context: inout CommandContext, keyIndices: [Int], fromLeft: Bool, count: Int, multi: Bool,
+        blockTimeout: Double?
+    ) {
         let database = context.database
         let (selection, hashes) = context.shards(ofKeysAt: keyIndices)
         context.lock(selection, in: database)
@@ -561,24 +672,30 @@ enum ListCommands {
             let shard = database.shard(for: hashes[position])
             guard let located = context.locate(key, hash: hashes[position], in: shard, as: .list) else { return }
             guard case .at(let slot) = located else { continue }
-            let popped = Self.popElements(&context, shard, key, hash: hashes[position], slot: slot, left: fromLeft, count: count)
+            let popped = Self.popElements(
+                &context, shard, key, hash: hashes[position], slot: slot, left: fromLeft, count: count)
             Self.writePopReply(&context.reply, key: key, elements: popped, multi: multi)
             context.logEffect { log in
                 log.argument(fromLeft ? "LPOP" : "RPOP")
                 log.argument(key)
                 if multi { log.argument(Int64(count)) }
             }
-            context.notifyChange(KeyspaceEvents.list, fromLeft ? "lpop" : "rpop", key, in: shard, hash: hashes[position])
+            context.notifyChange(
+                KeyspaceEvents.list, fromLeft ? "lpop" : "rpop", key, in: shard, hash: hashes[position])
             return
         }
         if let blockTimeout {
-            context.block(keys: keyIndices, timeout: blockTimeout, operation: .listPop(fromLeft: fromLeft, count: multi ? count : nil))
+            context.block(
+                keys: keyIndices, timeout: blockTimeout,
+                operation: .listPop(fromLeft: fromLeft, count: multi ? count : nil))
         } else {
             context.reply.writeNullArray()
         }
     }
 
-    static func writePopReply(_ reply: inout RESPReplyWriter, key: UnsafeRawBufferPointer, elements: [CompactBytes], multi: Bool) {
+    static func writePopReply(
+        _ reply: inout RESPReplyWriter, key: UnsafeRawBufferPointer, elements: [CompactBytes], multi: Bool
+    ) {
         reply.writeArrayHeader(count: 2)
         reply.writeBulkString(key)
         if multi {
@@ -593,13 +710,15 @@ enum ListCommands {
 
     /// Serves a BLPOP/BRPOP/BLMPOP waiter from `key` (see ``Engine/serveReadyKeys(_:)``).
     static func serve(
-        _ context: inout CommandContext, _ waiter: Waiter, key: UnsafeRawBufferPointer, fromLeft: Bool, count: Int?, reply: inout RESPReplyWriter
+        _ context: inout CommandContext, _ waiter: Waiter, key: UnsafeRawBufferPointer, fromLeft: Bool, count: Int?,
+        reply: inout RESPReplyWriter
     ) -> ServeOutcome {
         let hash = context.hash(key)
         let shard = context.database.shard(for: hash)
         context.lock(shard)
         defer { context.unlock(shard) }
-        guard let slot = shard.lookup(key, hash: hash, now: context.now), shard.entry(at: slot).kind.family == .list else { return .empty }
+        guard let slot = shard.lookup(key, hash: hash, now: context.now), shard.entry(at: slot).kind.family == .list
+        else { return .empty }
         guard waiter.claim() else { return .finishedElsewhere }
         let popped = Self.popElements(&context, shard, key, hash: hash, slot: slot, left: fromLeft, count: count ?? 1)
         Self.writePopReply(&reply, key: key, elements: popped, multi: count != nil)
@@ -615,7 +734,8 @@ enum ListCommands {
 
     /// Serves a BLMOVE/BRPOPLPUSH waiter whose source is `key`.
     static func serveMove(
-        _ context: inout CommandContext, _ waiter: Waiter, key: UnsafeRawBufferPointer, destination: UnsafeRawBufferPointer,
+        _ context: inout CommandContext, _ waiter: Waiter, key: UnsafeRawBufferPointer,
+        destination: UnsafeRawBufferPointer,
         fromLeft: Bool, toLeft: Bool, reply: inout RESPReplyWriter
     ) -> ServeOutcome {
         let database = context.database
@@ -625,19 +745,24 @@ enum ListCommands {
         defer { context.unlock(selection, in: database) }
         let sourceShard = database.shard(for: sourceHash)
         let destinationShard = database.shard(for: destinationHash)
-        guard let slot = sourceShard.lookup(key, hash: sourceHash, now: context.now), sourceShard.entry(at: slot).kind.family == .list else {
+        guard let slot = sourceShard.lookup(key, hash: sourceHash, now: context.now),
+            sourceShard.entry(at: slot).kind.family == .list
+        else {
             return .empty
         }
         guard waiter.claim() else { return .finishedElsewhere }
         if let destinationSlot = destinationShard.lookup(destination, hash: destinationHash, now: context.now),
-           destinationShard.entry(at: destinationSlot).kind.family != .list {
+            destinationShard.entry(at: destinationSlot).kind.family != .list
+        {
             // As Redis 7.2, which runs the command again when the key is ready: WRONGTYPE.
             reply.writeError("WRONGTYPE Operation against a key holding the wrong kind of value")
             return .served
         }
         context.writing(into: &reply) { context in
-            guard case .some(.some(let element)) = Self.moveLocked(
-                &context, source: key, sourceHash: sourceHash, destination: destination, destinationHash: destinationHash, fromLeft: fromLeft, toLeft: toLeft)
+            guard
+                case .some(.some(let element)) = Self.moveLocked(
+                    &context, source: key, sourceHash: sourceHash, destination: destination,
+                    destinationHash: destinationHash, fromLeft: fromLeft, toLeft: toLeft)
             else { return }
             element.withBytes { context.reply.writeBulkString($0) }
             context.logEffect { log in

@@ -5,22 +5,33 @@ import WharfProtocol
 /// from the allocator's own block sizes (``MemoryFootprint``).
 enum MemoryCommands {
     static let declarations: [CommandSpec] = [
-        CommandSpec("memory", arity: -2, flags: [], acl: [], group: .server, since: "4.0.0",
-                    summary: "A container for memory diagnostics commands.", complexity: "Depends on subcommand.", handler: nil,
-                    subcommands: [
-                        CommandSpec("usage", arity: -3, flags: [.readonly], keys: KeyPositions(first: 2, last: 2, step: 1), acl: [.read], group: .server,
-                                    since: "4.0.0", summary: "Estimates the memory usage of a key.", complexity: "O(N) where N is the number of samples.", handler: usage),
-                        CommandSpec("stats", arity: 2, flags: [], acl: [], group: .server,
-                                    since: "4.0.0", summary: "Returns details about memory usage.", handler: stats),
-                        CommandSpec("doctor", arity: 2, flags: [], acl: [], group: .server,
-                                    since: "4.0.0", summary: "Outputs a memory problems report.", handler: doctor),
-                        CommandSpec("malloc-stats", arity: 2, flags: [], acl: [], group: .server,
-                                    since: "4.0.0", summary: "Returns the allocator statistics.", complexity: "Depends on how much memory is allocated, could be slow", handler: mallocStats),
-                        CommandSpec("purge", arity: 2, flags: [], acl: [], group: .server,
-                                    since: "4.0.0", summary: "Asks the allocator to release memory.", complexity: "Depends on how much memory is allocated, could be slow", handler: purge),
-                        CommandSpec("help", arity: 2, flags: [.loading, .stale], acl: [], group: .server,
-                                    since: "4.0.0", summary: "Returns helpful text about the different subcommands.", handler: help),
-                    ]),
+        CommandSpec(
+            "memory", arity: -2, flags: [], acl: [], group: .server, since: "4.0.0",
+            summary: "A container for memory diagnostics commands.", complexity: "Depends on subcommand.", handler: nil,
+            subcommands: [
+                CommandSpec(
+                    "usage", arity: -3, flags: [.readonly], keys: KeyPositions(first: 2, last: 2, step: 1),
+                    acl: [.read], group: .server,
+                    since: "4.0.0", summary: "Estimates the memory usage of a key.",
+                    complexity: "O(N) where N is the number of samples.", handler: usage),
+                CommandSpec(
+                    "stats", arity: 2, flags: [], acl: [], group: .server,
+                    since: "4.0.0", summary: "Returns details about memory usage.", handler: stats),
+                CommandSpec(
+                    "doctor", arity: 2, flags: [], acl: [], group: .server,
+                    since: "4.0.0", summary: "Outputs a memory problems report.", handler: doctor),
+                CommandSpec(
+                    "malloc-stats", arity: 2, flags: [], acl: [], group: .server,
+                    since: "4.0.0", summary: "Returns the allocator statistics.",
+                    complexity: "Depends on how much memory is allocated, could be slow", handler: mallocStats),
+                CommandSpec(
+                    "purge", arity: 2, flags: [], acl: [], group: .server,
+                    since: "4.0.0", summary: "Asks the allocator to release memory.",
+                    complexity: "Depends on how much memory is allocated, could be slow", handler: purge),
+                CommandSpec(
+                    "help", arity: 2, flags: [.loading, .stale], acl: [], group: .server,
+                    since: "4.0.0", summary: "Returns helpful text about the different subcommands.", handler: help),
+            ])
     ]
 
     static func usage(_ context: inout CommandContext) {
@@ -39,7 +50,9 @@ enum MemoryCommands {
         let shard = context.database.shard(for: hash)
         context.lock(shard)
         defer { context.unlock(shard) }
-        guard let entry = context.lookupRead(shard, key, hash: hash, touch: false) else { return context.reply.writeNull() }
+        guard let entry = context.lookupRead(shard, key, hash: hash, touch: false) else {
+            return context.reply.writeNull()
+        }
         context.reply.writeInteger(MemoryFootprint.of(entry, in: shard, samples: samples))
     }
 
@@ -72,7 +85,8 @@ enum MemoryCommands {
             ("lua.caches", .integer(0)), ("functions.caches", .integer(0)),
         ]
         for (index, table, expires) in perDatabase {
-            fields.append(("db.\(index)", .pairs([("overhead.hashtable.main", table), ("overhead.hashtable.expires", expires)])))
+            fields.append(
+                ("db.\(index)", .pairs([("overhead.hashtable.main", table), ("overhead.hashtable.expires", expires)])))
         }
         fields += [
             ("overhead.total", .integer(overhead)), ("keys.count", .integer(keys)),
@@ -115,17 +129,24 @@ enum MemoryCommands {
         let resident = ProcessMemory.residentBytes()
         var findings: [String] = []
         if allocated < 5 << 20 {
-            findings.append("This instance is empty or uses very little memory (\(allocated) bytes), too little for a useful diagnosis.")
+            findings.append(
+                "This instance is empty or uses very little memory (\(allocated) bytes), too little for a useful diagnosis."
+            )
         } else {
             let ratio = Double(resident) / Double(allocated)
             if ratio > 1.4 {
-                findings.append("High fragmentation: the process's resident memory is \(String(format2: ratio)) times what the allocator has handed out. MEMORY PURGE returns free memory at the top of the heap to the system.")
+                findings.append(
+                    "High fragmentation: the process's resident memory is \(String(format2: ratio)) times what the allocator has handed out. MEMORY PURGE returns free memory at the top of the heap to the system."
+                )
             }
             if Double(context.engine.peakMemory) > Double(allocated) * 1.5 {
-                findings.append("Peak memory: at some point in the past the allocator handed out \(context.engine.peakMemory) bytes, over 150% of today's \(allocated).")
+                findings.append(
+                    "Peak memory: at some point in the past the allocator handed out \(context.engine.peakMemory) bytes, over 150% of today's \(allocated)."
+                )
             }
         }
-        let text = findings.isEmpty
+        let text =
+            findings.isEmpty
             ? "No memory problems were detected: \(allocated) bytes allocated, \(resident) bytes resident."
             : "The following memory issues were detected:\n\n" + findings.map { " * \($0)" }.joined(separator: "\n\n")
         context.reply.writeVerbatimString(text)
@@ -142,14 +163,16 @@ enum MemoryCommands {
     }
 
     static func help(_ context: inout CommandContext) {
-        context.replyHelp(command: "MEMORY", lines: [
-            "DOCTOR", "    Return memory problems reports.",
-            "MALLOC-STATS", "    Return internal statistics report from the memory allocator.",
-            "PURGE", "    Attempt to purge dirty pages for reclamation by the allocator.",
-            "STATS", "    Return information about the memory usage of the server.",
-            "USAGE <key> [SAMPLES <count>]",
-            "    Return memory in bytes used by <key> and its value. Nested values are",
-            "    sampled up to <count> times (default: 5, 0 means sample all).",
-        ])
+        context.replyHelp(
+            command: "MEMORY",
+            lines: [
+                "DOCTOR", "    Return memory problems reports.",
+                "MALLOC-STATS", "    Return internal statistics report from the memory allocator.",
+                "PURGE", "    Attempt to purge dirty pages for reclamation by the allocator.",
+                "STATS", "    Return information about the memory usage of the server.",
+                "USAGE <key> [SAMPLES <count>]",
+                "    Return memory in bytes used by <key> and its value. Nested values are",
+                "    sampled up to <count> times (default: 5, 0 means sample all).",
+            ])
     }
 }

@@ -10,10 +10,20 @@ import WharfStorage
 /// it still holds the value that was sent (a concurrent write wins over the migration).
 enum MigrateCommand {
     static let declarations: [CommandSpec] = [
-        CommandSpec("migrate", arity: -6, flags: [.write, .movableKeys], keys: KeyPositions(first: 3, last: 3, step: 1), acl: [.keyspace, .dangerous], group: .generic,
-                    since: "2.6.0", summary: "Atomically transfers a key from one Redis instance to another.", complexity: "This command actually executes a DUMP+DEL in the source instance, and a RESTORE in the target instance. See the pages of these commands for time complexity. Also an O(N) data transfer between the two instances is performed.", handler: migrate),
-        CommandSpec("restore-asking", arity: -4, flags: [.write, .denyOOM], keys: .single, acl: [.keyspace, .dangerous], group: .server,
-                    since: "3.0.0", summary: "An internal command for migrating keys in a cluster.", complexity: "O(1) to create the new key and additional O(N*M) to reconstruct the serialized value, where N is the number of Redis objects composing the value and M their average size.", handler: DumpCommands.restore),
+        CommandSpec(
+            "migrate", arity: -6, flags: [.write, .movableKeys], keys: KeyPositions(first: 3, last: 3, step: 1),
+            acl: [.keyspace, .dangerous], group: .generic,
+            since: "2.6.0", summary: "Atomically transfers a key from one Redis instance to another.",
+            complexity:
+                "This command actually executes a DUMP+DEL in the source instance, and a RESTORE in the target instance. See the pages of these commands for time complexity. Also an O(N) data transfer between the two instances is performed.",
+            handler: migrate),
+        CommandSpec(
+            "restore-asking", arity: -4, flags: [.write, .denyOOM], keys: .single, acl: [.keyspace, .dangerous],
+            group: .server,
+            since: "3.0.0", summary: "An internal command for migrating keys in a cluster.",
+            complexity:
+                "O(1) to create the new key and additional O(N*M) to reconstruct the serialized value, where N is the number of Redis objects composing the value and M their average size.",
+            handler: DumpCommands.restore),
     ]
 
     private struct Sent {
@@ -45,7 +55,8 @@ enum MigrateCommand {
                 index += 2
             } else if word.equalsIgnoringCase("KEYS") {
                 guard arguments[3].isEmpty else {
-                    return context.reply.writeError("ERR When using MIGRATE KEYS option, the key argument must be set to the empty string")
+                    return context.reply.writeError(
+                        "ERR When using MIGRATE KEYS option, the key argument must be set to the empty string")
                 }
                 keyIndices = Array((index + 1)..<arguments.count)
                 break
@@ -71,7 +82,9 @@ enum MigrateCommand {
             context.lock(shard)
             if let entry = context.lookupRead(shard, key, hash: hash) {
                 let ttl = entry.expireAt.map { max(1, $0 - context.now) } ?? 0
-                var restore = [Array("RESTORE".utf8), Array(key), Array(String(ttl).utf8), RDBValueWriter.dumpPayload(entry)]
+                var restore = [
+                    Array("RESTORE".utf8), Array(key), Array(String(ttl).utf8), RDBValueWriter.dumpPayload(entry),
+                ]
                 if replace { restore.append(Array("REPLACE".utf8)) }
                 commands.append(restore)
                 sent.append(Sent(key: Array(key), entry: entry, database: database, hash: hash))
@@ -84,8 +97,10 @@ enum MigrateCommand {
         }
         let replies: [RESPValue]
         do {
-            replies = try transport(MigrationRequest(host: arguments.string(1), port: Int(port),
-                                                     timeoutMilliseconds: Int(timeout), commands: commands))
+            replies = try transport(
+                MigrationRequest(
+                    host: arguments.string(1), port: Int(port),
+                    timeoutMilliseconds: Int(timeout), commands: commands))
         } catch {
             switch error {
             case .connecting: return context.reply.writeError("IOERR error or timeout connecting to the client")
@@ -95,7 +110,9 @@ enum MigrateCommand {
         }
         let restoreReplies = replies.suffix(sent.count)
         for reply in replies.prefix(replies.count - sent.count) {
-            if case .error(let message) = reply { return context.reply.writeError("ERR Target instance replied with error: \(message)") }
+            if case .error(let message) = reply {
+                return context.reply.writeError("ERR Target instance replied with error: \(message)")
+            }
         }
         var firstError: String?
         for (item, reply) in zip(sent, restoreReplies) {
@@ -107,7 +124,8 @@ enum MigrateCommand {
             let shard = item.database.shard(for: item.hash)
             context.lock(shard)
             item.key.withUnsafeBytes { key in
-                if let slot = shard.lookup(key, hash: item.hash, now: context.now), shard.entry(at: slot) === item.entry {
+                if let slot = shard.lookup(key, hash: item.hash, now: context.now), shard.entry(at: slot) === item.entry
+                {
                     shard.remove(at: slot)
                     context.logEffect { log in
                         log.argument("DEL")

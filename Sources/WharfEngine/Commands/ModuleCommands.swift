@@ -4,20 +4,27 @@ import WharfProtocol
 /// the list is empty and loading is refused with a clear error.
 enum ModuleCommands {
     static let declarations: [CommandSpec] = [
-        CommandSpec("module", arity: -2, flags: [], acl: [], group: .server, since: "4.0.0",
-                    summary: "A container for module commands.", complexity: "Depends on subcommand.", handler: nil,
-                    subcommands: [
-                        CommandSpec("list", arity: 2, flags: [.admin, .noScript], acl: [], group: .server,
-                                    since: "4.0.0", summary: "Returns all loaded modules.", complexity: "O(N) where N is the number of loaded modules.", handler: list),
-                        CommandSpec("load", arity: -3, flags: [.admin, .noScript], acl: [], group: .server,
-                                    since: "4.0.0", summary: "Loads a module.", handler: load),
-                        CommandSpec("loadex", arity: -3, flags: [.admin, .noScript], acl: [], group: .server,
-                                    since: "7.0.0", summary: "Loads a module using extended parameters.", handler: load),
-                        CommandSpec("unload", arity: 3, flags: [.admin, .noScript], acl: [], group: .server,
-                                    since: "4.0.0", summary: "Unloads a module.", handler: unload),
-                        CommandSpec("help", arity: 2, flags: [.loading, .stale], acl: [], group: .server,
-                                    since: "5.0.0", summary: "Returns helpful text about the different subcommands.", handler: help),
-                    ]),
+        CommandSpec(
+            "module", arity: -2, flags: [], acl: [], group: .server, since: "4.0.0",
+            summary: "A container for module commands.", complexity: "Depends on subcommand.", handler: nil,
+            subcommands: [
+                CommandSpec(
+                    "list", arity: 2, flags: [.admin, .noScript], acl: [], group: .server,
+                    since: "4.0.0", summary: "Returns all loaded modules.",
+                    complexity: "O(N) where N is the number of loaded modules.", handler: list),
+                CommandSpec(
+                    "load", arity: -3, flags: [.admin, .noScript], acl: [], group: .server,
+                    since: "4.0.0", summary: "Loads a module.", handler: load),
+                CommandSpec(
+                    "loadex", arity: -3, flags: [.admin, .noScript], acl: [], group: .server,
+                    since: "7.0.0", summary: "Loads a module using extended parameters.", handler: load),
+                CommandSpec(
+                    "unload", arity: 3, flags: [.admin, .noScript], acl: [], group: .server,
+                    since: "4.0.0", summary: "Unloads a module.", handler: unload),
+                CommandSpec(
+                    "help", arity: 2, flags: [.loading, .stale], acl: [], group: .server,
+                    since: "5.0.0", summary: "Returns helpful text about the different subcommands.", handler: help),
+            ])
     ]
 
     static func list(_ context: inout CommandContext) {
@@ -33,12 +40,15 @@ enum ModuleCommands {
     }
 
     static func help(_ context: inout CommandContext) {
-        context.replyHelp(command: "MODULE", lines: [
-            "LIST", "    Return a list of loaded modules.",
-            "LOAD <path> [<arg> ...]", "    Load a module library from <path>, passing to it any optional arguments.",
-            "LOADEX <path> [[CONFIG NAME VALUE] [CONFIG NAME VALUE]] [ARGS ...]",
-            "    Load a module library from <path>, while passing it module configurations and optional arguments.",
-            "UNLOAD <name>", "    Unload a module.",
-        ])
+        context.replyHelp(
+            command: "MODULE",
+            lines: [
+                "LIST", "    Return a list of loaded modules.",
+                "LOAD <path> [<arg> ...]",
+                "    Load a module library from <path>, passing to it any optional arguments.",
+                "LOADEX <path> [[CONFIG NAME VALUE] [CONFIG NAME VALUE]] [ARGS ...]",
+                "    Load a module library from <path>, while passing it module configurations and optional arguments.",
+                "UNLOAD <name>", "    Unload a module.",
+            ])
     }
 }

@@ -3,8 +3,9 @@ import WharfProtocol
 /// MONITOR: the connection receives every command the server runs, as Redis prints them.
 enum MonitorCommands {
     static let declarations: [CommandSpec] = [
-        CommandSpec("monitor", arity: 1, flags: [.admin, .noScript, .loading, .stale], acl: [], group: .server,
-                    since: "1.0.0", summary: "Listens for all requests received by the server in real-time.", handler: monitor),
+        CommandSpec(
+            "monitor", arity: 1, flags: [.admin, .noScript, .loading, .stale], acl: [], group: .server,
+            since: "1.0.0", summary: "Listens for all requests received by the server in real-time.", handler: monitor)
     ]
 
     static func monitor(_ context: inout CommandContext) {

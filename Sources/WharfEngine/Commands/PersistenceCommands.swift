@@ -6,26 +6,42 @@ import WharfStorage
 /// Effect rule (for the write-ahead log): none of these change data; none is logged.
 enum PersistenceCommands {
     static let declarations: [CommandSpec] = [
-        CommandSpec("save", arity: 1, flags: [.admin, .noScript, .noMulti], acl: [], group: .server,
-                    since: "1.0.0", summary: "Synchronously saves the database(s) to disk.", complexity: "O(N) where N is the total number of keys in all databases", handler: save),
-        CommandSpec("bgsave", arity: -1, flags: [.admin, .noScript], acl: [], group: .server,
-                    since: "1.0.0", summary: "Asynchronously saves the database(s) to disk.", complexity: "O(1)", handler: bgsave),
-        CommandSpec("bgrewriteaof", arity: 1, flags: [.admin, .noScript], acl: [], group: .server,
-                    since: "1.0.0", summary: "Asynchronously rewrites the append-only file to disk.", complexity: "O(1)", handler: bgrewriteaof),
-        CommandSpec("lastsave", arity: 1, flags: [.loading, .stale, .fast], acl: [.admin, .dangerous], group: .server,
-                    since: "1.0.0", summary: "Returns the Unix timestamp of the last successful save to disk.", handler: lastsave),
-        CommandSpec("backup", arity: -2, flags: [], acl: [], group: .server, since: "0.1.0",
-                    summary: "A container for consistent online backups (used by wharf backup).", complexity: "Depends on subcommand.", handler: nil,
-                    subcommands: [
-                        CommandSpec("start", arity: 2, flags: [.admin, .noScript], acl: [], group: .server, since: "0.1.0",
-                                    summary: "Takes a point-in-time snapshot for download; returns its id, size and log position.", complexity: "O(N) where N is the number of keys", handler: backupStart),
-                        CommandSpec("read", arity: 5, flags: [.admin, .noScript], acl: [], group: .server, since: "0.1.0",
-                                    summary: "Returns up to count bytes of a backup from an offset.", complexity: "O(N) where N is the count", handler: backupRead),
-                        CommandSpec("end", arity: 3, flags: [.admin, .noScript], acl: [], group: .server, since: "0.1.0",
-                                    summary: "Deletes a backup's server-side file.", handler: backupEnd),
-                        CommandSpec("help", arity: 2, flags: [.loading, .stale], acl: [], group: .server, since: "0.1.0",
-                                    summary: "Returns helpful text about the different subcommands.", handler: backupHelp),
-                    ]),
+        CommandSpec(
+            "save", arity: 1, flags: [.admin, .noScript, .noMulti], acl: [], group: .server,
+            since: "1.0.0", summary: "Synchronously saves the database(s) to disk.",
+            complexity: "O(N) where N is the total number of keys in all databases", handler: save),
+        CommandSpec(
+            "bgsave", arity: -1, flags: [.admin, .noScript], acl: [], group: .server,
+            since: "1.0.0", summary: "Asynchronously saves the database(s) to disk.", complexity: "O(1)",
+            handler: bgsave),
+        CommandSpec(
+            "bgrewriteaof", arity: 1, flags: [.admin, .noScript], acl: [], group: .server,
+            since: "1.0.0", summary: "Asynchronously rewrites the append-only file to disk.", complexity: "O(1)",
+            handler: bgrewriteaof),
+        CommandSpec(
+            "lastsave", arity: 1, flags: [.loading, .stale, .fast], acl: [.admin, .dangerous], group: .server,
+            since: "1.0.0", summary: "Returns the Unix timestamp of the last successful save to disk.",
+            handler: lastsave),
+        CommandSpec(
+            "backup", arity: -2, flags: [], acl: [], group: .server, since: "0.1.0",
+            summary: "A container for consistent online backups (used by wharf backup).",
+            complexity: "Depends on subcommand.", handler: nil,
+            subcommands: [
+                CommandSpec(
+                    "start", arity: 2, flags: [.admin, .noScript], acl: [], group: .server, since: "0.1.0",
+                    summary: "Takes a point-in-time snapshot for download; returns its id, size and log position.",
+                    complexity: "O(N) where N is the number of keys", handler: backupStart),
+                CommandSpec(
+                    "read", arity: 5, flags: [.admin, .noScript], acl: [], group: .server, since: "0.1.0",
+                    summary: "Returns up to count bytes of a backup from an offset.",
+                    complexity: "O(N) where N is the count", handler: backupRead),
+                CommandSpec(
+                    "end", arity: 3, flags: [.admin, .noScript], acl: [], group: .server, since: "0.1.0",
+                    summary: "Deletes a backup's server-side file.", handler: backupEnd),
+                CommandSpec(
+                    "help", arity: 2, flags: [.loading, .stale], acl: [], group: .server, since: "0.1.0",
+                    summary: "Returns helpful text about the different subcommands.", handler: backupHelp),
+            ]),
     ]
 
     private static func persistence(_ context: inout CommandContext) -> Persistence? {
@@ -108,7 +124,9 @@ enum PersistenceCommands {
 
     static func backupRead(_ context: inout CommandContext) {
         guard let persistence = self.persistence(&context) else { return }
-        guard let id = context.integerArgument(2), let offset = context.integerArgument(3), let count = context.integerArgument(4) else { return }
+        guard let id = context.integerArgument(2), let offset = context.integerArgument(3),
+            let count = context.integerArgument(4)
+        else { return }
         guard offset >= 0, count > 0, count <= 64 * 1024 * 1024 else {
             return context.reply.writeError("ERR offset must be >= 0 and count between 1 and 67108864")
         }
@@ -129,13 +147,15 @@ enum PersistenceCommands {
     }
 
     static func backupHelp(_ context: inout CommandContext) {
-        context.replyHelp(command: "BACKUP", lines: [
-            "START",
-            "    Take a consistent snapshot for download; returns [id, size, lsn].",
-            "READ <id> <offset> <count>",
-            "    Return up to <count> bytes of backup <id> starting at <offset>.",
-            "END <id>",
-            "    Delete the server-side copy of backup <id>.",
-        ])
+        context.replyHelp(
+            command: "BACKUP",
+            lines: [
+                "START",
+                "    Take a consistent snapshot for download; returns [id, size, lsn].",
+                "READ <id> <offset> <count>",
+                "    Return up to <count> bytes of backup <id> starting at <offset>.",
+                "END <id>",
+                "    Delete the server-side copy of backup <id>.",
+            ])
     }
 }

@@ -1,11 +1,12 @@
-import WharfStorage
+import Atomics
 import NIOCore
 import Synchronization
-import Atomics
-#if canImport(Glibc)
-import Glibc
-#endif
 import WharfProtocol
+import WharfStorage
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Server commands: INFO DBSIZE FLUSHDB FLUSHALL TIME COMMAND CONFIG SHUTDOWN.
 ///
@@ -13,50 +14,92 @@ import WharfProtocol
 /// CONFIG SET is not data and is not logged.
 enum ServerCommands {
     static let declarations: [CommandSpec] = [
-        CommandSpec("info", arity: -1, flags: [.loading, .stale], acl: [.dangerous], group: .server,
-                    since: "1.0.0", summary: "Returns information and statistics about the server.", complexity: "O(1)", handler: info),
-        CommandSpec("dbsize", arity: 1, flags: [.readonly, .fast], acl: [.keyspace], group: .server,
-                    since: "1.0.0", summary: "Returns the number of keys in the database.", handler: dbsize),
-        CommandSpec("flushdb", arity: -1, flags: [.write], acl: [.keyspace, .dangerous], group: .server,
-                    since: "1.0.0", summary: "Remove all keys from the current database.", complexity: "O(N) where N is the number of keys in the selected database", handler: { flush(&$0, all: false) }),
-        CommandSpec("flushall", arity: -1, flags: [.write], acl: [.keyspace, .dangerous], group: .server,
-                    since: "1.0.0", summary: "Removes all keys from all databases.", complexity: "O(N) where N is the total number of keys in all databases", handler: { flush(&$0, all: true) }),
-        CommandSpec("swapdb", arity: 3, flags: [.write, .fast], acl: [.keyspace, .dangerous], group: .server,
-                    since: "4.0.0", summary: "Swaps two Redis databases.", complexity: "O(N) where N is the count of clients watching or blocking on keys from both databases.", handler: swapdb),
-        CommandSpec("time", arity: 1, flags: [.loading, .stale, .fast], acl: [], group: .server,
-                    since: "2.6.0", summary: "Returns the server time.", handler: time),
-        CommandSpec("shutdown", arity: -1, flags: [.admin, .noScript, .loading, .stale, .noMulti, .allowBusy], acl: [], group: .server,
-                    since: "1.0.0", summary: "Synchronously saves the database(s) to disk and shuts down the Redis server.", complexity: "O(N) when saving, where N is the total number of keys in all databases when saving data, otherwise O(1)", handler: shutdown),
-        CommandSpec("command", arity: -1, flags: [.loading, .stale], acl: [.connection], group: .server,
-                    since: "2.8.13", summary: "Returns detailed information about all commands.", complexity: "O(N) where N is the total number of Redis commands", handler: commandInfoAll,
-                    subcommands: [
-                        CommandSpec("count", arity: 2, flags: [.loading, .stale], acl: [.connection], group: .server,
-                                    since: "2.8.13", summary: "Returns a count of commands.", handler: commandCount),
-                        CommandSpec("info", arity: -2, flags: [.loading, .stale], acl: [.connection], group: .server,
-                                    since: "2.8.13", summary: "Returns information about one, multiple or all commands.", complexity: "O(N) where N is the number of commands to look up", handler: commandInfo),
-                        CommandSpec("list", arity: -2, flags: [.loading, .stale], acl: [.connection], group: .server,
-                                    since: "7.0.0", summary: "Returns a list of command names.", complexity: "O(N) where N is the total number of Redis commands", handler: commandList),
-                        CommandSpec("docs", arity: -2, flags: [.loading, .stale], acl: [.connection], group: .server,
-                                    since: "7.0.0", summary: "Returns documentary information about one, multiple or all commands.", complexity: "O(N) where N is the number of commands to look up", handler: commandDocs),
-                        CommandSpec("getkeys", arity: -3, flags: [.loading, .stale], acl: [.connection], group: .server,
-                                    since: "2.8.13", summary: "Extracts the key names from an arbitrary command.", complexity: "O(N) where N is the number of arguments to the command", handler: commandGetKeys),
-                        CommandSpec("getkeysandflags", arity: -3, flags: [.loading, .stale], acl: [.connection], group: .server,
-                                    since: "7.0.0", summary: "Extracts the key names and access flags for an arbitrary command.", complexity: "O(N) where N is the number of arguments to the command", handler: commandGetKeysAndFlags),
-                        CommandSpec("help", arity: 2, flags: [.loading, .stale], acl: [.connection], group: .server,
-                                    since: "5.0.0", summary: "Returns helpful text about the different subcommands.", handler: commandHelp),
-                    ]),
-        CommandSpec("config", arity: -2, flags: [], acl: [], group: .server, since: "2.0.0",
-                    summary: "A container for server configuration commands.", complexity: "Depends on subcommand.", handler: nil,
-                    subcommands: [
-                        CommandSpec("get", arity: -3, flags: [.admin, .noScript, .loading, .stale], acl: [], group: .server,
-                                    since: "2.0.0", summary: "Returns the effective values of configuration parameters.", complexity: "O(N) when N is the number of configuration parameters provided", handler: configGet),
-                        CommandSpec("set", arity: -4, flags: [.admin, .noScript, .loading, .stale], acl: [], group: .server,
-                                    since: "2.0.0", summary: "Sets configuration parameters in-flight.", complexity: "O(N) when N is the number of configuration parameters provided", handler: configSet),
-                        CommandSpec("resetstat", arity: 2, flags: [.admin, .noScript, .loading, .stale], acl: [], group: .server,
-                                    since: "2.0.0", summary: "Resets the server's statistics.", handler: configResetStat),
-                        CommandSpec("help", arity: 2, flags: [.loading, .stale], acl: [], group: .server,
-                                    since: "5.0.0", summary: "Returns helpful text about the different subcommands.", handler: configHelp),
-                    ]),
+        CommandSpec(
+            "info", arity: -1, flags: [.loading, .stale], acl: [.dangerous], group: .server,
+            since: "1.0.0", summary: "Returns information and statistics about the server.", complexity: "O(1)",
+            handler: info),
+        CommandSpec(
+            "dbsize", arity: 1, flags: [.readonly, .fast], acl: [.keyspace], group: .server,
+            since: "1.0.0", summary: "Returns the number of keys in the database.", handler: dbsize),
+        CommandSpec(
+            "flushdb", arity: -1, flags: [.write], acl: [.keyspace, .dangerous], group: .server,
+            since: "1.0.0", summary: "Remove all keys from the current database.",
+            complexity: "O(N) where N is the number of keys in the selected database",
+            handler: { flush(&$0, all: false) }),
+        CommandSpec(
+            "flushall", arity: -1, flags: [.write], acl: [.keyspace, .dangerous], group: .server,
+            since: "1.0.0", summary: "Removes all keys from all databases.",
+            complexity: "O(N) where N is the total number of keys in all databases", handler: { flush(&$0, all: true) }),
+        CommandSpec(
+            "swapdb", arity: 3, flags: [.write, .fast], acl: [.keyspace, .dangerous], group: .server,
+            since: "4.0.0", summary: "Swaps two Redis databases.",
+            complexity: "O(N) where N is the count of clients watching or blocking on keys from both databases.",
+            handler: swapdb),
+        CommandSpec(
+            "time", arity: 1, flags: [.loading, .stale, .fast], acl: [], group: .server,
+            since: "2.6.0", summary: "Returns the server time.", handler: time),
+        CommandSpec(
+            "shutdown", arity: -1, flags: [.admin, .noScript, .loading, .stale, .noMulti, .allowBusy], acl: [],
+            group: .server,
+            since: "1.0.0", summary: "Synchronously saves the database(s) to disk and shuts down the Redis server.",
+            complexity:
+                "O(N) when saving, where N is the total number of keys in all databases when saving data, otherwise O(1)",
+            handler: shutdown),
+        CommandSpec(
+            "command", arity: -1, flags: [.loading, .stale], acl: [.connection], group: .server,
+            since: "2.8.13", summary: "Returns detailed information about all commands.",
+            complexity: "O(N) where N is the total number of Redis commands", handler: commandInfoAll,
+            subcommands: [
+                CommandSpec(
+                    "count", arity: 2, flags: [.loading, .stale], acl: [.connection], group: .server,
+                    since: "2.8.13", summary: "Returns a count of commands.", handler: commandCount),
+                CommandSpec(
+                    "info", arity: -2, flags: [.loading, .stale], acl: [.connection], group: .server,
+                    since: "2.8.13", summary: "Returns information about one, multiple or all commands.",
+                    complexity: "O(N) where N is the number of commands to look up", handler: commandInfo),
+                CommandSpec(
+                    "list", arity: -2, flags: [.loading, .stale], acl: [.connection], group: .server,
+                    since: "7.0.0", summary: "Returns a list of command names.",
+                    complexity: "O(N) where N is the total number of Redis commands", handler: commandList),
+                CommandSpec(
+                    "docs", arity: -2, flags: [.loading, .stale], acl: [.connection], group: .server,
+                    since: "7.0.0", summary: "Returns documentary information about one, multiple or all commands.",
+                    complexity: "O(N) where N is the number of commands to look up", handler: commandDocs),
+                CommandSpec(
+                    "getkeys", arity: -3, flags: [.loading, .stale], acl: [.connection], group: .server,
+                    since: "2.8.13", summary: "Extracts the key names from an arbitrary command.",
+                    complexity: "O(N) where N is the number of arguments to the command", handler: commandGetKeys),
+                CommandSpec(
+                    "getkeysandflags", arity: -3, flags: [.loading, .stale], acl: [.connection], group: .server,
+                    since: "7.0.0", summary: "Extracts the key names and access flags for an arbitrary command.",
+                    complexity: "O(N) where N is the number of arguments to the command",
+                    handler: commandGetKeysAndFlags),
+                CommandSpec(
+                    "help", arity: 2, flags: [.loading, .stale], acl: [.connection], group: .server,
+                    since: "5.0.0", summary: "Returns helpful text about the different subcommands.",
+                    handler: commandHelp),
+            ]),
+        CommandSpec(
+            "config", arity: -2, flags: [], acl: [], group: .server, since: "2.0.0",
+            summary: "A container for server configuration commands.", complexity: "Depends on subcommand.",
+            handler: nil,
+            subcommands: [
+                CommandSpec(
+                    "get", arity: -3, flags: [.admin, .noScript, .loading, .stale], acl: [], group: .server,
+                    since: "2.0.0", summary: "Returns the effective values of configuration parameters.",
+                    complexity: "O(N) when N is the number of configuration parameters provided", handler: configGet),
+                CommandSpec(
+                    "set", arity: -4, flags: [.admin, .noScript, .loading, .stale], acl: [], group: .server,
+                    since: "2.0.0", summary: "Sets configuration parameters in-flight.",
+                    complexity: "O(N) when N is the number of configuration parameters provided", handler: configSet),
+                CommandSpec(
+                    "resetstat", arity: 2, flags: [.admin, .noScript, .loading, .stale], acl: [], group: .server,
+                    since: "2.0.0", summary: "Resets the server's statistics.", handler: configResetStat),
+                CommandSpec(
+                    "help", arity: 2, flags: [.loading, .stale], acl: [], group: .server,
+                    since: "5.0.0", summary: "Returns helpful text about the different subcommands.",
+                    handler: configHelp),
+            ]),
     ]
 
     // MARK: Keyspace-wide
@@ -69,7 +112,8 @@ enum ServerCommands {
             return context.reply.writeError("ERR invalid second DB index")
         }
         let databases = context.engine.keyspace.databases
-        guard firstIndex >= 0, secondIndex >= 0, Int(firstIndex) < databases.count, Int(secondIndex) < databases.count else {
+        guard firstIndex >= 0, secondIndex >= 0, Int(firstIndex) < databases.count, Int(secondIndex) < databases.count
+        else {
             return context.reply.writeError("ERR DB index is out of range")
         }
         if firstIndex != secondIndex {
@@ -336,7 +380,9 @@ enum ServerCommands {
             return context.reply.writeError("ERR Invalid command specified")
         }
         let count = context.arguments.count - 2
-        if !spec.subcommands.isEmpty, count >= 2, let sub = context.engine.commands.subcommand(of: spec, named: context.arguments[3]) {
+        if !spec.subcommands.isEmpty, count >= 2,
+            let sub = context.engine.commands.subcommand(of: spec, named: context.arguments[3])
+        {
             spec = sub
         }
         guard spec.acceptsArgumentCount(count) else {
@@ -361,24 +407,26 @@ enum ServerCommands {
     }
 
     static func commandHelp(_ context: inout CommandContext) {
-        context.replyHelp(command: "COMMAND", lines: [
-            "(no subcommand)",
-            "    Return details about all Redis commands.",
-            "COUNT",
-            "    Return the total number of commands in this Redis server.",
-            "LIST",
-            "    Return a list of all commands in this Redis server.",
-            "INFO [<command-name> ...]",
-            "    Return details about multiple Redis commands.",
-            "    If no command names are given, documentation details for all",
-            "    commands are returned.",
-            "DOCS [<command-name> ...]",
-            "    Return documentation details about multiple Redis commands.",
-            "    If no command names are given, documentation details for all",
-            "    commands are returned.",
-            "GETKEYS <full-command>",
-            "    Return the keys from a full Redis command.",
-        ])
+        context.replyHelp(
+            command: "COMMAND",
+            lines: [
+                "(no subcommand)",
+                "    Return details about all Redis commands.",
+                "COUNT",
+                "    Return the total number of commands in this Redis server.",
+                "LIST",
+                "    Return a list of all commands in this Redis server.",
+                "INFO [<command-name> ...]",
+                "    Return details about multiple Redis commands.",
+                "    If no command names are given, documentation details for all",
+                "    commands are returned.",
+                "DOCS [<command-name> ...]",
+                "    Return documentation details about multiple Redis commands.",
+                "    If no command names are given, documentation details for all",
+                "    commands are returned.",
+                "GETKEYS <full-command>",
+                "    Return the keys from a full Redis command.",
+            ])
     }
 
     // MARK: CONFIG
@@ -414,10 +462,12 @@ enum ServerCommands {
                 return context.reply.writeError("ERR Unknown option or number of arguments for CONFIG SET - '\(name)'")
             }
             if changes.contains(where: { $0.0.name == parameter.name }) {
-                return context.reply.writeError("ERR CONFIG SET failed (possibly related to argument '\(name)') - duplicate parameter")
+                return context.reply.writeError(
+                    "ERR CONFIG SET failed (possibly related to argument '\(name)') - duplicate parameter")
             }
             guard parameter.isMutable else {
-                return context.reply.writeError("ERR CONFIG SET failed (possibly related to argument '\(name)') - can't set immutable config")
+                return context.reply.writeError(
+                    "ERR CONFIG SET failed (possibly related to argument '\(name)') - can't set immutable config")
             }
             changes.append((parameter, context.arguments.string(index + 1)))
             index += 2
@@ -432,7 +482,8 @@ enum ServerCommands {
                 applied.append((parameter, previous))
             } catch {
                 for (done, old) in applied.reversed() { try? done.set(settings, old) }
-                return context.reply.writeError("ERR CONFIG SET failed (possibly related to argument '\(parameter.name)') - \(error.message)")
+                return context.reply.writeError(
+                    "ERR CONFIG SET failed (possibly related to argument '\(parameter.name)') - \(error.message)")
             }
         }
         settings.generation.wrappingIncrement(ordering: .relaxed)
@@ -446,14 +497,16 @@ enum ServerCommands {
     }
 
     static func configHelp(_ context: inout CommandContext) {
-        context.replyHelp(command: "CONFIG", lines: [
-            "GET <pattern>",
-            "    Return parameters matching the glob-like <pattern> and their values.",
-            "SET <directive> <value>",
-            "    Set the configuration <directive> to <value>.",
-            "RESETSTAT",
-            "    Reset statistics reported by the INFO command.",
-        ])
+        context.replyHelp(
+            command: "CONFIG",
+            lines: [
+                "GET <pattern>",
+                "    Return parameters matching the glob-like <pattern> and their values.",
+                "SET <directive> <value>",
+                "    Set the configuration <directive> to <value>.",
+                "RESETSTAT",
+                "    Reset statistics reported by the INFO command.",
+            ])
     }
 }
 
@@ -465,4 +518,3 @@ enum BackgroundRelease {
         BackgroundThread.start { withExtendedLifetime(storage) {} }
     }
 }
-

@@ -1,8 +1,9 @@
+import Atomics
 import NIOCore
 import Synchronization
-import Atomics
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The text of INFO, section by section, in Redis's `field:value` format.
@@ -10,8 +11,14 @@ struct ServerInfo {
     let engine: Engine
     let now: Int64
 
-    static let defaultSections = ["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "modules", "errorstats", "cluster", "keyspace"]
-    static let allSections = ["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "modules", "commandstats", "errorstats", "latencystats", "cluster", "keyspace"]
+    static let defaultSections = [
+        "server", "clients", "memory", "persistence", "stats", "replication", "cpu", "modules", "errorstats", "cluster",
+        "keyspace",
+    ]
+    static let allSections = [
+        "server", "clients", "memory", "persistence", "stats", "replication", "cpu", "modules", "commandstats",
+        "errorstats", "latencystats", "cluster", "keyspace",
+    ]
 
     func render(sections requested: [String]) -> String {
         var wanted: [String]
@@ -28,7 +35,8 @@ struct ServerInfo {
         for section in wanted {
             let fields = self.fields(of: section, totals: totals)
             if !out.isEmpty { out += "\r\n" }
-            out += "# \(section == "commandstats" ? "Commandstats" : section == "errorstats" ? "Errorstats" : section == "latencystats" ? "Latencystats" : section.prefix(1).uppercased() + section.dropFirst())\r\n"
+            out +=
+                "# \(section == "commandstats" ? "Commandstats" : section == "errorstats" ? "Errorstats" : section == "latencystats" ? "Latencystats" : section.prefix(1).uppercased() + section.dropFirst())\r\n"
             for (name, value) in fields { out += "\(name):\(value)\r\n" }
         }
         return out
@@ -88,7 +96,10 @@ struct ServerInfo {
             ]
         case "persistence":
             if let persistence = self.engine.persistence { return persistence.infoFields() }
-            return [("loading", "0"), ("async_loading", "0"), ("rdb_bgsave_in_progress", "0"), ("aof_enabled", "0"), ("aof_rewrite_in_progress", "0")]
+            return [
+                ("loading", "0"), ("async_loading", "0"), ("rdb_bgsave_in_progress", "0"), ("aof_enabled", "0"),
+                ("aof_rewrite_in_progress", "0"),
+            ]
         case "stats":
             return [
                 ("total_connections_received", "\(self.engine.clients.totalConnections.load(ordering: .relaxed))"),
@@ -128,13 +139,18 @@ struct ServerInfo {
             for database in self.engine.keyspace.databases {
                 let counts = database.counts()
                 if counts.keys > 0 {
-                    fields.append(("db\(database.index)", "keys=\(counts.keys),expires=\(counts.expires),avg_ttl=\(self.averageTTL(database))"))
+                    fields.append(
+                        (
+                            "db\(database.index)",
+                            "keys=\(counts.keys),expires=\(counts.expires),avg_ttl=\(self.averageTTL(database))"
+                        ))
                 }
             }
             return fields
         case "latencystats":
             // Percentiles read off each command's power-of-two histogram (upper bounds).
-            let percentiles = (self.engine.settings.redisValues.withLock { $0["latency-tracking-info-percentiles"] } ?? "50 99 99.9")
+            let percentiles =
+                (self.engine.settings.redisValues.withLock { $0["latency-tracking-info-percentiles"] } ?? "50 99 99.9")
                 .split(separator: " ").compactMap { Double($0) }
             var fields: [(String, String)] = []
             for spec in self.engine.commands.all {
@@ -168,8 +184,11 @@ struct ServerInfo {
                 if calls == 0 && rejected == 0 { continue }
                 let microseconds = Int(Double(totals.command(spec.index, .ticks)) * nanosecondsPerTick / 1000)
                 let perCall = calls > 0 ? Double(microseconds) / Double(calls) : 0
-                fields.append(("cmdstat_\(spec.fullName)",
-                               "calls=\(calls),usec=\(microseconds),usec_per_call=\(String(format2: perCall)),rejected_calls=\(rejected),failed_calls=\(totals.command(spec.index, .failed))"))
+                fields.append(
+                    (
+                        "cmdstat_\(spec.fullName)",
+                        "calls=\(calls),usec=\(microseconds),usec_per_call=\(String(format2: perCall)),rejected_calls=\(rejected),failed_calls=\(totals.command(spec.index, .failed))"
+                    ))
             }
             return fields
         default:

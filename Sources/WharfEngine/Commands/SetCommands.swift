@@ -11,40 +11,88 @@ import WharfStorage
 /// set), so replay removes the same ones. SRANDMEMBER changes nothing.
 enum SetCommands {
     static let declarations: [CommandSpec] = [
-        CommandSpec("sadd", arity: -3, flags: [.write, .denyOOM, .fast], keys: .single, acl: [.set], group: .set,
-                    since: "1.0.0", summary: "Adds one or more members to a set. Creates the key if it doesn't exist.", complexity: "O(1) for each element added, so O(N) to add N elements when the command is called with multiple arguments.", handler: sadd),
-        CommandSpec("srem", arity: -3, flags: [.write, .fast], keys: .single, acl: [.set], group: .set,
-                    since: "1.0.0", summary: "Removes one or more members from a set. Deletes the set if the last member was removed.", complexity: "O(N) where N is the number of members to be removed.", handler: srem),
-        CommandSpec("smembers", arity: 2, flags: [.readonly], keys: .single, acl: [.set], group: .set,
-                    since: "1.0.0", summary: "Returns all members of a set.", complexity: "O(N) where N is the set cardinality.", handler: smembers),
-        CommandSpec("sismember", arity: 3, flags: [.readonly, .fast], keys: .single, acl: [.set], group: .set,
-                    since: "1.0.0", summary: "Determines whether a member belongs to a set.", handler: sismember),
-        CommandSpec("smismember", arity: -3, flags: [.readonly, .fast], keys: .single, acl: [.set], group: .set,
-                    since: "6.2.0", summary: "Determines whether multiple members belong to a set.", complexity: "O(N) where N is the number of elements being checked for membership", handler: smismember),
-        CommandSpec("scard", arity: 2, flags: [.readonly, .fast], keys: .single, acl: [.set], group: .set,
-                    since: "1.0.0", summary: "Returns the number of members in a set.", handler: scard),
-        CommandSpec("spop", arity: -2, flags: [.write, .fast], keys: .single, acl: [.set], group: .set,
-                    since: "1.0.0", summary: "Returns one or more random members from a set after removing them. Deletes the set if the last member was popped.", complexity: "Without the count argument O(1), otherwise O(N) where N is the value of the passed count.", handler: spop),
-        CommandSpec("srandmember", arity: -2, flags: [.readonly], keys: .single, acl: [.set], group: .set,
-                    since: "1.0.0", summary: "Get one or multiple random members from a set", complexity: "Without the count argument O(1), otherwise O(N) where N is the absolute value of the passed count.", handler: srandmember),
-        CommandSpec("smove", arity: 4, flags: [.write, .fast], keys: .two, acl: [.set], group: .set,
-                    since: "1.0.0", summary: "Moves a member from one set to another.", handler: smove),
-        CommandSpec("sinter", arity: -2, flags: [.readonly], keys: .all, acl: [.set], group: .set,
-                    since: "1.0.0", summary: "Returns the intersect of multiple sets.", complexity: "O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets.", handler: { algebra(&$0, .intersection, store: false) }),
-        CommandSpec("sinterstore", arity: -3, flags: [.write, .denyOOM], keys: .all, acl: [.set], group: .set,
-                    since: "1.0.0", summary: "Stores the intersect of multiple sets in a key.", complexity: "O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets.", handler: { algebra(&$0, .intersection, store: true) }),
-        CommandSpec("sunion", arity: -2, flags: [.readonly], keys: .all, acl: [.set], group: .set,
-                    since: "1.0.0", summary: "Returns the union of multiple sets.", complexity: "O(N) where N is the total number of elements in all given sets.", handler: { algebra(&$0, .union, store: false) }),
-        CommandSpec("sunionstore", arity: -3, flags: [.write, .denyOOM], keys: .all, acl: [.set], group: .set,
-                    since: "1.0.0", summary: "Stores the union of multiple sets in a key.", complexity: "O(N) where N is the total number of elements in all given sets.", handler: { algebra(&$0, .union, store: true) }),
-        CommandSpec("sdiff", arity: -2, flags: [.readonly], keys: .all, acl: [.set], group: .set,
-                    since: "1.0.0", summary: "Returns the difference of multiple sets.", complexity: "O(N) where N is the total number of elements in all given sets.", handler: { algebra(&$0, .difference, store: false) }),
-        CommandSpec("sdiffstore", arity: -3, flags: [.write, .denyOOM], keys: .all, acl: [.set], group: .set,
-                    since: "1.0.0", summary: "Stores the difference of multiple sets in a key.", complexity: "O(N) where N is the total number of elements in all given sets.", handler: { algebra(&$0, .difference, store: true) }),
-        CommandSpec("sintercard", arity: -3, flags: [.readonly, .movableKeys], acl: [.set], group: .set,
-                    since: "7.0.0", summary: "Returns the number of members of the intersect of multiple sets.", complexity: "O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets.", handler: sintercard),
-        CommandSpec("sscan", arity: -3, flags: [.readonly], keys: .single, acl: [.set], group: .set,
-                    since: "2.8.0", summary: "Iterates over members of a set.", complexity: "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection.", handler: sscan),
+        CommandSpec(
+            "sadd", arity: -3, flags: [.write, .denyOOM, .fast], keys: .single, acl: [.set], group: .set,
+            since: "1.0.0", summary: "Adds one or more members to a set. Creates the key if it doesn't exist.",
+            complexity:
+                "O(1) for each element added, so O(N) to add N elements when the command is called with multiple arguments.",
+            handler: sadd),
+        CommandSpec(
+            "srem", arity: -3, flags: [.write, .fast], keys: .single, acl: [.set], group: .set,
+            since: "1.0.0",
+            summary: "Removes one or more members from a set. Deletes the set if the last member was removed.",
+            complexity: "O(N) where N is the number of members to be removed.", handler: srem),
+        CommandSpec(
+            "smembers", arity: 2, flags: [.readonly], keys: .single, acl: [.set], group: .set,
+            since: "1.0.0", summary: "Returns all members of a set.",
+            complexity: "O(N) where N is the set cardinality.", handler: smembers),
+        CommandSpec(
+            "sismember", arity: 3, flags: [.readonly, .fast], keys: .single, acl: [.set], group: .set,
+            since: "1.0.0", summary: "Determines whether a member belongs to a set.", handler: sismember),
+        CommandSpec(
+            "smismember", arity: -3, flags: [.readonly, .fast], keys: .single, acl: [.set], group: .set,
+            since: "6.2.0", summary: "Determines whether multiple members belong to a set.",
+            complexity: "O(N) where N is the number of elements being checked for membership", handler: smismember),
+        CommandSpec(
+            "scard", arity: 2, flags: [.readonly, .fast], keys: .single, acl: [.set], group: .set,
+            since: "1.0.0", summary: "Returns the number of members in a set.", handler: scard),
+        CommandSpec(
+            "spop", arity: -2, flags: [.write, .fast], keys: .single, acl: [.set], group: .set,
+            since: "1.0.0",
+            summary:
+                "Returns one or more random members from a set after removing them. Deletes the set if the last member was popped.",
+            complexity: "Without the count argument O(1), otherwise O(N) where N is the value of the passed count.",
+            handler: spop),
+        CommandSpec(
+            "srandmember", arity: -2, flags: [.readonly], keys: .single, acl: [.set], group: .set,
+            since: "1.0.0", summary: "Get one or multiple random members from a set",
+            complexity:
+                "Without the count argument O(1), otherwise O(N) where N is the absolute value of the passed count.",
+            handler: srandmember),
+        CommandSpec(
+            "smove", arity: 4, flags: [.write, .fast], keys: .two, acl: [.set], group: .set,
+            since: "1.0.0", summary: "Moves a member from one set to another.", handler: smove),
+        CommandSpec(
+            "sinter", arity: -2, flags: [.readonly], keys: .all, acl: [.set], group: .set,
+            since: "1.0.0", summary: "Returns the intersect of multiple sets.",
+            complexity: "O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets.",
+            handler: { algebra(&$0, .intersection, store: false) }),
+        CommandSpec(
+            "sinterstore", arity: -3, flags: [.write, .denyOOM], keys: .all, acl: [.set], group: .set,
+            since: "1.0.0", summary: "Stores the intersect of multiple sets in a key.",
+            complexity: "O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets.",
+            handler: { algebra(&$0, .intersection, store: true) }),
+        CommandSpec(
+            "sunion", arity: -2, flags: [.readonly], keys: .all, acl: [.set], group: .set,
+            since: "1.0.0", summary: "Returns the union of multiple sets.",
+            complexity: "O(N) where N is the total number of elements in all given sets.",
+            handler: { algebra(&$0, .union, store: false) }),
+        CommandSpec(
+            "sunionstore", arity: -3, flags: [.write, .denyOOM], keys: .all, acl: [.set], group: .set,
+            since: "1.0.0", summary: "Stores the union of multiple sets in a key.",
+            complexity: "O(N) where N is the total number of elements in all given sets.",
+            handler: { algebra(&$0, .union, store: true) }),
+        CommandSpec(
+            "sdiff", arity: -2, flags: [.readonly], keys: .all, acl: [.set], group: .set,
+            since: "1.0.0", summary: "Returns the difference of multiple sets.",
+            complexity: "O(N) where N is the total number of elements in all given sets.",
+            handler: { algebra(&$0, .difference, store: false) }),
+        CommandSpec(
+            "sdiffstore", arity: -3, flags: [.write, .denyOOM], keys: .all, acl: [.set], group: .set,
+            since: "1.0.0", summary: "Stores the difference of multiple sets in a key.",
+            complexity: "O(N) where N is the total number of elements in all given sets.",
+            handler: { algebra(&$0, .difference, store: true) }),
+        CommandSpec(
+            "sintercard", arity: -3, flags: [.readonly, .movableKeys], acl: [.set], group: .set,
+            since: "7.0.0", summary: "Returns the number of members of the intersect of multiple sets.",
+            complexity: "O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets.",
+            handler: sintercard),
+        CommandSpec(
+            "sscan", arity: -3, flags: [.readonly], keys: .single, acl: [.set], group: .set,
+            since: "2.8.0", summary: "Iterates over members of a set.",
+            complexity:
+                "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection.",
+            handler: sscan),
     ]
 
     // MARK: Reading a set
@@ -176,7 +224,9 @@ enum SetCommands {
     static func editor(_ shard: Shard, slot: Int?) -> Editor {
         guard let slot else { return Editor(integers: []) }
         // No local reference to the entry before mutableEntry: it would look shared and be copied.
-        if shard.entry(at: slot).kind == .set { return Editor(payload: shard.mutableEntry(at: slot).payload(as: SetPayload.self)) }
+        if shard.entry(at: slot).kind == .set {
+            return Editor(payload: shard.mutableEntry(at: slot).payload(as: SetPayload.self))
+        }
         let bytes = shard.entry(at: slot).rawValueBytes
         var integers: [Int64] = []
         integers.reserveCapacity(Packed.intsetCount(bytes) + 1)
@@ -185,7 +235,10 @@ enum SetCommands {
     }
 
     /// Stores the edited set as the value of `key` (deleting it when empty).
-    static func commit(_ context: CommandContext, _ shard: Shard, _ key: UnsafeRawBufferPointer, hash: UInt64, slot: Int?, _ editor: Editor) {
+    static func commit(
+        _ context: CommandContext, _ shard: Shard, _ key: UnsafeRawBufferPointer, hash: UInt64, slot: Int?,
+        _ editor: Editor
+    ) {
         if editor.count == 0 {
             if let slot { shard.remove(at: slot) }
             return
@@ -218,7 +271,9 @@ enum SetCommands {
             var editor = Self.editor(shard, slot: slot)
             let limit = Self.intsetLimit(context)
             var added = 0
-            for index in 2..<context.arguments.count where editor.add(context.arguments[index], intsetLimit: limit) { added += 1 }
+            for index in 2..<context.arguments.count where editor.add(context.arguments[index], intsetLimit: limit) {
+                added += 1
+            }
             if added > 0 {
                 Self.commit(context, shard, key, hash: hash, slot: slot, editor)
                 context.logCommand()
@@ -283,7 +338,9 @@ enum SetCommands {
             count = parsed
         }
         context.withTypedKey(.set, read: false) { context, shard, key, hash, slot in
-            guard let slot else { return count == nil ? context.reply.writeNull() : context.reply.writeSetHeader(count: 0) }
+            guard let slot else {
+                return count == nil ? context.reply.writeNull() : context.reply.writeSetHeader(count: 0)
+            }
             if count == 0 { return context.reply.writeSetHeader(count: 0) }
             var editor = Self.editor(shard, slot: slot)
             let total = editor.count
@@ -302,7 +359,9 @@ enum SetCommands {
                 while popped.count < wanted {
                     let member: [UInt8]
                     if let integers = editor.integers {
-                        member = Self.withDecimal(integers[Int.random(in: 0..<integers.count, using: &generator)]) { Array($0) }
+                        member = Self.withDecimal(integers[Int.random(in: 0..<integers.count, using: &generator)]) {
+                            Array($0)
+                        }
                     } else {
                         let members = editor.payload!.members
                         member = Array(members.element(at: members.randomOccupiedSlot(using: &generator)!).key)
@@ -336,14 +395,19 @@ enum SetCommands {
             count = parsed
         }
         context.withTypedKey(.set, read: true) { context, shard, _, _, slot in
-            guard let slot else { return count == nil ? context.reply.writeNull() : context.reply.writeArrayHeader(count: 0) }
+            guard let slot else {
+                return count == nil ? context.reply.writeNull() : context.reply.writeArrayHeader(count: 0)
+            }
             let entry = shard.entry(at: slot)
             let view = View(entry)
             // Members by position: the intset's order, or a snapshot of the table.
-            let members: [[UInt8]]? = view.payload != nil && (count.map { $0.magnitude > 1 } ?? false) ? view.members : nil
+            let members: [[UInt8]]? =
+                view.payload != nil && (count.map { $0.magnitude > 1 } ?? false) ? view.members : nil
             func member(at index: Int) -> [UInt8] {
                 if let members { return members[index] }
-                if let intset = view.intset { return Self.withDecimal(Packed.intsetValue(intset, at: index)) { Array($0) } }
+                if let intset = view.intset {
+                    return Self.withDecimal(Packed.intsetValue(intset, at: index)) { Array($0) }
+                }
                 var generator = SystemRandomNumberGenerator()
                 let table = view.payload!.members
                 return Array(table.element(at: table.randomOccupiedSlot(using: &generator)!).key)
@@ -367,7 +431,9 @@ enum SetCommands {
         let sourceShard = database.shard(for: sourceHash)
         let destinationShard = database.shard(for: destinationHash)
         guard let sourceLocated = context.locate(source, hash: sourceHash, in: sourceShard, as: .set) else { return }
-        guard let destinationLocated = context.locate(destination, hash: destinationHash, in: destinationShard, as: .set) else { return }
+        guard
+            let destinationLocated = context.locate(destination, hash: destinationHash, in: destinationShard, as: .set)
+        else { return }
         guard case .at(let sourceSlot) = sourceLocated, View(sourceShard.entry(at: sourceSlot)).contains(member) else {
             return context.reply.writeInteger(0)
         }
@@ -377,11 +443,14 @@ enum SetCommands {
         Self.commit(context, sourceShard, source, hash: sourceHash, slot: sourceSlot, sourceEditor)
         // Removing the source may have moved the destination within a shared shard.
         var destinationSlot: Int?
-        if case .at = destinationLocated { destinationSlot = destinationShard.table.find(destination, hash: destinationHash) }
+        if case .at = destinationLocated {
+            destinationSlot = destinationShard.table.find(destination, hash: destinationHash)
+        }
         var destinationEditor = Self.editor(destinationShard, slot: destinationSlot)
         let added = destinationEditor.add(member, intsetLimit: Self.intsetLimit(context))
         if added {
-            Self.commit(context, destinationShard, destination, hash: destinationHash, slot: destinationSlot, destinationEditor)
+            Self.commit(
+                context, destinationShard, destination, hash: destinationHash, slot: destinationSlot, destinationEditor)
         }
         context.reply.writeInteger(1)
         context.logCommand()
@@ -396,7 +465,9 @@ enum SetCommands {
 
     /// The members of the sets at `keyIndices` combined by `operation`, with their shards
     /// locked by the caller. Nil after replying WRONGTYPE.
-    static func combine(_ context: inout CommandContext, keyIndices: [Int], _ operation: Operation, limit: Int = 0) -> [[UInt8]]? {
+    static func combine(_ context: inout CommandContext, keyIndices: [Int], _ operation: Operation, limit: Int = 0)
+        -> [[UInt8]]?
+    {
         let database = context.database
         var views: [View?] = []
         for keyIndex in keyIndices {
@@ -459,7 +530,8 @@ enum SetCommands {
         context.reply.writeInteger(members.count)
         context.logCommand()
         if editor.count > 0 {
-            let event: StaticString = operation == .intersection ? "sinterstore" : operation == .union ? "sunionstore" : "sdiffstore"
+            let event: StaticString =
+                operation == .intersection ? "sinterstore" : operation == .union ? "sunionstore" : "sdiffstore"
             context.notify(KeyspaceEvents.set, event, destination)
         } else if slot != nil {
             context.notify(KeyspaceEvents.generic, "del", destination)
@@ -475,7 +547,9 @@ enum SetCommands {
     }
 
     static func sscan(_ context: inout CommandContext) {
-        guard let cursor = CollectionScan.cursorArgument(&context, 2), let options = CollectionScan.Options.parse(&context, from: 3) else { return }
+        guard let cursor = CollectionScan.cursorArgument(&context, 2),
+            let options = CollectionScan.Options.parse(&context, from: 3)
+        else { return }
         context.withTypedKey(.set, read: true) { context, shard, _, _, slot in
             guard let slot else { return CollectionScan.writeEmpty(&context) }
             let view = View(shard.entry(at: slot))

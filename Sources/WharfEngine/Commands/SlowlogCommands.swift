@@ -3,18 +3,25 @@ import WharfProtocol
 /// SLOWLOG GET, LEN, RESET: the commands slower than `slowlog-log-slower-than`.
 enum SlowlogCommands {
     static let declarations: [CommandSpec] = [
-        CommandSpec("slowlog", arity: -2, flags: [], acl: [], group: .server, since: "2.2.12",
-                    summary: "A container for slow log commands.", complexity: "Depends on subcommand.", handler: nil,
-                    subcommands: [
-                        CommandSpec("get", arity: -2, flags: [.admin, .loading, .stale], acl: [], group: .server,
-                                    since: "2.2.12", summary: "Returns the slow log's entries.", complexity: "O(N) where N is the number of entries returned", handler: get),
-                        CommandSpec("len", arity: 2, flags: [.admin, .loading, .stale], acl: [], group: .server,
-                                    since: "2.2.12", summary: "Returns the number of entries in the slow log.", handler: length),
-                        CommandSpec("reset", arity: 2, flags: [.admin, .loading, .stale], acl: [], group: .server,
-                                    since: "2.2.12", summary: "Clears all entries from the slow log.", complexity: "O(N) where N is the number of entries in the slowlog", handler: reset),
-                        CommandSpec("help", arity: 2, flags: [.loading, .stale], acl: [], group: .server,
-                                    since: "6.2.0", summary: "Show helpful text about the different subcommands", handler: help),
-                    ]),
+        CommandSpec(
+            "slowlog", arity: -2, flags: [], acl: [], group: .server, since: "2.2.12",
+            summary: "A container for slow log commands.", complexity: "Depends on subcommand.", handler: nil,
+            subcommands: [
+                CommandSpec(
+                    "get", arity: -2, flags: [.admin, .loading, .stale], acl: [], group: .server,
+                    since: "2.2.12", summary: "Returns the slow log's entries.",
+                    complexity: "O(N) where N is the number of entries returned", handler: get),
+                CommandSpec(
+                    "len", arity: 2, flags: [.admin, .loading, .stale], acl: [], group: .server,
+                    since: "2.2.12", summary: "Returns the number of entries in the slow log.", handler: length),
+                CommandSpec(
+                    "reset", arity: 2, flags: [.admin, .loading, .stale], acl: [], group: .server,
+                    since: "2.2.12", summary: "Clears all entries from the slow log.",
+                    complexity: "O(N) where N is the number of entries in the slowlog", handler: reset),
+                CommandSpec(
+                    "help", arity: 2, flags: [.loading, .stale], acl: [], group: .server,
+                    since: "6.2.0", summary: "Show helpful text about the different subcommands", handler: help),
+            ])
     ]
 
     static func get(_ context: inout CommandContext) {
@@ -22,7 +29,9 @@ enum SlowlogCommands {
         if context.arguments.count > 3 { return context.replySyntaxError() }
         if context.arguments.count == 3 {
             guard let value = context.integerArgument(2) else { return }
-            guard value >= -1 else { return context.reply.writeError("ERR count should be greater than or equal to -1") }
+            guard value >= -1 else {
+                return context.reply.writeError("ERR count should be greater than or equal to -1")
+            }
             count = value == -1 ? Int.max : Int(value)
         }
         let entries = context.engine.slowlog.newest(count)
@@ -49,14 +58,16 @@ enum SlowlogCommands {
     }
 
     static func help(_ context: inout CommandContext) {
-        context.replyHelp(command: "SLOWLOG", lines: [
-            "GET [<count>]",
-            "    Return top <count> entries from the slowlog (default: 10, -1 mean all).",
-            "    Entries are made of:",
-            "    id, timestamp, time in microseconds, arguments array, client IP and port,",
-            "    client name",
-            "LEN", "    Return the length of the slowlog.",
-            "RESET", "    Reset the slowlog.",
-        ])
+        context.replyHelp(
+            command: "SLOWLOG",
+            lines: [
+                "GET [<count>]",
+                "    Return top <count> entries from the slowlog (default: 10, -1 mean all).",
+                "    Entries are made of:",
+                "    id, timestamp, time in microseconds, arguments array, client IP and port,",
+                "    client name",
+                "LEN", "    Return the length of the slowlog.",
+                "RESET", "    Reset the slowlog.",
+            ])
     }
 }

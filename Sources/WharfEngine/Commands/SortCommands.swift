@@ -1,13 +1,14 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import DequeModule
 import WharfProtocol
 import WharfStorage
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// SORT and SORT_RO: the elements of a list, set or sorted set, sorted numerically or
 /// lexicographically, by themselves or by other keys (`BY weight_*`, `BY h_*->field`),
@@ -18,10 +19,21 @@ import WharfStorage
 /// for a transaction); one without patterns locks only its source and destination.
 enum SortCommands {
     static let declarations: [CommandSpec] = [
-        CommandSpec("sort", arity: -2, flags: [.write, .denyOOM, .movableKeys], keys: .single, acl: [.set, .sortedSet, .list, .dangerous], group: .generic,
-                    since: "1.0.0", summary: "Sorts the elements in a list, a set, or a sorted set, optionally storing the result.", complexity: "O(N+M*log(M)) where N is the number of elements in the list or set to sort, and M the number of returned elements. When the elements are not sorted, complexity is O(N).", handler: sort),
-        CommandSpec("sort_ro", arity: -2, flags: [.readonly, .movableKeys], keys: .single, acl: [.set, .sortedSet, .list, .dangerous], group: .generic,
-                    since: "7.0.0", summary: "Returns the sorted elements of a list, a set, or a sorted set.", complexity: "O(N+M*log(M)) where N is the number of elements in the list or set to sort, and M the number of returned elements. When the elements are not sorted, complexity is O(N).", handler: sortReadOnly),
+        CommandSpec(
+            "sort", arity: -2, flags: [.write, .denyOOM, .movableKeys], keys: .single,
+            acl: [.set, .sortedSet, .list, .dangerous], group: .generic,
+            since: "1.0.0",
+            summary: "Sorts the elements in a list, a set, or a sorted set, optionally storing the result.",
+            complexity:
+                "O(N+M*log(M)) where N is the number of elements in the list or set to sort, and M the number of returned elements. When the elements are not sorted, complexity is O(N).",
+            handler: sort),
+        CommandSpec(
+            "sort_ro", arity: -2, flags: [.readonly, .movableKeys], keys: .single,
+            acl: [.set, .sortedSet, .list, .dangerous], group: .generic,
+            since: "7.0.0", summary: "Returns the sorted elements of a list, a set, or a sorted set.",
+            complexity:
+                "O(N+M*log(M)) where N is the number of elements in the list or set to sort, and M the number of returned elements. When the elements are not sorted, complexity is O(N).",
+            handler: sortReadOnly),
     ]
 
     static func sort(_ context: inout CommandContext) { self.sort(&context, readOnly: false) }
@@ -39,7 +51,8 @@ enum SortCommands {
 
         /// Whether a BY or GET pattern may read other keys.
         var readsOtherKeys: Bool {
-            (self.by != nil && !self.dontSort) || self.gets.contains { $0 != Array("#".utf8) && $0.contains(UInt8(ascii: "*")) }
+            (self.by != nil && !self.dontSort)
+                || self.gets.contains { $0 != Array("#".utf8) && $0.contains(UInt8(ascii: "*")) }
         }
     }
 
@@ -57,7 +70,8 @@ enum SortCommands {
             } else if word.equalsIgnoringCase("ALPHA") {
                 request.alpha = true
             } else if word.equalsIgnoringCase("LIMIT") && remaining >= 2 {
-                guard let start = context.integerArgument(index + 1), let limit = context.integerArgument(index + 2) else {
+                guard let start = context.integerArgument(index + 1), let limit = context.integerArgument(index + 2)
+                else {
                     return nil
                 }
                 request.limitStart = Int(clamping: start)
@@ -92,7 +106,9 @@ enum SortCommands {
             for shard in 0..<database.shards.count { selection.insert(shard) }
         } else {
             selection.insert(database.shardIndex(for: context.hash(context.arguments[1])))
-            if let store = request.store { selection.insert(database.shardIndex(for: context.hash(context.arguments[store]))) }
+            if let store = request.store {
+                selection.insert(database.shardIndex(for: context.hash(context.arguments[store])))
+            }
         }
         context.lock(selection, in: database)
         defer { context.unlock(selection, in: database) }
@@ -118,7 +134,8 @@ enum SortCommands {
         }
         if end >= total { end = total - 1 }
 
-        var elements = entry.map { Self.elements(of: $0, descendingNative: request.dontSort && request.descending) } ?? []
+        var elements =
+            entry.map { Self.elements(of: $0, descendingNative: request.dontSort && request.descending) } ?? []
         if !request.dontSort {
             guard let sorted = Self.sorted(&context, elements, request) else {
                 return context.reply.writeError("ERR One or more scores can't be converted into double")
@@ -127,7 +144,8 @@ enum SortCommands {
         }
         let chosen = end >= start ? Array(elements[start...end]) : []
         guard let store = request.store else {
-            context.reply.writeArrayHeader(count: request.gets.isEmpty ? chosen.count : chosen.count * request.gets.count)
+            context.reply.writeArrayHeader(
+                count: request.gets.isEmpty ? chosen.count : chosen.count * request.gets.count)
             for element in chosen {
                 if request.gets.isEmpty { context.reply.writeBulkString(element) }
                 for pattern in request.gets {
@@ -190,7 +208,8 @@ enum SortCommands {
 
     /// The elements sorted as Redis sorts them; nil when a numeric sort meets a value that
     /// is not a number.
-    private static func sorted(_ context: inout CommandContext, _ elements: [[UInt8]], _ request: Request) -> [[UInt8]]? {
+    private static func sorted(_ context: inout CommandContext, _ elements: [[UInt8]], _ request: Request) -> [[UInt8]]?
+    {
         var keys: [SortKey] = []
         keys.reserveCapacity(elements.count)
         var unconvertible = false
@@ -221,7 +240,11 @@ enum SortCommands {
                 // Equal scores fall back to the elements' bytes, so the result is deterministic.
                 comparison = a > b ? 1 : a < b ? -1 : compareBytes(elements[left], elements[right])
             case (.text(let a), .text(let b)):
-                if let a, let b { comparison = compareBytes(a, b) } else { comparison = a == nil ? (b == nil ? 0 : -1) : 1 }
+                if let a, let b {
+                    comparison = compareBytes(a, b)
+                } else {
+                    comparison = a == nil ? (b == nil ? 0 : -1) : 1
+                }
             default:
                 break
             }

@@ -4,20 +4,51 @@ import WharfProtocol
 /// plain sets (whose members score 1), as in Redis.
 enum SortedSetAlgebra {
     static let declarations: [CommandSpec] = [
-        CommandSpec("zunion", arity: -3, flags: [.readonly, .movableKeys], acl: [.sortedSet], group: .sortedSet,
-                    since: "6.2.0", summary: "Returns the union of multiple sorted sets.", complexity: "O(N)+O(M*log(M)) with N being the sum of the sizes of the input sorted sets, and M being the number of elements in the resulting sorted set.", handler: { combine(&$0, .union, store: false) }),
-        CommandSpec("zinter", arity: -3, flags: [.readonly, .movableKeys], acl: [.sortedSet], group: .sortedSet,
-                    since: "6.2.0", summary: "Returns the intersect of multiple sorted sets.", complexity: "O(N*K)+O(M*log(M)) worst case with N being the smallest input sorted set, K being the number of input sorted sets and M being the number of elements in the resulting sorted set.", handler: { combine(&$0, .intersection, store: false) }),
-        CommandSpec("zdiff", arity: -3, flags: [.readonly, .movableKeys], acl: [.sortedSet], group: .sortedSet,
-                    since: "6.2.0", summary: "Returns the difference between multiple sorted sets.", complexity: "O(L + (N-K)log(N)) worst case where L is the total number of elements in all the sets, N is the size of the first set, and K is the size of the result set.", handler: { combine(&$0, .difference, store: false) }),
-        CommandSpec("zunionstore", arity: -4, flags: [.write, .denyOOM, .movableKeys], keys: .single, acl: [.sortedSet], group: .sortedSet,
-                    since: "2.0.0", summary: "Stores the union of multiple sorted sets in a key.", complexity: "O(N)+O(M log(M)) with N being the sum of the sizes of the input sorted sets, and M being the number of elements in the resulting sorted set.", handler: { combine(&$0, .union, store: true) }),
-        CommandSpec("zinterstore", arity: -4, flags: [.write, .denyOOM, .movableKeys], keys: .single, acl: [.sortedSet], group: .sortedSet,
-                    since: "2.0.0", summary: "Stores the intersect of multiple sorted sets in a key.", complexity: "O(N*K)+O(M*log(M)) worst case with N being the smallest input sorted set, K being the number of input sorted sets and M being the number of elements in the resulting sorted set.", handler: { combine(&$0, .intersection, store: true) }),
-        CommandSpec("zdiffstore", arity: -4, flags: [.write, .denyOOM, .movableKeys], keys: .single, acl: [.sortedSet], group: .sortedSet,
-                    since: "6.2.0", summary: "Stores the difference of multiple sorted sets in a key.", complexity: "O(L + (N-K)log(N)) worst case where L is the total number of elements in all the sets, N is the size of the first set, and K is the size of the result set.", handler: { combine(&$0, .difference, store: true) }),
-        CommandSpec("zintercard", arity: -3, flags: [.readonly, .movableKeys], acl: [.sortedSet], group: .sortedSet,
-                    since: "7.0.0", summary: "Returns the number of members of the intersect of multiple sorted sets.", complexity: "O(N*K) worst case with N being the smallest input sorted set, K being the number of input sorted sets.", handler: zintercard),
+        CommandSpec(
+            "zunion", arity: -3, flags: [.readonly, .movableKeys], acl: [.sortedSet], group: .sortedSet,
+            since: "6.2.0", summary: "Returns the union of multiple sorted sets.",
+            complexity:
+                "O(N)+O(M*log(M)) with N being the sum of the sizes of the input sorted sets, and M being the number of elements in the resulting sorted set.",
+            handler: { combine(&$0, .union, store: false) }),
+        CommandSpec(
+            "zinter", arity: -3, flags: [.readonly, .movableKeys], acl: [.sortedSet], group: .sortedSet,
+            since: "6.2.0", summary: "Returns the intersect of multiple sorted sets.",
+            complexity:
+                "O(N*K)+O(M*log(M)) worst case with N being the smallest input sorted set, K being the number of input sorted sets and M being the number of elements in the resulting sorted set.",
+            handler: { combine(&$0, .intersection, store: false) }),
+        CommandSpec(
+            "zdiff", arity: -3, flags: [.readonly, .movableKeys], acl: [.sortedSet], group: .sortedSet,
+            since: "6.2.0", summary: "Returns the difference between multiple sorted sets.",
+            complexity:
+                "O(L + (N-K)log(N)) worst case where L is the total number of elements in all the sets, N is the size of the first set, and K is the size of the result set.",
+            handler: { combine(&$0, .difference, store: false) }),
+        CommandSpec(
+            "zunionstore", arity: -4, flags: [.write, .denyOOM, .movableKeys], keys: .single, acl: [.sortedSet],
+            group: .sortedSet,
+            since: "2.0.0", summary: "Stores the union of multiple sorted sets in a key.",
+            complexity:
+                "O(N)+O(M log(M)) with N being the sum of the sizes of the input sorted sets, and M being the number of elements in the resulting sorted set.",
+            handler: { combine(&$0, .union, store: true) }),
+        CommandSpec(
+            "zinterstore", arity: -4, flags: [.write, .denyOOM, .movableKeys], keys: .single, acl: [.sortedSet],
+            group: .sortedSet,
+            since: "2.0.0", summary: "Stores the intersect of multiple sorted sets in a key.",
+            complexity:
+                "O(N*K)+O(M*log(M)) worst case with N being the smallest input sorted set, K being the number of input sorted sets and M being the number of elements in the resulting sorted set.",
+            handler: { combine(&$0, .intersection, store: true) }),
+        CommandSpec(
+            "zdiffstore", arity: -4, flags: [.write, .denyOOM, .movableKeys], keys: .single, acl: [.sortedSet],
+            group: .sortedSet,
+            since: "6.2.0", summary: "Stores the difference of multiple sorted sets in a key.",
+            complexity:
+                "O(L + (N-K)log(N)) worst case where L is the total number of elements in all the sets, N is the size of the first set, and K is the size of the result set.",
+            handler: { combine(&$0, .difference, store: true) }),
+        CommandSpec(
+            "zintercard", arity: -3, flags: [.readonly, .movableKeys], acl: [.sortedSet], group: .sortedSet,
+            since: "7.0.0", summary: "Returns the number of members of the intersect of multiple sorted sets.",
+            complexity:
+                "O(N*K) worst case with N being the smallest input sorted set, K being the number of input sorted sets.",
+            handler: zintercard),
     ]
 
     enum Operation { case union, intersection, difference }
@@ -83,7 +114,9 @@ enum SortedSetAlgebra {
     }
 
     /// Combines the inputs into a new sorted set.
-    static func compute(_ inputs: [Input], _ operation: Operation, weights: [Double], aggregate: Aggregate) -> SortedSetPayload {
+    static func compute(_ inputs: [Input], _ operation: Operation, weights: [Double], aggregate: Aggregate)
+        -> SortedSetPayload
+    {
         let result = SortedSetPayload(members: RecordTable(), order: OrderTree())
         var scores: [[UInt8]: Double] = [:]
         var order: [[UInt8]] = []
@@ -158,10 +191,15 @@ enum SortedSetAlgebra {
                 index += keyCount
             } else if operation != .difference && word.equalsIgnoringCase("AGGREGATE") && remaining >= 1 {
                 let kind = context.arguments[index + 1]
-                if kind.equalsIgnoringCase("SUM") { aggregate = .sum }
-                else if kind.equalsIgnoringCase("MIN") { aggregate = .min }
-                else if kind.equalsIgnoringCase("MAX") { aggregate = .max }
-                else { return context.replySyntaxError() }
+                if kind.equalsIgnoringCase("SUM") {
+                    aggregate = .sum
+                } else if kind.equalsIgnoringCase("MIN") {
+                    aggregate = .min
+                } else if kind.equalsIgnoringCase("MAX") {
+                    aggregate = .max
+                } else {
+                    return context.replySyntaxError()
+                }
                 index += 1
             } else if !store && word.equalsIgnoringCase("WITHSCORES") {
                 withScores = true
@@ -178,7 +216,8 @@ enum SortedSetAlgebra {
         if store {
             let destination = context.arguments[1]
             let hash = context.hash(destination)
-            let event: StaticString = operation == .union ? "zunionstore" : operation == .intersection ? "zinterstore" : "zdiffstore"
+            let event: StaticString =
+                operation == .union ? "zunionstore" : operation == .intersection ? "zinterstore" : "zdiffstore"
             Self.storeResult(&context, database.shard(for: hash), destination, hash: hash, result, event: event)
             context.reply.writeInteger(result.count)
             return
@@ -195,7 +234,8 @@ enum SortedSetAlgebra {
 
     /// Replaces `destination` with `result` (deleting it when empty) and logs the command.
     static func storeResult(
-        _ context: inout CommandContext, _ shard: Shard, _ destination: UnsafeRawBufferPointer, hash: UInt64, _ result: SortedSetPayload, event: StaticString
+        _ context: inout CommandContext, _ shard: Shard, _ destination: UnsafeRawBufferPointer, hash: UInt64,
+        _ result: SortedSetPayload, event: StaticString
     ) {
         let existed = shard.lookup(destination, hash: hash, now: context.now).map { shard.remove(at: $0) } != nil
         if result.count > 0 {
@@ -214,7 +254,8 @@ enum SortedSetAlgebra {
         let selection = context.lockShards(ofKeysAt: keyIndices)
         defer { context.unlock(selection, in: database) }
         guard let inputs = Self.readInputs(&context, keyIndices: keyIndices) else { return }
-        let result = Self.compute(inputs, .intersection, weights: [Double](repeating: 1, count: inputs.count), aggregate: .sum)
+        let result = Self.compute(
+            inputs, .intersection, weights: [Double](repeating: 1, count: inputs.count), aggregate: .sum)
         context.reply.writeInteger(limit > 0 ? min(limit, result.count) : result.count)
     }
 }

@@ -11,40 +11,106 @@ import WharfStorage
 /// set, so they are logged as received; a served BZPOPMIN/BZMPOP is logged as the
 /// `ZPOPMIN`/`ZPOPMAX key count` it performed. ZRANDMEMBER changes nothing.
 enum SortedSetCommands {
-    static let declarations: [CommandSpec] = [
-        CommandSpec("zadd", arity: -4, flags: [.write, .denyOOM, .fast], keys: .single, acl: [.sortedSet], group: .sortedSet,
-                    since: "1.2.0", summary: "Adds one or more members to a sorted set, or updates their scores. Creates the key if it doesn't exist.", complexity: "O(log(N)) for each item added, where N is the number of elements in the sorted set.", handler: zadd),
-        CommandSpec("zincrby", arity: 4, flags: [.write, .denyOOM, .fast], keys: .single, acl: [.sortedSet], group: .sortedSet,
-                    since: "1.2.0", summary: "Increments the score of a member in a sorted set.", complexity: "O(log(N)) where N is the number of elements in the sorted set.", handler: zincrby),
-        CommandSpec("zrem", arity: -3, flags: [.write, .fast], keys: .single, acl: [.sortedSet], group: .sortedSet,
-                    since: "1.2.0", summary: "Removes one or more members from a sorted set. Deletes the sorted set if all members were removed.", complexity: "O(M*log(N)) with N being the number of elements in the sorted set and M the number of elements to be removed.", handler: zrem),
-        CommandSpec("zcard", arity: 2, flags: [.readonly, .fast], keys: .single, acl: [.sortedSet], group: .sortedSet,
-                    since: "1.2.0", summary: "Returns the number of members in a sorted set.", handler: zcard),
-        CommandSpec("zscore", arity: 3, flags: [.readonly, .fast], keys: .single, acl: [.sortedSet], group: .sortedSet,
-                    since: "1.2.0", summary: "Returns the score of a member in a sorted set.", handler: zscore),
-        CommandSpec("zmscore", arity: -3, flags: [.readonly, .fast], keys: .single, acl: [.sortedSet], group: .sortedSet,
-                    since: "6.2.0", summary: "Returns the score of one or more members in a sorted set.", complexity: "O(N) where N is the number of members being requested.", handler: zmscore),
-        CommandSpec("zrank", arity: 3, flags: [.readonly, .fast], keys: .single, acl: [.sortedSet], group: .sortedSet,
-                    since: "2.0.0", summary: "Returns the index of a member in a sorted set ordered by ascending scores.", complexity: "O(log(N))", handler: { rank(&$0, reverse: false) }),
-        CommandSpec("zrevrank", arity: 3, flags: [.readonly, .fast], keys: .single, acl: [.sortedSet], group: .sortedSet,
-                    since: "2.0.0", summary: "Returns the index of a member in a sorted set ordered by descending scores.", complexity: "O(log(N))", handler: { rank(&$0, reverse: true) }),
-        CommandSpec("zpopmin", arity: -2, flags: [.write, .fast], keys: .single, acl: [.sortedSet], group: .sortedSet,
-                    since: "5.0.0", summary: "Returns the lowest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.", complexity: "O(log(N)*M) with N being the number of elements in the sorted set, and M being the number of elements popped.", handler: { zpop(&$0, minimum: true) }),
-        CommandSpec("zpopmax", arity: -2, flags: [.write, .fast], keys: .single, acl: [.sortedSet], group: .sortedSet,
-                    since: "5.0.0", summary: "Returns the highest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.", complexity: "O(log(N)*M) with N being the number of elements in the sorted set, and M being the number of elements popped.", handler: { zpop(&$0, minimum: false) }),
-        CommandSpec("bzpopmin", arity: -3, flags: [.write, .noScript, .fast, .blocking], keys: KeyPositions(first: 1, last: -2, step: 1), acl: [.sortedSet], group: .sortedSet,
-                    since: "5.0.0", summary: "Removes and returns the member with the lowest score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.", complexity: "O(log(N)) with N being the number of elements in the sorted set.", handler: { bzpop(&$0, minimum: true) }),
-        CommandSpec("bzpopmax", arity: -3, flags: [.write, .noScript, .fast, .blocking], keys: KeyPositions(first: 1, last: -2, step: 1), acl: [.sortedSet], group: .sortedSet,
-                    since: "5.0.0", summary: "Removes and returns the member with the highest score from one or more sorted sets. Blocks until a member available otherwise.  Deletes the sorted set if the last element was popped.", complexity: "O(log(N)) with N being the number of elements in the sorted set.", handler: { bzpop(&$0, minimum: false) }),
-        CommandSpec("zmpop", arity: -4, flags: [.write, .movableKeys], acl: [.sortedSet], group: .sortedSet,
-                    since: "7.0.0", summary: "Returns the highest- or lowest-scoring members from one or more sorted sets after removing them. Deletes the sorted set if the last member was popped.", complexity: "O(K) + O(M*log(N)) where K is the number of provided keys, N being the number of elements in the sorted set, and M being the number of elements popped.", handler: { zmpop(&$0, blocking: false) }),
-        CommandSpec("bzmpop", arity: -5, flags: [.write, .blocking, .movableKeys], acl: [.sortedSet], group: .sortedSet,
-                    since: "7.0.0", summary: "Removes and returns a member by score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.", complexity: "O(K) + O(M*log(N)) where K is the number of provided keys, N being the number of elements in the sorted set, and M being the number of elements popped.", handler: { zmpop(&$0, blocking: true) }),
-        CommandSpec("zrandmember", arity: -2, flags: [.readonly], keys: .single, acl: [.sortedSet], group: .sortedSet,
-                    since: "6.2.0", summary: "Returns one or more random members from a sorted set.", complexity: "O(N) where N is the number of members returned", handler: zrandmember),
-        CommandSpec("zscan", arity: -3, flags: [.readonly], keys: .single, acl: [.sortedSet], group: .sortedSet,
-                    since: "2.8.0", summary: "Iterates over members and scores of a sorted set.", complexity: "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection.", handler: zscan),
-    ] + SortedSetRanges.declarations + SortedSetAlgebra.declarations
+    static let declarations: [CommandSpec] =
+        [
+            CommandSpec(
+                "zadd", arity: -4, flags: [.write, .denyOOM, .fast], keys: .single, acl: [.sortedSet],
+                group: .sortedSet,
+                since: "1.2.0",
+                summary:
+                    "Adds one or more members to a sorted set, or updates their scores. Creates the key if it doesn't exist.",
+                complexity: "O(log(N)) for each item added, where N is the number of elements in the sorted set.",
+                handler: zadd),
+            CommandSpec(
+                "zincrby", arity: 4, flags: [.write, .denyOOM, .fast], keys: .single, acl: [.sortedSet],
+                group: .sortedSet,
+                since: "1.2.0", summary: "Increments the score of a member in a sorted set.",
+                complexity: "O(log(N)) where N is the number of elements in the sorted set.", handler: zincrby),
+            CommandSpec(
+                "zrem", arity: -3, flags: [.write, .fast], keys: .single, acl: [.sortedSet], group: .sortedSet,
+                since: "1.2.0",
+                summary:
+                    "Removes one or more members from a sorted set. Deletes the sorted set if all members were removed.",
+                complexity:
+                    "O(M*log(N)) with N being the number of elements in the sorted set and M the number of elements to be removed.",
+                handler: zrem),
+            CommandSpec(
+                "zcard", arity: 2, flags: [.readonly, .fast], keys: .single, acl: [.sortedSet], group: .sortedSet,
+                since: "1.2.0", summary: "Returns the number of members in a sorted set.", handler: zcard),
+            CommandSpec(
+                "zscore", arity: 3, flags: [.readonly, .fast], keys: .single, acl: [.sortedSet], group: .sortedSet,
+                since: "1.2.0", summary: "Returns the score of a member in a sorted set.", handler: zscore),
+            CommandSpec(
+                "zmscore", arity: -3, flags: [.readonly, .fast], keys: .single, acl: [.sortedSet], group: .sortedSet,
+                since: "6.2.0", summary: "Returns the score of one or more members in a sorted set.",
+                complexity: "O(N) where N is the number of members being requested.", handler: zmscore),
+            CommandSpec(
+                "zrank", arity: 3, flags: [.readonly, .fast], keys: .single, acl: [.sortedSet], group: .sortedSet,
+                since: "2.0.0", summary: "Returns the index of a member in a sorted set ordered by ascending scores.",
+                complexity: "O(log(N))", handler: { rank(&$0, reverse: false) }),
+            CommandSpec(
+                "zrevrank", arity: 3, flags: [.readonly, .fast], keys: .single, acl: [.sortedSet], group: .sortedSet,
+                since: "2.0.0", summary: "Returns the index of a member in a sorted set ordered by descending scores.",
+                complexity: "O(log(N))", handler: { rank(&$0, reverse: true) }),
+            CommandSpec(
+                "zpopmin", arity: -2, flags: [.write, .fast], keys: .single, acl: [.sortedSet], group: .sortedSet,
+                since: "5.0.0",
+                summary:
+                    "Returns the lowest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.",
+                complexity:
+                    "O(log(N)*M) with N being the number of elements in the sorted set, and M being the number of elements popped.",
+                handler: { zpop(&$0, minimum: true) }),
+            CommandSpec(
+                "zpopmax", arity: -2, flags: [.write, .fast], keys: .single, acl: [.sortedSet], group: .sortedSet,
+                since: "5.0.0",
+                summary:
+                    "Returns the highest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.",
+                complexity:
+                    "O(log(N)*M) with N being the number of elements in the sorted set, and M being the number of elements popped.",
+                handler: { zpop(&$0, minimum: false) }),
+            CommandSpec(
+                "bzpopmin", arity: -3, flags: [.write, .noScript, .fast, .blocking],
+                keys: KeyPositions(first: 1, last: -2, step: 1), acl: [.sortedSet], group: .sortedSet,
+                since: "5.0.0",
+                summary:
+                    "Removes and returns the member with the lowest score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.",
+                complexity: "O(log(N)) with N being the number of elements in the sorted set.",
+                handler: { bzpop(&$0, minimum: true) }),
+            CommandSpec(
+                "bzpopmax", arity: -3, flags: [.write, .noScript, .fast, .blocking],
+                keys: KeyPositions(first: 1, last: -2, step: 1), acl: [.sortedSet], group: .sortedSet,
+                since: "5.0.0",
+                summary:
+                    "Removes and returns the member with the highest score from one or more sorted sets. Blocks until a member available otherwise.  Deletes the sorted set if the last element was popped.",
+                complexity: "O(log(N)) with N being the number of elements in the sorted set.",
+                handler: { bzpop(&$0, minimum: false) }),
+            CommandSpec(
+                "zmpop", arity: -4, flags: [.write, .movableKeys], acl: [.sortedSet], group: .sortedSet,
+                since: "7.0.0",
+                summary:
+                    "Returns the highest- or lowest-scoring members from one or more sorted sets after removing them. Deletes the sorted set if the last member was popped.",
+                complexity:
+                    "O(K) + O(M*log(N)) where K is the number of provided keys, N being the number of elements in the sorted set, and M being the number of elements popped.",
+                handler: { zmpop(&$0, blocking: false) }),
+            CommandSpec(
+                "bzmpop", arity: -5, flags: [.write, .blocking, .movableKeys], acl: [.sortedSet], group: .sortedSet,
+                since: "7.0.0",
+                summary:
+                    "Removes and returns a member by score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.",
+                complexity:
+                    "O(K) + O(M*log(N)) where K is the number of provided keys, N being the number of elements in the sorted set, and M being the number of elements popped.",
+                handler: { zmpop(&$0, blocking: true) }),
+            CommandSpec(
+                "zrandmember", arity: -2, flags: [.readonly], keys: .single, acl: [.sortedSet], group: .sortedSet,
+                since: "6.2.0", summary: "Returns one or more random members from a sorted set.",
+                complexity: "O(N) where N is the number of members returned", handler: zrandmember),
+            CommandSpec(
+                "zscan", arity: -3, flags: [.readonly], keys: .single, acl: [.sortedSet], group: .sortedSet,
+                since: "2.8.0", summary: "Iterates over members and scores of a sorted set.",
+                complexity:
+                    "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection.",
+                handler: zscan),
+        ] + SortedSetRanges.declarations + SortedSetAlgebra.declarations
 
     /// A score argument, or nil after replying Redis's error.
     static func scoreArgument(_ context: inout CommandContext, _ index: Int) -> Double? {
@@ -56,17 +122,30 @@ enum SortedSetCommands {
     // MARK: Adding and removing
 
     static func zadd(_ context: inout CommandContext) {
-        var onlyNew = false, onlyExisting = false, greater = false, less = false, changed = false, increment = false
+        var onlyNew = false
+        var onlyExisting = false
+        var greater = false
+        var less = false
+        var changed = false
+        var increment = false
         var index = 2
         while index < context.arguments.count {
             let word = context.arguments[index]
-            if word.equalsIgnoringCase("NX") { onlyNew = true }
-            else if word.equalsIgnoringCase("XX") { onlyExisting = true }
-            else if word.equalsIgnoringCase("GT") { greater = true }
-            else if word.equalsIgnoringCase("LT") { less = true }
-            else if word.equalsIgnoringCase("CH") { changed = true }
-            else if word.equalsIgnoringCase("INCR") { increment = true }
-            else { break }
+            if word.equalsIgnoringCase("NX") {
+                onlyNew = true
+            } else if word.equalsIgnoringCase("XX") {
+                onlyExisting = true
+            } else if word.equalsIgnoringCase("GT") {
+                greater = true
+            } else if word.equalsIgnoringCase("LT") {
+                less = true
+            } else if word.equalsIgnoringCase("CH") {
+                changed = true
+            } else if word.equalsIgnoringCase("INCR") {
+                increment = true
+            } else {
+                break
+            }
             index += 1
         }
         let pairCount = (context.arguments.count - index) / 2
@@ -240,12 +319,14 @@ enum SortedSetCommands {
         }
         let start = minimum ? 0 : handle.count - 1
         let nested = shape == .keyedList || (shape == .counted && context.reply.version == .resp3)
-        handle.forEach(from: start, reverse: !minimum, { item in
-            if nested { context.reply.writeArrayHeader(count: 2) }
-            context.reply.writeBulkString(item.member)
-            context.reply.writeDouble(item.score)
-            return true
-        }, limit: taken)
+        handle.forEach(
+            from: start, reverse: !minimum,
+            { item in
+                if nested { context.reply.writeArrayHeader(count: 2) }
+                context.reply.writeBulkString(item.member)
+                context.reply.writeDouble(item.score)
+                return true
+            }, limit: taken)
         let range = minimum ? 0..<taken : (handle.count - taken)..<handle.count
         handle.removeRanks(range)
         context.commitSortedSet(shard, key, hash: hash, slot: slot, handle)
@@ -260,7 +341,9 @@ enum SortedSetCommands {
         }
         context.withTypedKey(.sortedSet, read: false) { context, shard, key, hash, slot in
             guard let slot, count != 0 else { return context.reply.writeArrayHeader(count: 0) }
-            Self.popLocked(&context, shard, key, hash: hash, slot: slot, minimum: minimum, count: count ?? 1, shape: count == nil ? .single : .counted)
+            Self.popLocked(
+                &context, shard, key, hash: hash, slot: slot, minimum: minimum, count: count ?? 1,
+                shape: count == nil ? .single : .counted)
             context.logCommand()
             context.notifyChange(KeyspaceEvents.sortedSet, minimum ? "zpopmin" : "zpopmax", key, in: shard, hash: hash)
         }
@@ -268,7 +351,9 @@ enum SortedSetCommands {
 
     static func bzpop(_ context: inout CommandContext, minimum: Bool) {
         guard let timeout = context.timeoutArgument(context.arguments.count - 1) else { return }
-        Self.popFirstNonEmpty(&context, keyIndices: Array(1..<(context.arguments.count - 1)), minimum: minimum, count: 1, shape: .keyed, blockTimeout: timeout)
+        Self.popFirstNonEmpty(
+            &context, keyIndices: Array(1..<(context.arguments.count - 1)), minimum: minimum, count: 1, shape: .keyed,
+            blockTimeout: timeout)
     }
 
     /// ZMPOP and BZMPOP: `[BZMPOP timeout] numkeys key … MIN|MAX [COUNT count]`.
@@ -286,16 +371,25 @@ enum SortedSetCommands {
         guard directionIndex < context.arguments.count else { return context.replySyntaxError() }
         let direction = context.arguments[directionIndex]
         let minimum: Bool
-        if direction.equalsIgnoringCase("MIN") { minimum = true } else if direction.equalsIgnoringCase("MAX") { minimum = false } else {
+        if direction.equalsIgnoringCase("MIN") {
+            minimum = true
+        } else if direction.equalsIgnoringCase("MAX") {
+            minimum = false
+        } else {
             return context.replySyntaxError()
         }
         guard let count = context.popCountOption(from: directionIndex + 1) else { return }
-        Self.popFirstNonEmpty(&context, keyIndices: Array(firstKey..<directionIndex), minimum: minimum, count: count, shape: .keyedList, blockTimeout: blocking ? timeout : nil)
+        Self.popFirstNonEmpty(
+            &context, keyIndices: Array(firstKey..<directionIndex), minimum: minimum, count: count, shape: .keyedList,
+            blockTimeout: blocking ? timeout : nil)
     }
 
     /// Pops from the first non-empty sorted set among `keyIndices`; blocks on them all when
     /// all are empty and `blockTimeout` is given.
-    static func popFirstNonEmpty(_ context: inout CommandContext, keyIndices: [Int], minimum: Bool, count: Int, shape: PopReplyShape, blockTimeout: Double?) {
+    static func popFirstNonEmpty(
+        _ context: inout CommandContext, keyIndices: [Int], minimum: Bool, count: Int, shape: PopReplyShape,
+        blockTimeout: Double?
+    ) {
         let database = context.database
         let (selection, hashes) = context.shards(ofKeysAt: keyIndices)
         context.lock(selection, in: database)
@@ -305,17 +399,21 @@ enum SortedSetCommands {
             let shard = database.shard(for: hashes[position])
             guard let located = context.locate(key, hash: hashes[position], in: shard, as: .sortedSet) else { return }
             guard case .at(let slot) = located else { continue }
-            Self.popLocked(&context, shard, key, hash: hashes[position], slot: slot, minimum: minimum, count: count, shape: shape)
+            Self.popLocked(
+                &context, shard, key, hash: hashes[position], slot: slot, minimum: minimum, count: count, shape: shape)
             context.logEffect { log in
                 log.argument(minimum ? "ZPOPMIN" : "ZPOPMAX")
                 log.argument(key)
                 log.argument(Int64(count))
             }
-            context.notifyChange(KeyspaceEvents.sortedSet, minimum ? "zpopmin" : "zpopmax", key, in: shard, hash: hashes[position])
+            context.notifyChange(
+                KeyspaceEvents.sortedSet, minimum ? "zpopmin" : "zpopmax", key, in: shard, hash: hashes[position])
             return
         }
         if let blockTimeout {
-            context.block(keys: keyIndices, timeout: blockTimeout, operation: .sortedSetPop(minimum: minimum, count: shape == .keyedList ? count : nil))
+            context.block(
+                keys: keyIndices, timeout: blockTimeout,
+                operation: .sortedSetPop(minimum: minimum, count: shape == .keyedList ? count : nil))
         } else {
             context.reply.writeNullArray()
         }
@@ -323,16 +421,21 @@ enum SortedSetCommands {
 
     /// Serves a BZPOPMIN/BZPOPMAX/BZMPOP waiter from `key`.
     static func serve(
-        _ context: inout CommandContext, _ waiter: Waiter, key: UnsafeRawBufferPointer, minimum: Bool, count: Int?, reply: inout RESPReplyWriter
+        _ context: inout CommandContext, _ waiter: Waiter, key: UnsafeRawBufferPointer, minimum: Bool, count: Int?,
+        reply: inout RESPReplyWriter
     ) -> ServeOutcome {
         let hash = context.hash(key)
         let shard = context.database.shard(for: hash)
         context.lock(shard)
         defer { context.unlock(shard) }
-        guard let slot = shard.lookup(key, hash: hash, now: context.now), shard.entry(at: slot).kind.family == .sortedSet else { return .empty }
+        guard let slot = shard.lookup(key, hash: hash, now: context.now),
+            shard.entry(at: slot).kind.family == .sortedSet
+        else { return .empty }
         guard waiter.claim() else { return .finishedElsewhere }
         context.writing(into: &reply) { context in
-            Self.popLocked(&context, shard, key, hash: hash, slot: slot, minimum: minimum, count: count ?? 1, shape: count == nil ? .keyed : .keyedList)
+            Self.popLocked(
+                &context, shard, key, hash: hash, slot: slot, minimum: minimum, count: count ?? 1,
+                shape: count == nil ? .keyed : .keyedList)
         }
         context.logEffect { log in
             log.argument(minimum ? "ZPOPMIN" : "ZPOPMAX")
@@ -382,14 +485,18 @@ enum SortedSetCommands {
     }
 
     static func zscan(_ context: inout CommandContext) {
-        guard let cursor = CollectionScan.cursorArgument(&context, 2), let options = CollectionScan.Options.parse(&context, from: 3) else { return }
+        guard let cursor = CollectionScan.cursorArgument(&context, 2),
+            let options = CollectionScan.Options.parse(&context, from: 3)
+        else { return }
         context.withTypedKey(.sortedSet, read: true) { context, shard, _, _, slot in
             guard let slot else { return CollectionScan.writeEmpty(&context) }
             let entry = shard.entry(at: slot)
             var found: [(member: [UInt8], score: Double)] = []
             var next: UInt64 = 0
             if entry.kind == .sortedSet {
-                next = CollectionScan.scan(entry.payload(as: SortedSetPayload.self).members, cursor: cursor, count: options.count) { record in
+                next = CollectionScan.scan(
+                    entry.payload(as: SortedSetPayload.self).members, cursor: cursor, count: options.count
+                ) { record in
                     if options.matches(record.key) { found.append((Array(record.key), record.score)) }
                 }
             } else {

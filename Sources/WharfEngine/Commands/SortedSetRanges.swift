@@ -18,7 +18,9 @@ struct ScoreRange {
 
     /// Parses `min max`, or replies Redis's error.
     static func parse(_ context: inout CommandContext, min minIndex: Int, max maxIndex: Int) -> ScoreRange? {
-        guard let low = Self.parseBound(context.arguments[minIndex]), let high = Self.parseBound(context.arguments[maxIndex]) else {
+        guard let low = Self.parseBound(context.arguments[minIndex]),
+            let high = Self.parseBound(context.arguments[maxIndex])
+        else {
             context.reply.writeError("ERR min or max is not a float")
             return nil
         }
@@ -59,7 +61,9 @@ struct LexRange {
     }
 
     static func parse(_ context: inout CommandContext, min minIndex: Int, max maxIndex: Int) -> LexRange? {
-        guard let low = Self.parseBound(context.arguments[minIndex]), let high = Self.parseBound(context.arguments[maxIndex]) else {
+        guard let low = Self.parseBound(context.arguments[minIndex]),
+            let high = Self.parseBound(context.arguments[maxIndex])
+        else {
             context.reply.writeError("ERR min or max not valid string range item")
             return nil
         }
@@ -116,7 +120,9 @@ struct RangeQuery {
         }
     }
 
-    private func walk(_ handle: SortedSetHandle, isBelow: (ScoredMember) -> Bool, isNotAbove: (ScoredMember) -> Bool) -> [Int] {
+    private func walk(_ handle: SortedSetHandle, isBelow: (ScoredMember) -> Bool, isNotAbove: (ScoredMember) -> Bool)
+        -> [Int]
+    {
         if self.offset < 0 { return [] }
         let first = handle.countBefore(isBelow)
         let end = handle.countBefore(isNotAbove)
@@ -136,30 +142,82 @@ struct RangeQuery {
 /// ZRANGE and its older forms, ZRANGESTORE, ZCOUNT, ZLEXCOUNT and the ZREMRANGEBY commands.
 enum SortedSetRanges {
     static let declarations: [CommandSpec] = [
-        CommandSpec("zrange", arity: -4, flags: [.readonly], keys: .single, acl: [.sortedSet], group: .sortedSet,
-                    since: "1.2.0", summary: "Returns members in a sorted set within a range of indexes.", complexity: "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements returned.", handler: { zrange(&$0, style: .general) }),
-        CommandSpec("zrevrange", arity: -4, flags: [.readonly], keys: .single, acl: [.sortedSet], group: .sortedSet,
-                    since: "1.2.0", summary: "Returns members in a sorted set within a range of indexes in reverse order.", complexity: "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements returned.", handler: { zrange(&$0, style: .reverseRank) }),
-        CommandSpec("zrangebyscore", arity: -4, flags: [.readonly], keys: .single, acl: [.sortedSet], group: .sortedSet,
-                    since: "1.0.5", summary: "Returns members in a sorted set within a range of scores.", complexity: "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements being returned.", handler: { zrange(&$0, style: .score(reverse: false)) }),
-        CommandSpec("zrevrangebyscore", arity: -4, flags: [.readonly], keys: .single, acl: [.sortedSet], group: .sortedSet,
-                    since: "2.2.0", summary: "Returns members in a sorted set within a range of scores in reverse order.", complexity: "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements being returned.", handler: { zrange(&$0, style: .score(reverse: true)) }),
-        CommandSpec("zrangebylex", arity: -4, flags: [.readonly], keys: .single, acl: [.sortedSet], group: .sortedSet,
-                    since: "2.8.9", summary: "Returns members in a sorted set within a lexicographical range.", complexity: "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements being returned.", handler: { zrange(&$0, style: .lex(reverse: false)) }),
-        CommandSpec("zrevrangebylex", arity: -4, flags: [.readonly], keys: .single, acl: [.sortedSet], group: .sortedSet,
-                    since: "2.8.9", summary: "Returns members in a sorted set within a lexicographical range in reverse order.", complexity: "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements being returned.", handler: { zrange(&$0, style: .lex(reverse: true)) }),
-        CommandSpec("zrangestore", arity: -5, flags: [.write, .denyOOM], keys: .two, acl: [.sortedSet], group: .sortedSet,
-                    since: "6.2.0", summary: "Stores a range of members from sorted set in a key.", complexity: "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements stored into the destination key.", handler: zrangestore),
-        CommandSpec("zcount", arity: 4, flags: [.readonly, .fast], keys: .single, acl: [.sortedSet], group: .sortedSet,
-                    since: "2.0.0", summary: "Returns the count of members in a sorted set that have scores within a range.", complexity: "O(log(N)) with N being the number of elements in the sorted set.", handler: { count(&$0, lex: false) }),
-        CommandSpec("zlexcount", arity: 4, flags: [.readonly, .fast], keys: .single, acl: [.sortedSet], group: .sortedSet,
-                    since: "2.8.9", summary: "Returns the number of members in a sorted set within a lexicographical range.", complexity: "O(log(N)) with N being the number of elements in the sorted set.", handler: { count(&$0, lex: true) }),
-        CommandSpec("zremrangebyrank", arity: 4, flags: [.write], keys: .single, acl: [.sortedSet], group: .sortedSet,
-                    since: "2.0.0", summary: "Removes members in a sorted set within a range of indexes. Deletes the sorted set if all members were removed.", complexity: "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements removed by the operation.", handler: { removeRange(&$0, by: .rank) }),
-        CommandSpec("zremrangebyscore", arity: 4, flags: [.write], keys: .single, acl: [.sortedSet], group: .sortedSet,
-                    since: "1.2.0", summary: "Removes members in a sorted set within a range of scores. Deletes the sorted set if all members were removed.", complexity: "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements removed by the operation.", handler: { removeRange(&$0, by: .score) }),
-        CommandSpec("zremrangebylex", arity: 4, flags: [.write], keys: .single, acl: [.sortedSet], group: .sortedSet,
-                    since: "2.8.9", summary: "Removes members in a sorted set within a lexicographical range. Deletes the sorted set if all members were removed.", complexity: "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements removed by the operation.", handler: { removeRange(&$0, by: .lex) }),
+        CommandSpec(
+            "zrange", arity: -4, flags: [.readonly], keys: .single, acl: [.sortedSet], group: .sortedSet,
+            since: "1.2.0", summary: "Returns members in a sorted set within a range of indexes.",
+            complexity:
+                "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements returned.",
+            handler: { zrange(&$0, style: .general) }),
+        CommandSpec(
+            "zrevrange", arity: -4, flags: [.readonly], keys: .single, acl: [.sortedSet], group: .sortedSet,
+            since: "1.2.0", summary: "Returns members in a sorted set within a range of indexes in reverse order.",
+            complexity:
+                "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements returned.",
+            handler: { zrange(&$0, style: .reverseRank) }),
+        CommandSpec(
+            "zrangebyscore", arity: -4, flags: [.readonly], keys: .single, acl: [.sortedSet], group: .sortedSet,
+            since: "1.0.5", summary: "Returns members in a sorted set within a range of scores.",
+            complexity:
+                "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements being returned.",
+            handler: { zrange(&$0, style: .score(reverse: false)) }),
+        CommandSpec(
+            "zrevrangebyscore", arity: -4, flags: [.readonly], keys: .single, acl: [.sortedSet], group: .sortedSet,
+            since: "2.2.0", summary: "Returns members in a sorted set within a range of scores in reverse order.",
+            complexity:
+                "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements being returned.",
+            handler: { zrange(&$0, style: .score(reverse: true)) }),
+        CommandSpec(
+            "zrangebylex", arity: -4, flags: [.readonly], keys: .single, acl: [.sortedSet], group: .sortedSet,
+            since: "2.8.9", summary: "Returns members in a sorted set within a lexicographical range.",
+            complexity:
+                "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements being returned.",
+            handler: { zrange(&$0, style: .lex(reverse: false)) }),
+        CommandSpec(
+            "zrevrangebylex", arity: -4, flags: [.readonly], keys: .single, acl: [.sortedSet], group: .sortedSet,
+            since: "2.8.9", summary: "Returns members in a sorted set within a lexicographical range in reverse order.",
+            complexity:
+                "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements being returned.",
+            handler: { zrange(&$0, style: .lex(reverse: true)) }),
+        CommandSpec(
+            "zrangestore", arity: -5, flags: [.write, .denyOOM], keys: .two, acl: [.sortedSet], group: .sortedSet,
+            since: "6.2.0", summary: "Stores a range of members from sorted set in a key.",
+            complexity:
+                "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements stored into the destination key.",
+            handler: zrangestore),
+        CommandSpec(
+            "zcount", arity: 4, flags: [.readonly, .fast], keys: .single, acl: [.sortedSet], group: .sortedSet,
+            since: "2.0.0", summary: "Returns the count of members in a sorted set that have scores within a range.",
+            complexity: "O(log(N)) with N being the number of elements in the sorted set.",
+            handler: { count(&$0, lex: false) }),
+        CommandSpec(
+            "zlexcount", arity: 4, flags: [.readonly, .fast], keys: .single, acl: [.sortedSet], group: .sortedSet,
+            since: "2.8.9", summary: "Returns the number of members in a sorted set within a lexicographical range.",
+            complexity: "O(log(N)) with N being the number of elements in the sorted set.",
+            handler: { count(&$0, lex: true) }),
+        CommandSpec(
+            "zremrangebyrank", arity: 4, flags: [.write], keys: .single, acl: [.sortedSet], group: .sortedSet,
+            since: "2.0.0",
+            summary:
+                "Removes members in a sorted set within a range of indexes. Deletes the sorted set if all members were removed.",
+            complexity:
+                "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements removed by the operation.",
+            handler: { removeRange(&$0, by: .rank) }),
+        CommandSpec(
+            "zremrangebyscore", arity: 4, flags: [.write], keys: .single, acl: [.sortedSet], group: .sortedSet,
+            since: "1.2.0",
+            summary:
+                "Removes members in a sorted set within a range of scores. Deletes the sorted set if all members were removed.",
+            complexity:
+                "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements removed by the operation.",
+            handler: { removeRange(&$0, by: .score) }),
+        CommandSpec(
+            "zremrangebylex", arity: 4, flags: [.write], keys: .single, acl: [.sortedSet], group: .sortedSet,
+            since: "2.8.9",
+            summary:
+                "Removes members in a sorted set within a lexicographical range. Deletes the sorted set if all members were removed.",
+            complexity:
+                "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements removed by the operation.",
+            handler: { removeRange(&$0, by: .lex) }),
     ]
 
     /// Which command's argument conventions apply.
@@ -173,8 +231,13 @@ enum SortedSetRanges {
 
     /// Parses the range and options starting at `first` (the min/start argument). Returns
     /// the query and WITHSCORES, or nil after replying an error.
-    static func parse(_ context: inout CommandContext, style: Style, first: Int, allowScores: Bool) -> (RangeQuery, Bool)? {
-        var byScore = false, byLex = false, reverse = false, withScores = false
+    static func parse(_ context: inout CommandContext, style: Style, first: Int, allowScores: Bool) -> (
+        RangeQuery, Bool
+    )? {
+        var byScore = false
+        var byLex = false
+        var reverse = false
+        var withScores = false
         var limit: (Int64, Int64)?
         switch style {
         case .general, .reverseRank: break
@@ -192,7 +255,8 @@ enum SortedSetRanges {
             if word.equalsIgnoringCase("WITHSCORES") && allowScores && !(byLex && style != .general) {
                 withScores = true
             } else if word.equalsIgnoringCase("LIMIT") && index + 2 < context.arguments.count && style != .reverseRank {
-                guard let offset = context.integerArgument(index + 1), let count = context.integerArgument(index + 2) else { return nil }
+                guard let offset = context.integerArgument(index + 1), let count = context.integerArgument(index + 2)
+                else { return nil }
                 limit = (offset, count)
                 index += 2
             } else if style == .general && word.equalsIgnoringCase("BYSCORE") {
@@ -212,7 +276,8 @@ enum SortedSetRanges {
             return nil
         }
         if limit != nil && !byScore && !byLex {
-            context.reply.writeError("ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX")
+            context.reply.writeError(
+                "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX")
             return nil
         }
         if withScores && byLex {
@@ -229,7 +294,9 @@ enum SortedSetRanges {
             guard let range = LexRange.parse(&context, min: minIndex, max: maxIndex) else { return nil }
             kind = .lex(range)
         } else {
-            guard let start = context.integerArgument(first), let stop = context.integerArgument(first + 1) else { return nil }
+            guard let start = context.integerArgument(first), let stop = context.integerArgument(first + 1) else {
+                return nil
+            }
             kind = .rank(start: start, stop: stop)
         }
         var query = RangeQuery(kind: kind, reverse: reverse)
@@ -280,7 +347,9 @@ enum SortedSetRanges {
         defer { context.unlock(selection, in: database) }
         let sourceShard = database.shard(for: sourceHash)
         let destinationShard = database.shard(for: destinationHash)
-        guard let located = context.locate(source, hash: sourceHash, in: sourceShard, as: .sortedSet, read: true) else { return }
+        guard let located = context.locate(source, hash: sourceHash, in: sourceShard, as: .sortedSet, read: true) else {
+            return
+        }
         let result = SortedSetPayload(members: RecordTable(), order: OrderTree())
         if case .at(let slot) = located {
             let handle = SortedSetHandle(sourceShard.entry(at: slot))
@@ -288,7 +357,8 @@ enum SortedSetRanges {
                 result.set(item.member, score: item.score)
             }
         }
-        SortedSetAlgebra.storeResult(&context, destinationShard, destination, hash: destinationHash, result, event: "zrangestore")
+        SortedSetAlgebra.storeResult(
+            &context, destinationShard, destination, hash: destinationHash, result, event: "zrangestore")
         context.reply.writeInteger(result.count)
     }
 
@@ -334,7 +404,8 @@ enum SortedSetRanges {
             context.commitSortedSet(shard, key, hash: hash, slot: slot, handle)
             context.reply.writeInteger(ranks.count)
             context.logCommand()
-            let event: StaticString = kind == .rank ? "zremrangebyrank" : kind == .score ? "zremrangebyscore" : "zremrangebylex"
+            let event: StaticString =
+                kind == .rank ? "zremrangebyrank" : kind == .score ? "zremrangebyscore" : "zremrangebylex"
             context.notifyChange(KeyspaceEvents.sortedSet, event, key, in: shard, hash: hash)
         }
     }

@@ -13,22 +13,46 @@ import WharfStorage
 /// XTRIM likewise. XDEL and XSETID are deterministic and logged as received.
 enum StreamCommands {
     static let declarations: [CommandSpec] = [
-        CommandSpec("xadd", arity: -5, flags: [.write, .denyOOM, .fast], keys: .single, acl: [.stream], group: .stream,
-                    since: "5.0.0", summary: "Appends a new message to a stream. Creates the key if it doesn't exist.", complexity: "O(1) when adding a new entry, O(N) when trimming where N being the number of entries evicted.", handler: xadd),
-        CommandSpec("xlen", arity: 2, flags: [.readonly, .fast], keys: .single, acl: [.stream], group: .stream,
-                    since: "5.0.0", summary: "Return the number of messages in a stream.", handler: xlen),
-        CommandSpec("xrange", arity: -4, flags: [.readonly], keys: .single, acl: [.stream], group: .stream,
-                    since: "5.0.0", summary: "Returns the messages from a stream within a range of IDs.", complexity: "O(N) with N being the number of elements being returned. If N is constant (e.g. always asking for the first 10 elements with COUNT), you can consider it O(1).", handler: { xrange(&$0, reverse: false) }),
-        CommandSpec("xrevrange", arity: -4, flags: [.readonly], keys: .single, acl: [.stream], group: .stream,
-                    since: "5.0.0", summary: "Returns the messages from a stream within a range of IDs in reverse order.", complexity: "O(N) with N being the number of elements returned. If N is constant (e.g. always asking for the first 10 elements with COUNT), you can consider it O(1).", handler: { xrange(&$0, reverse: true) }),
-        CommandSpec("xdel", arity: -3, flags: [.write, .fast], keys: .single, acl: [.stream], group: .stream,
-                    since: "5.0.0", summary: "Returns the number of messages after removing them from a stream.", complexity: "O(1) for each single item to delete in the stream, regardless of the stream size.", handler: xdel),
-        CommandSpec("xtrim", arity: -4, flags: [.write], keys: .single, acl: [.stream], group: .stream,
-                    since: "5.0.0", summary: "Deletes messages from the beginning of a stream.", complexity: "O(N), with N being the number of evicted entries. Constant times are very small however, since entries are organized in macro nodes containing multiple entries that can be released with a single deallocation.", handler: xtrim),
-        CommandSpec("xsetid", arity: -3, flags: [.write, .denyOOM, .fast], keys: .single, acl: [.stream], group: .stream,
-                    since: "5.0.0", summary: "An internal command for replicating stream values.", handler: xsetid),
-        CommandSpec("xread", arity: -4, flags: [.readonly, .blocking, .movableKeys], acl: [.stream], group: .stream,
-                    since: "5.0.0", summary: "Returns messages from multiple streams with IDs greater than the ones requested. Blocks until a message is available otherwise.", handler: xread),
+        CommandSpec(
+            "xadd", arity: -5, flags: [.write, .denyOOM, .fast], keys: .single, acl: [.stream], group: .stream,
+            since: "5.0.0", summary: "Appends a new message to a stream. Creates the key if it doesn't exist.",
+            complexity: "O(1) when adding a new entry, O(N) when trimming where N being the number of entries evicted.",
+            handler: xadd),
+        CommandSpec(
+            "xlen", arity: 2, flags: [.readonly, .fast], keys: .single, acl: [.stream], group: .stream,
+            since: "5.0.0", summary: "Return the number of messages in a stream.", handler: xlen),
+        CommandSpec(
+            "xrange", arity: -4, flags: [.readonly], keys: .single, acl: [.stream], group: .stream,
+            since: "5.0.0", summary: "Returns the messages from a stream within a range of IDs.",
+            complexity:
+                "O(N) with N being the number of elements being returned. If N is constant (e.g. always asking for the first 10 elements with COUNT), you can consider it O(1).",
+            handler: { xrange(&$0, reverse: false) }),
+        CommandSpec(
+            "xrevrange", arity: -4, flags: [.readonly], keys: .single, acl: [.stream], group: .stream,
+            since: "5.0.0", summary: "Returns the messages from a stream within a range of IDs in reverse order.",
+            complexity:
+                "O(N) with N being the number of elements returned. If N is constant (e.g. always asking for the first 10 elements with COUNT), you can consider it O(1).",
+            handler: { xrange(&$0, reverse: true) }),
+        CommandSpec(
+            "xdel", arity: -3, flags: [.write, .fast], keys: .single, acl: [.stream], group: .stream,
+            since: "5.0.0", summary: "Returns the number of messages after removing them from a stream.",
+            complexity: "O(1) for each single item to delete in the stream, regardless of the stream size.",
+            handler: xdel),
+        CommandSpec(
+            "xtrim", arity: -4, flags: [.write], keys: .single, acl: [.stream], group: .stream,
+            since: "5.0.0", summary: "Deletes messages from the beginning of a stream.",
+            complexity:
+                "O(N), with N being the number of evicted entries. Constant times are very small however, since entries are organized in macro nodes containing multiple entries that can be released with a single deallocation.",
+            handler: xtrim),
+        CommandSpec(
+            "xsetid", arity: -3, flags: [.write, .denyOOM, .fast], keys: .single, acl: [.stream], group: .stream,
+            since: "5.0.0", summary: "An internal command for replicating stream values.", handler: xsetid),
+        CommandSpec(
+            "xread", arity: -4, flags: [.readonly, .blocking, .movableKeys], acl: [.stream], group: .stream,
+            since: "5.0.0",
+            summary:
+                "Returns messages from multiple streams with IDs greater than the ones requested. Blocks until a message is available otherwise.",
+            handler: xread),
     ]
 
     static let invalidID = "ERR Invalid stream ID specified as stream command argument"
@@ -36,7 +60,10 @@ enum StreamCommands {
     // MARK: Shared helpers
 
     /// Runs `body` with the stream at argument 1 locked (nil: missing); replies WRONGTYPE itself.
-    static func withStream(_ context: inout CommandContext, read: Bool, _ body: (inout CommandContext, Shard, UnsafeRawBufferPointer, UInt64, Int?, StreamPayload?) -> Void) {
+    static func withStream(
+        _ context: inout CommandContext, read: Bool,
+        _ body: (inout CommandContext, Shard, UnsafeRawBufferPointer, UInt64, Int?, StreamPayload?) -> Void
+    ) {
         context.withTypedKey(.stream, read: read) { context, shard, key, hash, slot in
             guard let slot else { return body(&context, shard, key, hash, nil, nil) }
             let entry = read ? shard.entry(at: slot) : shard.mutableEntry(at: slot)
@@ -56,7 +83,9 @@ enum StreamCommands {
     }
 
     /// Parses an ID argument (`-` and `+` allowed unless `strict`), replying the error.
-    static func idArgument(_ context: inout CommandContext, _ index: Int, missingSequence: UInt64 = 0, strict: Bool = false) -> StreamID? {
+    static func idArgument(
+        _ context: inout CommandContext, _ index: Int, missingSequence: UInt64 = 0, strict: Bool = false
+    ) -> StreamID? {
         guard let id = StreamID.parse(context.arguments[index], missingSequence: missingSequence, strict: strict) else {
             context.reply.writeError(Self.invalidID)
             return nil
@@ -71,12 +100,16 @@ enum StreamCommands {
         guard bytes.count > 1, bytes[0] == UInt8(ascii: "(") else {
             return Self.idArgument(&context, index, missingSequence: missing)
         }
-        guard let id = StreamID.parse(UnsafeRawBufferPointer(rebasing: bytes[1...]), missingSequence: missing, strict: true) else {
+        guard
+            let id = StreamID.parse(
+                UnsafeRawBufferPointer(rebasing: bytes[1...]), missingSequence: missing, strict: true)
+        else {
             context.reply.writeError(Self.invalidID)
             return nil
         }
         guard let moved = isEnd ? id.predecessor : id.successor else {
-            context.reply.writeError(isEnd ? "ERR invalid end ID for the interval" : "ERR invalid start ID for the interval")
+            context.reply.writeError(
+                isEnd ? "ERR invalid end ID for the interval" : "ERR invalid start ID for the interval")
             return nil
         }
         return moved
@@ -114,13 +147,16 @@ enum StreamCommands {
                 let maxLength = word.equalsIgnoringCase("MAXLEN")
                 index += 1
                 let modifier = context.arguments[index]
-                if remaining >= 2 && modifier.count == 1 && (modifier[0] == UInt8(ascii: "~") || modifier[0] == UInt8(ascii: "=")) {
+                if remaining >= 2 && modifier.count == 1
+                    && (modifier[0] == UInt8(ascii: "~") || modifier[0] == UInt8(ascii: "="))
+                {
                     options.approximate = modifier[0] == UInt8(ascii: "~")
                     index += 1
                 }
                 if maxLength {
                     if case .minimumID = options.strategy {
-                        context.reply.writeError("ERR syntax error, MAXLEN and MINID options at the same time are not compatible")
+                        context.reply.writeError(
+                            "ERR syntax error, MAXLEN and MINID options at the same time are not compatible")
                         return nil
                     }
                     guard let value = context.integerArgument(index) else { return nil }
@@ -131,7 +167,8 @@ enum StreamCommands {
                     options.strategy = .maxLength(Int(value))
                 } else {
                     if case .maxLength = options.strategy {
-                        context.reply.writeError("ERR syntax error, MAXLEN and MINID options at the same time are not compatible")
+                        context.reply.writeError(
+                            "ERR syntax error, MAXLEN and MINID options at the same time are not compatible")
                         return nil
                     }
                     guard let id = Self.idArgument(&context, index, strict: true) else { return nil }
@@ -155,7 +192,8 @@ enum StreamCommands {
         }
         if options.limit != nil {
             if options.strategy == nil {
-                context.reply.writeError("ERR syntax error, LIMIT cannot be used without specifying a trimming strategy")
+                context.reply.writeError(
+                    "ERR syntax error, LIMIT cannot be used without specifying a trimming strategy")
                 return nil
             }
             if !options.approximate {
@@ -179,14 +217,19 @@ enum StreamCommands {
         var explicit: StreamID?
         var explicitMs: UInt64?
         if idBytes.count == 1 && idBytes[0] == UInt8(ascii: "*") {
-        } else if idBytes.count >= 3, idBytes[idBytes.count - 1] == UInt8(ascii: "*"), idBytes[idBytes.count - 2] == UInt8(ascii: "-") {
-            guard let ms = StreamID.parseUnsigned(UnsafeRawBufferPointer(rebasing: idBytes[..<(idBytes.count - 2)])) else {
+        } else if idBytes.count >= 3, idBytes[idBytes.count - 1] == UInt8(ascii: "*"),
+            idBytes[idBytes.count - 2] == UInt8(ascii: "-")
+        {
+            guard let ms = StreamID.parseUnsigned(UnsafeRawBufferPointer(rebasing: idBytes[..<(idBytes.count - 2)]))
+            else {
                 return context.reply.writeError(Self.invalidID)
             }
             explicitMs = ms
         } else {
             guard let id = Self.idArgument(&context, idIndex, strict: true) else { return }
-            guard id != .zero else { return context.reply.writeError("ERR The ID specified in XADD must be greater than 0-0") }
+            guard id != .zero else {
+                return context.reply.writeError("ERR The ID specified in XADD must be greater than 0-0")
+            }
             explicit = id
         }
         let pairs = FieldValuePairs(context.arguments, from: idIndex + 1)
@@ -194,31 +237,43 @@ enum StreamCommands {
             if existing == nil && options.noMakeStream { return context.reply.writeNull() }
             let stream = existing ?? StreamPayload()
             let last = stream.lastID
-            if last == .max { return context.reply.writeError("ERR The stream has exhausted the last possible ID, unable to add more items") }
+            if last == .max {
+                return context.reply.writeError(
+                    "ERR The stream has exhausted the last possible ID, unable to add more items")
+            }
             let id: StreamID
             if let explicit {
-                guard explicit > last else { return context.reply.writeError("ERR The ID specified in XADD is equal or smaller than the target stream top item") }
+                guard explicit > last else {
+                    return context.reply.writeError(
+                        "ERR The ID specified in XADD is equal or smaller than the target stream top item")
+                }
                 id = explicit
             } else if let explicitMs {
                 if explicitMs == last.ms {
-                    guard last.seq < .max else { return context.reply.writeError("ERR The ID specified in XADD is equal or smaller than the target stream top item") }
+                    guard last.seq < .max else {
+                        return context.reply.writeError(
+                            "ERR The ID specified in XADD is equal or smaller than the target stream top item")
+                    }
                     id = StreamID(ms: explicitMs, seq: last.seq + 1)
                 } else if explicitMs > last.ms {
                     id = StreamID(ms: explicitMs, seq: 0)
                 } else {
-                    return context.reply.writeError("ERR The ID specified in XADD is equal or smaller than the target stream top item")
+                    return context.reply.writeError(
+                        "ERR The ID specified in XADD is equal or smaller than the target stream top item")
                 }
             } else {
                 let ms = UInt64(max(context.now, 0))
                 id = ms > last.ms ? StreamID(ms: ms, seq: 0) : last.successor!
             }
             if existing == nil { context.store(shard, key, hash: hash, slot: nil, kind: .stream, payload: stream) }
-            stream.append(id: id, pairs: pairs, maxChunkBytes: context.settings.streamNodeMaxBytes.load(ordering: .relaxed),
-                          maxChunkEntries: context.settings.streamNodeMaxEntries.load(ordering: .relaxed))
+            stream.append(
+                id: id, pairs: pairs, maxChunkBytes: context.settings.streamNodeMaxBytes.load(ordering: .relaxed),
+                maxChunkEntries: context.settings.streamNodeMaxEntries.load(ordering: .relaxed))
             context.reply.writeStreamID(id)
             var trimmed = 0
             if let strategy = options.strategy {
-                trimmed = stream.trim(strategy, approximate: options.approximate, limit: options.effectiveLimit(context.settings))
+                trimmed = stream.trim(
+                    strategy, approximate: options.approximate, limit: options.effectiveLimit(context.settings))
             }
             let length = stream.length
             let arguments = context.arguments
@@ -256,10 +311,13 @@ enum StreamCommands {
 
     static func xrange(_ context: inout CommandContext, reverse: Bool) {
         guard let start = Self.boundArgument(&context, reverse ? 3 : 2, isEnd: false),
-              let end = Self.boundArgument(&context, reverse ? 2 : 3, isEnd: true) else { return }
+            let end = Self.boundArgument(&context, reverse ? 2 : 3, isEnd: true)
+        else { return }
         var count = -1
         if context.arguments.count > 4 {
-            guard context.arguments.count == 6, context.arguments[4].equalsIgnoringCase("COUNT") else { return context.replySyntaxError() }
+            guard context.arguments.count == 6, context.arguments[4].equalsIgnoringCase("COUNT") else {
+                return context.replySyntaxError()
+            }
             guard let value = context.integerArgument(5) else { return }
             count = Int(max(value, 0))
         }
@@ -283,7 +341,10 @@ enum StreamCommands {
     }
 
     /// Writes the entries of a range as an array (count < 0 or 0: all).
-    static func writeRange(_ reply: inout RESPReplyWriter, _ stream: StreamPayload, from start: StreamID, through end: StreamID, reverse: Bool, count: Int) {
+    static func writeRange(
+        _ reply: inout RESPReplyWriter, _ stream: StreamPayload, from start: StreamID, through end: StreamID,
+        reverse: Bool, count: Int
+    ) {
         var entries: [(StreamChunk, StreamChunk.Cursor)] = []
         stream.forEach(from: start, through: end, reverse: reverse) { chunk, cursor in
             entries.append((chunk, cursor))
@@ -320,7 +381,8 @@ enum StreamCommands {
         }
         Self.withStream(&context, read: false) { context, _, key, _, _, stream in
             guard let stream else { return context.reply.writeInteger(0) }
-            let removed = stream.trim(strategy, approximate: options.approximate, limit: options.effectiveLimit(context.settings))
+            let removed = stream.trim(
+                strategy, approximate: options.approximate, limit: options.effectiveLimit(context.settings))
             context.reply.writeInteger(removed)
             guard removed > 0 else { return }
             let length = stream.length
@@ -351,7 +413,10 @@ enum StreamCommands {
                 entriesAdded = value
             } else if word.equalsIgnoringCase("MAXDELETEDID") {
                 guard let value = Self.idArgument(&context, index + 1, strict: true) else { return }
-                guard id >= value else { return context.reply.writeError("ERR The ID specified in XSETID is smaller than the provided max_deleted_entry_id") }
+                guard id >= value else {
+                    return context.reply.writeError(
+                        "ERR The ID specified in XSETID is smaller than the provided max_deleted_entry_id")
+                }
                 maxDeleted = value
             } else {
                 return context.replySyntaxError()
@@ -361,10 +426,12 @@ enum StreamCommands {
         Self.withStream(&context, read: false) { context, _, key, _, _, stream in
             guard let stream else { return context.reply.writeError("ERR no such key") }
             if stream.length > 0 && id < stream.lastEntryID {
-                return context.reply.writeError("ERR The ID specified in XSETID is smaller than the target stream top item")
+                return context.reply.writeError(
+                    "ERR The ID specified in XSETID is smaller than the target stream top item")
             }
             if let entriesAdded, entriesAdded < stream.length {
-                return context.reply.writeError("ERR The entries_added specified in XSETID is smaller than the target stream length")
+                return context.reply.writeError(
+                    "ERR The entries_added specified in XSETID is smaller than the target stream length")
             }
             stream.lastID = id
             if let entriesAdded { stream.entriesAdded = UInt64(entriesAdded) }
@@ -395,9 +462,11 @@ enum StreamCommands {
             if word.equalsIgnoringCase("STREAMS") {
                 let streams = count - index - 1
                 guard streams > 0, streams % 2 == 0 else {
-                    context.reply.writeError(group
-                        ? "ERR Unbalanced XREADGROUP list of streams: for each stream key an ID or '>' must be specified."
-                        : "ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified.")
+                    context.reply.writeError(
+                        group
+                            ? "ERR Unbalanced XREADGROUP list of streams: for each stream key an ID or '>' must be specified."
+                            : "ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified."
+                    )
                     return nil
                 }
                 let keys = streams / 2
@@ -440,7 +509,9 @@ enum StreamCommands {
             if bytes.count == 1 && bytes[0] == UInt8(ascii: "$") {
                 ids.append(nil)
             } else if bytes.count == 1 && bytes[0] == UInt8(ascii: ">") {
-                return context.reply.writeError("ERR The > ID can be specified only when calling XREADGROUP using the GROUP <group> <consumer> option.")
+                return context.reply.writeError(
+                    "ERR The > ID can be specified only when calling XREADGROUP using the GROUP <group> <consumer> option."
+                )
             } else {
                 guard let id = Self.idArgument(&context, index) else { return }
                 ids.append(id)
@@ -454,7 +525,9 @@ enum StreamCommands {
         for (position, keyIndex) in options.keyIndices.enumerated() {
             let key = context.arguments[keyIndex]
             let shard = database.shard(for: hashes[position])
-            guard let located = context.locate(key, hash: hashes[position], in: shard, as: .stream, read: true) else { return }
+            guard let located = context.locate(key, hash: hashes[position], in: shard, as: .stream, read: true) else {
+                return
+            }
             if case .at(let slot) = located {
                 let stream = shard.entry(at: slot).payload(as: StreamPayload.self)
                 streams.append(stream)
@@ -466,32 +539,42 @@ enum StreamCommands {
         }
         var ready: [Int] = []
         for position in streams.indices {
-            guard let stream = streams[position], let after = ids[position]!.successor, stream.hasEntries(from: after) else { continue }
+            guard let stream = streams[position], let after = ids[position]!.successor, stream.hasEntries(from: after)
+            else { continue }
             ready.append(position)
         }
         if ready.isEmpty {
             if let block = options.blockMilliseconds, !context.inTransaction {
-                return context.block(keys: options.keyIndices, timeout: Double(block) / 1000,
-                                     operation: .streamRead(ids: ids.map { $0! }, count: options.count))
+                return context.block(
+                    keys: options.keyIndices, timeout: Double(block) / 1000,
+                    operation: .streamRead(ids: ids.map { $0! }, count: options.count))
             }
             return context.reply.writeNullArray()
         }
         Self.writeStreamsHeader(&context.reply, count: ready.count)
         for position in ready {
             Self.writeStreamKey(&context.reply, context.arguments[options.keyIndices[position]])
-            Self.writeRange(&context.reply, streams[position]!, from: ids[position]!.successor!, through: .max, reverse: false, count: options.count)
+            Self.writeRange(
+                &context.reply, streams[position]!, from: ids[position]!.successor!, through: .max, reverse: false,
+                count: options.count)
         }
     }
 
     /// Serves an XREAD waiter from `key`: the entries after the ID it waits past.
-    static func serveRead(_ context: inout CommandContext, _ waiter: Waiter, key: UnsafeRawBufferPointer, ids: [StreamID], count: Int, reply: inout RESPReplyWriter) -> ServeOutcome {
+    static func serveRead(
+        _ context: inout CommandContext, _ waiter: Waiter, key: UnsafeRawBufferPointer, ids: [StreamID], count: Int,
+        reply: inout RESPReplyWriter
+    ) -> ServeOutcome {
         guard let position = waiter.keys.firstIndex(where: { $0.withUnsafeBytes { $0.elementsEqual(key) } }),
-              let after = ids[position].successor else { return .empty }
+            let after = ids[position].successor
+        else { return .empty }
         let hash = context.hash(key)
         let shard = context.database.shard(for: hash)
         context.lock(shard)
         defer { context.unlock(shard) }
-        guard let slot = shard.lookup(key, hash: hash, now: context.now), shard.entry(at: slot).kind == .stream else { return .empty }
+        guard let slot = shard.lookup(key, hash: hash, now: context.now), shard.entry(at: slot).kind == .stream else {
+            return .empty
+        }
         let stream = shard.entry(at: slot).payload(as: StreamPayload.self)
         guard stream.hasEntries(from: after) else { return .empty }
         guard waiter.claim() else { return .finishedElsewhere }

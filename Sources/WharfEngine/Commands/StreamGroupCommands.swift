@@ -16,76 +16,130 @@ import WharfStorage
 /// time, and are logged as received.
 enum StreamGroupCommands {
     static let declarations: [CommandSpec] = [
-        CommandSpec("xgroup", arity: -2, flags: [], acl: [], group: .stream, since: "5.0.0",
-                    summary: "A container for consumer groups commands.", complexity: "Depends on subcommand.", handler: nil,
-                    subcommands: [
-                        CommandSpec("create", arity: -5, flags: [.write, .denyOOM], keys: KeyPositions(first: 2, last: 2, step: 1), acl: [.stream], group: .stream,
-                                    since: "5.0.0", summary: "Creates a consumer group.", handler: create),
-                        CommandSpec("setid", arity: -5, flags: [.write], keys: KeyPositions(first: 2, last: 2, step: 1), acl: [.stream], group: .stream,
-                                    since: "5.0.0", summary: "Sets the last-delivered ID of a consumer group.", handler: setID),
-                        CommandSpec("destroy", arity: 4, flags: [.write], keys: KeyPositions(first: 2, last: 2, step: 1), acl: [.stream], group: .stream,
-                                    since: "5.0.0", summary: "Destroys a consumer group.", complexity: "O(N) where N is the number of entries in the group's pending entries list (PEL).", handler: destroy),
-                        CommandSpec("createconsumer", arity: 5, flags: [.write, .denyOOM], keys: KeyPositions(first: 2, last: 2, step: 1), acl: [.stream], group: .stream,
-                                    since: "6.2.0", summary: "Creates a consumer in a consumer group.", handler: createConsumer),
-                        CommandSpec("delconsumer", arity: 5, flags: [.write], keys: KeyPositions(first: 2, last: 2, step: 1), acl: [.stream], group: .stream,
-                                    since: "5.0.0", summary: "Deletes a consumer from a consumer group.", handler: deleteConsumer),
-                        CommandSpec("help", arity: 2, flags: [.loading, .stale], acl: [.stream], group: .stream,
-                                    since: "5.0.0", summary: "Returns helpful text about the different subcommands.", handler: help),
-                    ]),
-        CommandSpec("xreadgroup", arity: -7, flags: [.write, .blocking, .movableKeys], acl: [.stream], group: .stream,
-                    since: "5.0.0", summary: "Returns new or historical messages from a stream for a consumer in a group. Blocks until a message is available otherwise.", complexity: "For each stream mentioned: O(M) with M being the number of elements returned. If M is constant (e.g. always asking for the first 10 elements with COUNT), you can consider it O(1). On the other side when XREADGROUP blocks, XADD will pay the O(N) time in order to serve the N clients blocked on the stream getting new data.", handler: xreadgroup),
-        CommandSpec("xack", arity: -4, flags: [.write, .fast], keys: .single, acl: [.stream], group: .stream,
-                    since: "5.0.0", summary: "Returns the number of messages that were successfully acknowledged by the consumer group member of a stream.", complexity: "O(1) for each message ID processed.", handler: xack),
-        CommandSpec("xpending", arity: -3, flags: [.readonly], keys: .single, acl: [.stream], group: .stream,
-                    since: "5.0.0", summary: "Returns the information and entries from a stream consumer group's pending entries list.", complexity: "O(N) with N being the number of elements returned, so asking for a small fixed number of entries per call is O(1). O(M), where M is the total number of entries scanned when used with the IDLE filter. When the command returns just the summary and the list of consumers is small, it runs in O(1) time; otherwise, an additional O(N) time for iterating every consumer.", handler: xpending),
-        CommandSpec("xclaim", arity: -6, flags: [.write, .fast], keys: .single, acl: [.stream], group: .stream,
-                    since: "5.0.0", summary: "Changes, or acquires, ownership of a message in a consumer group, as if the message was delivered a consumer group member.", complexity: "O(log N) with N being the number of messages in the PEL of the consumer group.", handler: xclaim),
-        CommandSpec("xautoclaim", arity: -6, flags: [.write, .fast], keys: .single, acl: [.stream], group: .stream,
-                    since: "6.2.0", summary: "Changes, or acquires, ownership of messages in a consumer group, as if the messages were delivered to as consumer group member.", complexity: "O(1) if COUNT is small.", handler: xautoclaim),
+        CommandSpec(
+            "xgroup", arity: -2, flags: [], acl: [], group: .stream, since: "5.0.0",
+            summary: "A container for consumer groups commands.", complexity: "Depends on subcommand.", handler: nil,
+            subcommands: [
+                CommandSpec(
+                    "create", arity: -5, flags: [.write, .denyOOM], keys: KeyPositions(first: 2, last: 2, step: 1),
+                    acl: [.stream], group: .stream,
+                    since: "5.0.0", summary: "Creates a consumer group.", handler: create),
+                CommandSpec(
+                    "setid", arity: -5, flags: [.write], keys: KeyPositions(first: 2, last: 2, step: 1), acl: [.stream],
+                    group: .stream,
+                    since: "5.0.0", summary: "Sets the last-delivered ID of a consumer group.", handler: setID),
+                CommandSpec(
+                    "destroy", arity: 4, flags: [.write], keys: KeyPositions(first: 2, last: 2, step: 1),
+                    acl: [.stream], group: .stream,
+                    since: "5.0.0", summary: "Destroys a consumer group.",
+                    complexity: "O(N) where N is the number of entries in the group's pending entries list (PEL).",
+                    handler: destroy),
+                CommandSpec(
+                    "createconsumer", arity: 5, flags: [.write, .denyOOM],
+                    keys: KeyPositions(first: 2, last: 2, step: 1), acl: [.stream], group: .stream,
+                    since: "6.2.0", summary: "Creates a consumer in a consumer group.", handler: createConsumer),
+                CommandSpec(
+                    "delconsumer", arity: 5, flags: [.write], keys: KeyPositions(first: 2, last: 2, step: 1),
+                    acl: [.stream], group: .stream,
+                    since: "5.0.0", summary: "Deletes a consumer from a consumer group.", handler: deleteConsumer),
+                CommandSpec(
+                    "help", arity: 2, flags: [.loading, .stale], acl: [.stream], group: .stream,
+                    since: "5.0.0", summary: "Returns helpful text about the different subcommands.", handler: help),
+            ]),
+        CommandSpec(
+            "xreadgroup", arity: -7, flags: [.write, .blocking, .movableKeys], acl: [.stream], group: .stream,
+            since: "5.0.0",
+            summary:
+                "Returns new or historical messages from a stream for a consumer in a group. Blocks until a message is available otherwise.",
+            complexity:
+                "For each stream mentioned: O(M) with M being the number of elements returned. If M is constant (e.g. always asking for the first 10 elements with COUNT), you can consider it O(1). On the other side when XREADGROUP blocks, XADD will pay the O(N) time in order to serve the N clients blocked on the stream getting new data.",
+            handler: xreadgroup),
+        CommandSpec(
+            "xack", arity: -4, flags: [.write, .fast], keys: .single, acl: [.stream], group: .stream,
+            since: "5.0.0",
+            summary:
+                "Returns the number of messages that were successfully acknowledged by the consumer group member of a stream.",
+            complexity: "O(1) for each message ID processed.", handler: xack),
+        CommandSpec(
+            "xpending", arity: -3, flags: [.readonly], keys: .single, acl: [.stream], group: .stream,
+            since: "5.0.0",
+            summary: "Returns the information and entries from a stream consumer group's pending entries list.",
+            complexity:
+                "O(N) with N being the number of elements returned, so asking for a small fixed number of entries per call is O(1). O(M), where M is the total number of entries scanned when used with the IDLE filter. When the command returns just the summary and the list of consumers is small, it runs in O(1) time; otherwise, an additional O(N) time for iterating every consumer.",
+            handler: xpending),
+        CommandSpec(
+            "xclaim", arity: -6, flags: [.write, .fast], keys: .single, acl: [.stream], group: .stream,
+            since: "5.0.0",
+            summary:
+                "Changes, or acquires, ownership of a message in a consumer group, as if the message was delivered a consumer group member.",
+            complexity: "O(log N) with N being the number of messages in the PEL of the consumer group.",
+            handler: xclaim),
+        CommandSpec(
+            "xautoclaim", arity: -6, flags: [.write, .fast], keys: .single, acl: [.stream], group: .stream,
+            since: "6.2.0",
+            summary:
+                "Changes, or acquires, ownership of messages in a consumer group, as if the messages were delivered to as consumer group member.",
+            complexity: "O(1) if COUNT is small.", handler: xautoclaim),
     ]
 
     static func help(_ context: inout CommandContext) {
-        context.replyHelp(command: "XGROUP", lines: [
-            "CREATE <key> <groupname> <id|$> [option]",
-            "    Create a new consumer group. Options are:",
-            "    * MKSTREAM",
-            "      Create the empty stream if it does not exist.",
-            "    * ENTRIESREAD entries_read",
-            "      Set the group's entries_read counter (internal use).",
-            "CREATECONSUMER <key> <groupname> <consumer>",
-            "    Create a new consumer in the specified group.",
-            "DELCONSUMER <key> <groupname> <consumer>",
-            "    Remove the specified consumer.",
-            "DESTROY <key> <groupname>",
-            "    Remove the specified group.",
-            "SETID <key> <groupname> <id|$> [ENTRIESREAD entries_read]",
-            "    Set the current group ID and entries_read counter.",
-        ])
+        context.replyHelp(
+            command: "XGROUP",
+            lines: [
+                "CREATE <key> <groupname> <id|$> [option]",
+                "    Create a new consumer group. Options are:",
+                "    * MKSTREAM",
+                "      Create the empty stream if it does not exist.",
+                "    * ENTRIESREAD entries_read",
+                "      Set the group's entries_read counter (internal use).",
+                "CREATECONSUMER <key> <groupname> <consumer>",
+                "    Create a new consumer in the specified group.",
+                "DELCONSUMER <key> <groupname> <consumer>",
+                "    Remove the specified consumer.",
+                "DESTROY <key> <groupname>",
+                "    Remove the specified group.",
+                "SETID <key> <groupname> <id|$> [ENTRIESREAD entries_read]",
+                "    Set the current group ID and entries_read counter.",
+            ])
     }
 
     // MARK: XGROUP
 
-    private static let keyRequired = "ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use the MKSTREAM option to create an empty stream automatically."
+    private static let keyRequired =
+        "ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use the MKSTREAM option to create an empty stream automatically."
 
-    private static func noGroup(_ context: inout CommandContext, group: UnsafeRawBufferPointer, key: UnsafeRawBufferPointer) {
-        context.reply.writeError("NOGROUP No such consumer group '\(String(decoding: group, as: UTF8.self))' for key name '\(String(decoding: key, as: UTF8.self))'")
+    private static func noGroup(
+        _ context: inout CommandContext, group: UnsafeRawBufferPointer, key: UnsafeRawBufferPointer
+    ) {
+        context.reply.writeError(
+            "NOGROUP No such consumer group '\(String(decoding: group, as: UTF8.self))' for key name '\(String(decoding: key, as: UTF8.self))'"
+        )
     }
 
     /// Redis's error for a stream or group that is not there (XPENDING, XCLAIM, XAUTOCLAIM,
     /// XREADGROUP with `suffix`).
-    private static func noKeyOrGroup(_ context: inout CommandContext, key: UnsafeRawBufferPointer, group: UnsafeRawBufferPointer, suffix: String = "") {
-        context.reply.writeError("NOGROUP No such key '\(String(decoding: key, as: UTF8.self))' or consumer group '\(String(decoding: group, as: UTF8.self))'\(suffix)")
+    private static func noKeyOrGroup(
+        _ context: inout CommandContext, key: UnsafeRawBufferPointer, group: UnsafeRawBufferPointer, suffix: String = ""
+    ) {
+        context.reply.writeError(
+            "NOGROUP No such key '\(String(decoding: key, as: UTF8.self))' or consumer group '\(String(decoding: group, as: UTF8.self))'\(suffix)"
+        )
     }
 
     /// Runs `body` with the stream at argument 2 (XGROUP's key) locked.
-    private static func withGroupKey(_ context: inout CommandContext, _ body: (inout CommandContext, Shard, UnsafeRawBufferPointer, UInt64, StreamPayload?) -> Void) {
+    private static func withGroupKey(
+        _ context: inout CommandContext,
+        _ body: (inout CommandContext, Shard, UnsafeRawBufferPointer, UInt64, StreamPayload?) -> Void
+    ) {
         context.withTypedKey(.stream, argument: 2, read: false) { context, shard, key, hash, slot in
             body(&context, shard, key, hash, slot.map { shard.mutableEntry(at: $0).payload(as: StreamPayload.self) })
         }
     }
 
     /// `ENTRIESREAD n` at `index` (the only option left), or nil after the error.
-    private static func entriesReadOption(_ context: inout CommandContext, from index: Int, allowMakeStream: Bool) -> (entriesRead: Int64, makeStream: Bool)? {
+    private static func entriesReadOption(_ context: inout CommandContext, from index: Int, allowMakeStream: Bool) -> (
+        entriesRead: Int64, makeStream: Bool
+    )? {
         var entriesRead = StreamGroup.unknownEntriesRead
         var makeStream = false
         var position = index
@@ -118,7 +172,10 @@ enum StreamGroupCommands {
         return .some(id)
     }
 
-    private static func logPosition(_ context: inout CommandContext, _ word: StaticString, key: UnsafeRawBufferPointer, group: UnsafeRawBufferPointer, id: StreamID, entriesRead: Int64, makeStream: Bool) {
+    private static func logPosition(
+        _ context: inout CommandContext, _ word: StaticString, key: UnsafeRawBufferPointer,
+        group: UnsafeRawBufferPointer, id: StreamID, entriesRead: Int64, makeStream: Bool
+    ) {
         context.logEffect { log in
             log.argument("XGROUP")
             log.argument(word)
@@ -133,31 +190,38 @@ enum StreamGroupCommands {
 
     static func create(_ context: inout CommandContext) {
         guard let position = Self.positionArgument(&context),
-              let (entriesRead, makeStream) = Self.entriesReadOption(&context, from: 5, allowMakeStream: true) else { return }
+            let (entriesRead, makeStream) = Self.entriesReadOption(&context, from: 5, allowMakeStream: true)
+        else { return }
         let groupName = context.arguments[3]
         Self.withGroupKey(&context) { context, shard, key, hash, existing in
             guard existing != nil || makeStream else { return context.reply.writeError(Self.keyRequired) }
             let stream = existing ?? StreamPayload()
             let id = position ?? stream.lastID
-            guard stream.group(groupName) == nil else { return context.reply.writeError("BUSYGROUP Consumer Group name already exists") }
+            guard stream.group(groupName) == nil else {
+                return context.reply.writeError("BUSYGROUP Consumer Group name already exists")
+            }
             if existing == nil { context.store(shard, key, hash: hash, slot: nil, kind: .stream, payload: stream) }
             _ = stream.addGroup(StreamGroup(name: Array(groupName), lastDeliveredID: id, entriesRead: entriesRead))
             context.reply.writeOK()
-            Self.logPosition(&context, "CREATE", key: key, group: groupName, id: id, entriesRead: entriesRead, makeStream: existing == nil)
+            Self.logPosition(
+                &context, "CREATE", key: key, group: groupName, id: id, entriesRead: entriesRead,
+                makeStream: existing == nil)
             context.notify(KeyspaceEvents.stream, "xgroup-create", key)
         }
     }
 
     static func setID(_ context: inout CommandContext) {
         guard let position = Self.positionArgument(&context),
-              let (entriesRead, _) = Self.entriesReadOption(&context, from: 5, allowMakeStream: false) else { return }
+            let (entriesRead, _) = Self.entriesReadOption(&context, from: 5, allowMakeStream: false)
+        else { return }
         let groupName = context.arguments[3]
         Self.withGroup(&context) { context, key, stream, group in
             let id = position ?? stream.lastID
             group.lastDeliveredID = id
             group.entriesRead = entriesRead
             context.reply.writeOK()
-            Self.logPosition(&context, "SETID", key: key, group: groupName, id: id, entriesRead: entriesRead, makeStream: false)
+            Self.logPosition(
+                &context, "SETID", key: key, group: groupName, id: id, entriesRead: entriesRead, makeStream: false)
             context.notify(KeyspaceEvents.stream, "xgroup-setid", key)
         }
     }
@@ -177,7 +241,10 @@ enum StreamGroupCommands {
 
     /// Runs `body` with the group named at argument 3 of the stream at argument 2, or replies
     /// the error for a missing stream or group.
-    private static func withGroup(_ context: inout CommandContext, _ body: (inout CommandContext, UnsafeRawBufferPointer, StreamPayload, StreamGroup) -> Void) {
+    private static func withGroup(
+        _ context: inout CommandContext,
+        _ body: (inout CommandContext, UnsafeRawBufferPointer, StreamPayload, StreamGroup) -> Void
+    ) {
         let groupName = context.arguments[3]
         Self.withGroupKey(&context) { context, _, key, _, stream in
             guard let stream else { return context.reply.writeError(Self.keyRequired) }
@@ -215,13 +282,15 @@ enum StreamGroupCommands {
         guard let options = StreamCommands.parseReadOptions(&context, from: 4, group: true) else { return }
         let groupName = context.arguments[2]
         let consumerName = Array(context.arguments[3])
-        var ids: [StreamID?] = []   // nil: `>`
+        var ids: [StreamID?] = []  // nil: `>`
         for index in options.idIndices {
             let bytes = context.arguments[index]
             if bytes.count == 1 && bytes[0] == UInt8(ascii: ">") {
                 ids.append(nil)
             } else if bytes.count == 1 && bytes[0] == UInt8(ascii: "$") {
-                return context.reply.writeError("ERR The $ ID is meaningless in the context of XREADGROUP: you want to read the history of this consumer by specifying a proper ID, or use the > ID to get new messages. The $ ID would just return an empty result set.")
+                return context.reply.writeError(
+                    "ERR The $ ID is meaningless in the context of XREADGROUP: you want to read the history of this consumer by specifying a proper ID, or use the > ID to get new messages. The $ ID would just return an empty result set."
+                )
             } else {
                 guard let id = StreamCommands.idArgument(&context, index) else { return }
                 ids.append(id)
@@ -238,9 +307,11 @@ enum StreamGroupCommands {
             let shard = database.shard(for: hashes[position])
             guard let located = context.locate(key, hash: hashes[position], in: shard, as: .stream) else { return }
             guard case .at(let slot) = located,
-                  case let stream = shard.mutableEntry(at: slot).payload(as: StreamPayload.self),
-                  let group = stream.group(groupName) else {
-                return Self.noKeyOrGroup(&context, key: key, group: groupName, suffix: " in XREADGROUP with GROUP option")
+                case let stream = shard.mutableEntry(at: slot).payload(as: StreamPayload.self),
+                let group = stream.group(groupName)
+            else {
+                return Self.noKeyOrGroup(
+                    &context, key: key, group: groupName, suffix: " in XREADGROUP with GROUP option")
             }
             targets.append((stream, group))
         }
@@ -254,18 +325,24 @@ enum StreamGroupCommands {
             let consumer = Self.touchConsumer(&context, group, name: consumerName, key: key, groupName: groupName)
             if let id = ids[position] {
                 StreamCommands.writeStreamKey(&body, key)
-                Self.readHistory(&context, stream, group, consumer, after: id, count: options.count, key: key, groupName: groupName, into: &body)
+                Self.readHistory(
+                    &context, stream, group, consumer, after: id, count: options.count, key: key, groupName: groupName,
+                    into: &body)
                 replied += 1
             } else if stream.hasEntries(from: group.lastDeliveredID.successor ?? .max), group.lastDeliveredID != .max {
                 StreamCommands.writeStreamKey(&body, key)
-                Self.deliverNew(&context, stream, group, consumer, count: options.count, noAck: options.noAck, key: key, groupName: groupName, into: &body)
+                Self.deliverNew(
+                    &context, stream, group, consumer, count: options.count, noAck: options.noAck, key: key,
+                    groupName: groupName, into: &body)
                 replied += 1
             }
         }
         if replied == 0 {
             if let block = options.blockMilliseconds, !context.inTransaction {
-                return context.block(keys: options.keyIndices, timeout: Double(block) / 1000,
-                                     operation: .streamGroupRead(group: Array(groupName), consumer: consumerName, count: options.count, noAck: options.noAck))
+                return context.block(
+                    keys: options.keyIndices, timeout: Double(block) / 1000,
+                    operation: .streamGroupRead(
+                        group: Array(groupName), consumer: consumerName, count: options.count, noAck: options.noAck))
             }
             return context.reply.writeNullArray()
         }
@@ -274,7 +351,10 @@ enum StreamGroupCommands {
     }
 
     /// The consumer, created if needed (logged as XGROUP CREATECONSUMER), seen now.
-    private static func touchConsumer(_ context: inout CommandContext, _ group: StreamGroup, name: [UInt8], key: UnsafeRawBufferPointer, groupName: UnsafeRawBufferPointer) -> StreamConsumer {
+    private static func touchConsumer(
+        _ context: inout CommandContext, _ group: StreamGroup, name: [UInt8], key: UnsafeRawBufferPointer,
+        groupName: UnsafeRawBufferPointer
+    ) -> StreamConsumer {
         var created = false
         let consumer = group.consumer(name, now: context.now, created: &created)
         consumer.seenTime = context.now
@@ -294,7 +374,8 @@ enum StreamGroupCommands {
     /// Delivers the entries after the group's position to `consumer` (`>`), writing them.
     static func deliverNew(
         _ context: inout CommandContext, _ stream: StreamPayload, _ group: StreamGroup, _ consumer: StreamConsumer,
-        count: Int, noAck: Bool, key: UnsafeRawBufferPointer, groupName: UnsafeRawBufferPointer, into reply: inout RESPReplyWriter
+        count: Int, noAck: Bool, key: UnsafeRawBufferPointer, groupName: UnsafeRawBufferPointer,
+        into reply: inout RESPReplyWriter
     ) {
         var entries: [(StreamChunk, StreamChunk.Cursor)] = []
         if let start = group.lastDeliveredID.successor {
@@ -348,7 +429,8 @@ enum StreamGroupCommands {
     /// and counts the delivery of the ones that still exist.
     private static func readHistory(
         _ context: inout CommandContext, _ stream: StreamPayload, _ group: StreamGroup, _ consumer: StreamConsumer,
-        after start: StreamID, count: Int, key: UnsafeRawBufferPointer, groupName: UnsafeRawBufferPointer, into reply: inout RESPReplyWriter
+        after start: StreamID, count: Int, key: UnsafeRawBufferPointer, groupName: UnsafeRawBufferPointer,
+        into reply: inout RESPReplyWriter
     ) {
         var index = start.successor.map { consumer.pending.lowerBound($0) } ?? consumer.pending.count
         var listed: [StreamID] = []
@@ -388,7 +470,8 @@ enum StreamGroupCommands {
 
     /// Serves an XREADGROUP waiter from `key`.
     static func serveGroupRead(
-        _ context: inout CommandContext, _ waiter: Waiter, key: UnsafeRawBufferPointer, group groupName: [UInt8], consumer consumerName: [UInt8],
+        _ context: inout CommandContext, _ waiter: Waiter, key: UnsafeRawBufferPointer, group groupName: [UInt8],
+        consumer consumerName: [UInt8],
         count: Int, noAck: Bool, reply: inout RESPReplyWriter
     ) -> ServeOutcome {
         let hash = context.hash(key)
@@ -396,7 +479,9 @@ enum StreamGroupCommands {
         context.lock(shard)
         defer { context.unlock(shard) }
         let slot = shard.lookup(key, hash: hash, now: context.now)
-        let stream = slot.flatMap { shard.entry(at: $0).kind == .stream ? shard.mutableEntry(at: $0).payload(as: StreamPayload.self) : nil }
+        let stream = slot.flatMap {
+            shard.entry(at: $0).kind == .stream ? shard.mutableEntry(at: $0).payload(as: StreamPayload.self) : nil
+        }
         // Served only after a change to the key, so a missing stream was deleted, and a missing
         // group destroyed: the reader learns which, as in Redis.
         guard let stream else {
@@ -409,13 +494,17 @@ enum StreamGroupCommands {
             reply.writeError("NOGROUP the consumer group this client was blocked on no longer exists")
             return .served
         }
-        guard group.lastDeliveredID != .max, stream.hasEntries(from: group.lastDeliveredID.successor!) else { return .empty }
+        guard group.lastDeliveredID != .max, stream.hasEntries(from: group.lastDeliveredID.successor!) else {
+            return .empty
+        }
         guard waiter.claim() else { return .finishedElsewhere }
         groupName.withUnsafeBytes { groupBytes in
             let consumer = Self.touchConsumer(&context, group, name: consumerName, key: key, groupName: groupBytes)
             StreamCommands.writeStreamsHeader(&reply, count: 1)
             StreamCommands.writeStreamKey(&reply, key)
-            Self.deliverNew(&context, stream, group, consumer, count: count, noAck: noAck, key: key, groupName: groupBytes, into: &reply)
+            Self.deliverNew(
+                &context, stream, group, consumer, count: count, noAck: noAck, key: key, groupName: groupBytes,
+                into: &reply)
         }
         return .served
     }
@@ -458,8 +547,9 @@ enum StreamGroupCommands {
             }
             guard argumentCount - index <= 4 else { return context.replySyntaxError() }
             guard let first = StreamCommands.boundArgument(&context, index, isEnd: false),
-                  let last = StreamCommands.boundArgument(&context, index + 1, isEnd: true),
-                  let limit = context.integerArgument(index + 2) else { return }
+                let last = StreamCommands.boundArgument(&context, index + 1, isEnd: true),
+                let limit = context.integerArgument(index + 2)
+            else { return }
             start = first
             end = last
             count = Int(max(limit, 0))
@@ -475,7 +565,9 @@ enum StreamGroupCommands {
             }
             var pending = group.pending
             if let consumerName {
-                guard let consumer = group.consumers[Array(consumerName)] else { return context.reply.writeArrayHeader(count: 0) }
+                guard let consumer = group.consumers[Array(consumerName)] else {
+                    return context.reply.writeArrayHeader(count: 0)
+                }
                 pending = consumer.pending
             }
             var rows: [(StreamID, PendingEntry)] = []
@@ -566,7 +658,8 @@ enum StreamGroupCommands {
                 guard let id = StreamCommands.idArgument(&context, index, strict: true) else { return }
                 lastID = id
             } else {
-                return context.reply.writeError("ERR Unrecognized XCLAIM option '\(String(decoding: word, as: UTF8.self))'")
+                return context.reply.writeError(
+                    "ERR Unrecognized XCLAIM option '\(String(decoding: word, as: UTF8.self))'")
             }
             index += 1
         }
@@ -641,7 +734,9 @@ enum StreamGroupCommands {
                 index += 1
             } else if word.equalsIgnoringCase("COUNT") && index + 1 < context.arguments.count {
                 guard let value = context.integerArgument(index + 1) else { return }
-                guard value >= 1, value <= Int64.max / 10 else { return context.reply.writeError("ERR COUNT must be > 0") }
+                guard value >= 1, value <= Int64.max / 10 else {
+                    return context.reply.writeError("ERR COUNT must be > 0")
+                }
                 count = Int(value)
                 index += 2
             } else {
@@ -685,7 +780,11 @@ enum StreamGroupCommands {
                 if !claimed.isEmpty { consumer.activeTime = now }
             }
             context.reply.writeArrayHeader(count: 3)
-            if position < group.pending.count { context.reply.writeStreamID(group.pending.ids[position]) } else { context.reply.writeStreamID(.zero) }
+            if position < group.pending.count {
+                context.reply.writeStreamID(group.pending.ids[position])
+            } else {
+                context.reply.writeStreamID(.zero)
+            }
             context.reply.writeArrayHeader(count: claimed.count)
             for id in claimed {
                 if justID {

@@ -4,33 +4,46 @@ import WharfProtocol
 /// XINFO STREAM (and FULL), GROUPS and CONSUMERS. Read-only: nothing is logged.
 enum StreamInfoCommands {
     static let declarations: [CommandSpec] = [
-        CommandSpec("xinfo", arity: -2, flags: [], acl: [], group: .stream, since: "5.0.0",
-                    summary: "A container for stream introspection commands.", complexity: "Depends on subcommand.", handler: nil,
-                    subcommands: [
-                        CommandSpec("stream", arity: -3, flags: [.readonly], keys: KeyPositions(first: 2, last: 2, step: 1), acl: [.stream], group: .stream,
-                                    since: "5.0.0", summary: "Returns information about a stream.", handler: stream),
-                        CommandSpec("groups", arity: 3, flags: [.readonly], keys: KeyPositions(first: 2, last: 2, step: 1), acl: [.stream], group: .stream,
-                                    since: "5.0.0", summary: "Returns a list of the consumer groups of a stream.", handler: groups),
-                        CommandSpec("consumers", arity: 4, flags: [.readonly], keys: KeyPositions(first: 2, last: 2, step: 1), acl: [.stream], group: .stream,
-                                    since: "5.0.0", summary: "Returns a list of the consumers in a consumer group.", handler: consumers),
-                        CommandSpec("help", arity: 2, flags: [.loading, .stale], acl: [.stream], group: .stream,
-                                    since: "5.0.0", summary: "Returns helpful text about the different subcommands.", handler: help),
-                    ]),
+        CommandSpec(
+            "xinfo", arity: -2, flags: [], acl: [], group: .stream, since: "5.0.0",
+            summary: "A container for stream introspection commands.", complexity: "Depends on subcommand.",
+            handler: nil,
+            subcommands: [
+                CommandSpec(
+                    "stream", arity: -3, flags: [.readonly], keys: KeyPositions(first: 2, last: 2, step: 1),
+                    acl: [.stream], group: .stream,
+                    since: "5.0.0", summary: "Returns information about a stream.", handler: stream),
+                CommandSpec(
+                    "groups", arity: 3, flags: [.readonly], keys: KeyPositions(first: 2, last: 2, step: 1),
+                    acl: [.stream], group: .stream,
+                    since: "5.0.0", summary: "Returns a list of the consumer groups of a stream.", handler: groups),
+                CommandSpec(
+                    "consumers", arity: 4, flags: [.readonly], keys: KeyPositions(first: 2, last: 2, step: 1),
+                    acl: [.stream], group: .stream,
+                    since: "5.0.0", summary: "Returns a list of the consumers in a consumer group.", handler: consumers),
+                CommandSpec(
+                    "help", arity: 2, flags: [.loading, .stale], acl: [.stream], group: .stream,
+                    since: "5.0.0", summary: "Returns helpful text about the different subcommands.", handler: help),
+            ])
     ]
 
     static func help(_ context: inout CommandContext) {
-        context.replyHelp(command: "XINFO", lines: [
-            "CONSUMERS <key> <groupname>",
-            "    Show consumers of <groupname>.",
-            "GROUPS <key>",
-            "    Show the stream consumer groups.",
-            "STREAM <key> [FULL [COUNT <count>]",
-            "    Show information about the stream.",
-        ])
+        context.replyHelp(
+            command: "XINFO",
+            lines: [
+                "CONSUMERS <key> <groupname>",
+                "    Show consumers of <groupname>.",
+                "GROUPS <key>",
+                "    Show the stream consumer groups.",
+                "STREAM <key> [FULL [COUNT <count>]",
+                "    Show information about the stream.",
+            ])
     }
 
     /// Runs `body` with the stream at argument 2, or replies `ERR no such key`.
-    private static func withStream(_ context: inout CommandContext, _ body: (inout CommandContext, UnsafeRawBufferPointer, StreamPayload) -> Void) {
+    private static func withStream(
+        _ context: inout CommandContext, _ body: (inout CommandContext, UnsafeRawBufferPointer, StreamPayload) -> Void
+    ) {
         context.withTypedKey(.stream, argument: 2, read: true) { context, shard, key, _, slot in
             guard let slot else { return context.reply.writeError("ERR no such key") }
             body(&context, key, shard.entry(at: slot).payload(as: StreamPayload.self))
@@ -48,7 +61,9 @@ enum StreamInfoCommands {
             guard context.arguments[3].equalsIgnoringCase("FULL") else { return context.replySyntaxError() }
             full = true
             if context.arguments.count > 4 {
-                guard context.arguments.count == 6, context.arguments[4].equalsIgnoringCase("COUNT") else { return context.replySyntaxError() }
+                guard context.arguments.count == 6, context.arguments[4].equalsIgnoringCase("COUNT") else {
+                    return context.replySyntaxError()
+                }
                 guard let value = context.integerArgument(5) else { return }
                 count = Int(max(value, 0))
             }
@@ -144,7 +159,11 @@ enum StreamInfoCommands {
     /// `entries-read` and `lag`, nil where Redis cannot know them.
     private static func writeCounters(_ reply: inout RESPReplyWriter, _ stream: StreamPayload, _ group: StreamGroup) {
         Self.field(&reply, "entries-read")
-        if group.entriesRead == StreamGroup.unknownEntriesRead { reply.writeNull() } else { reply.writeInteger(group.entriesRead) }
+        if group.entriesRead == StreamGroup.unknownEntriesRead {
+            reply.writeNull()
+        } else {
+            reply.writeInteger(group.entriesRead)
+        }
         Self.field(&reply, "lag")
         if let lag = stream.lag(of: group) { reply.writeInteger(lag) } else { reply.writeNull() }
     }
@@ -171,7 +190,9 @@ enum StreamInfoCommands {
         let groupName = context.arguments[3]
         Self.withStream(&context) { context, key, stream in
             guard let group = stream.group(groupName) else {
-                return context.reply.writeError("NOGROUP No such consumer group '\(String(decoding: groupName, as: UTF8.self))' for key name '\(String(decoding: key, as: UTF8.self))'")
+                return context.reply.writeError(
+                    "NOGROUP No such consumer group '\(String(decoding: groupName, as: UTF8.self))' for key name '\(String(decoding: key, as: UTF8.self))'"
+                )
             }
             let now = context.now
             let consumers = group.sortedConsumers

@@ -1,8 +1,8 @@
-import WharfStorage
+import Atomics
 import NIOCore
 import Synchronization
-import Atomics
 import WharfProtocol
+import WharfStorage
 
 /// String commands: GET SET and their variants, counters, APPEND, ranges, LCS.
 ///
@@ -11,50 +11,105 @@ import WharfProtocol
 /// so replay does not depend on the time or on the previous value.
 enum StringCommands {
     static let declarations: [CommandSpec] = [
-        CommandSpec("get", arity: 2, flags: [.readonly, .fast], keys: .single, acl: [.string], group: .string,
-                    since: "1.0.0", summary: "Returns the string value of a key.", handler: get),
-        CommandSpec("set", arity: -3, flags: [.write, .denyOOM], keys: .single, acl: [.string], group: .string,
-                    since: "1.0.0", summary: "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist.", handler: set),
-        CommandSpec("setnx", arity: 3, flags: [.write, .denyOOM, .fast], keys: .single, acl: [.string], group: .string,
-                    since: "1.0.0", summary: "Set the string value of a key only when the key doesn't exist.", handler: setnx),
-        CommandSpec("setex", arity: 4, flags: [.write, .denyOOM], keys: .single, acl: [.string], group: .string,
-                    since: "2.0.0", summary: "Sets the string value and expiration time of a key. Creates the key if it doesn't exist.", handler: setex),
-        CommandSpec("psetex", arity: 4, flags: [.write, .denyOOM], keys: .single, acl: [.string], group: .string,
-                    since: "2.6.0", summary: "Sets both string value and expiration time in milliseconds of a key. The key is created if it doesn't exist.", handler: psetex),
-        CommandSpec("getex", arity: -2, flags: [.write, .fast], keys: .single, acl: [.string], group: .string,
-                    since: "6.2.0", summary: "Returns the string value of a key after setting its expiration time.", handler: getex),
-        CommandSpec("getdel", arity: 2, flags: [.write, .fast], keys: .single, acl: [.string], group: .string,
-                    since: "6.2.0", summary: "Returns the string value of a key after deleting the key.", handler: getdel),
-        CommandSpec("getset", arity: 3, flags: [.write, .denyOOM, .fast], keys: .single, acl: [.string], group: .string,
-                    since: "1.0.0", summary: "Returns the previous string value of a key after setting it to a new value.", handler: getset),
-        CommandSpec("mget", arity: -2, flags: [.readonly, .fast], keys: .all, acl: [.string], group: .string,
-                    since: "1.0.0", summary: "Atomically returns the string values of one or more keys.", complexity: "O(N) where N is the number of keys to retrieve.", handler: mget),
-        CommandSpec("mset", arity: -3, flags: [.write, .denyOOM], keys: .pairs, acl: [.string], group: .string,
-                    since: "1.0.1", summary: "Atomically creates or modifies the string values of one or more keys.", complexity: "O(N) where N is the number of keys to set.", handler: mset),
-        CommandSpec("msetnx", arity: -3, flags: [.write, .denyOOM], keys: .pairs, acl: [.string], group: .string,
-                    since: "1.0.1", summary: "Atomically modifies the string values of one or more keys only when all keys don't exist.", complexity: "O(N) where N is the number of keys to set.", handler: msetnx),
-        CommandSpec("incr", arity: 2, flags: [.write, .denyOOM, .fast], keys: .single, acl: [.string], group: .string,
-                    since: "1.0.0", summary: "Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.", handler: incr),
-        CommandSpec("decr", arity: 2, flags: [.write, .denyOOM, .fast], keys: .single, acl: [.string], group: .string,
-                    since: "1.0.0", summary: "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.", handler: decr),
-        CommandSpec("incrby", arity: 3, flags: [.write, .denyOOM, .fast], keys: .single, acl: [.string], group: .string,
-                    since: "1.0.0", summary: "Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist.", handler: incrby),
-        CommandSpec("decrby", arity: 3, flags: [.write, .denyOOM, .fast], keys: .single, acl: [.string], group: .string,
-                    since: "1.0.0", summary: "Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist.", handler: decrby),
-        CommandSpec("incrbyfloat", arity: 3, flags: [.write, .denyOOM, .fast], keys: .single, acl: [.string], group: .string,
-                    since: "2.6.0", summary: "Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist.", handler: incrbyfloat),
-        CommandSpec("append", arity: 3, flags: [.write, .denyOOM, .fast], keys: .single, acl: [.string], group: .string,
-                    since: "2.0.0", summary: "Appends a string to the value of a key. Creates the key if it doesn't exist.", handler: append),
-        CommandSpec("strlen", arity: 2, flags: [.readonly, .fast], keys: .single, acl: [.string], group: .string,
-                    since: "2.2.0", summary: "Returns the length of a string value.", handler: strlen),
-        CommandSpec("getrange", arity: 4, flags: [.readonly], keys: .single, acl: [.string], group: .string,
-                    since: "2.4.0", summary: "Returns a substring of the string stored at a key.", complexity: "O(N) where N is the length of the returned string.", handler: getrange),
-        CommandSpec("substr", arity: 4, flags: [.readonly], keys: .single, acl: [.string], group: .string,
-                    since: "1.0.0", summary: "Returns a substring from a string value.", complexity: "O(N) where N is the length of the returned string.", handler: getrange),
-        CommandSpec("setrange", arity: 4, flags: [.write, .denyOOM], keys: .single, acl: [.string], group: .string,
-                    since: "2.2.0", summary: "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist.", handler: setrange),
-        CommandSpec("lcs", arity: -3, flags: [.readonly], keys: .two, acl: [.string], group: .string,
-                    since: "7.0.0", summary: "Finds the longest common substring.", complexity: "O(N*M) where N and M are the lengths of s1 and s2, respectively", handler: lcs),
+        CommandSpec(
+            "get", arity: 2, flags: [.readonly, .fast], keys: .single, acl: [.string], group: .string,
+            since: "1.0.0", summary: "Returns the string value of a key.", handler: get),
+        CommandSpec(
+            "set", arity: -3, flags: [.write, .denyOOM], keys: .single, acl: [.string], group: .string,
+            since: "1.0.0",
+            summary: "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist.",
+            handler: set),
+        CommandSpec(
+            "setnx", arity: 3, flags: [.write, .denyOOM, .fast], keys: .single, acl: [.string], group: .string,
+            since: "1.0.0", summary: "Set the string value of a key only when the key doesn't exist.", handler: setnx),
+        CommandSpec(
+            "setex", arity: 4, flags: [.write, .denyOOM], keys: .single, acl: [.string], group: .string,
+            since: "2.0.0",
+            summary: "Sets the string value and expiration time of a key. Creates the key if it doesn't exist.",
+            handler: setex),
+        CommandSpec(
+            "psetex", arity: 4, flags: [.write, .denyOOM], keys: .single, acl: [.string], group: .string,
+            since: "2.6.0",
+            summary:
+                "Sets both string value and expiration time in milliseconds of a key. The key is created if it doesn't exist.",
+            handler: psetex),
+        CommandSpec(
+            "getex", arity: -2, flags: [.write, .fast], keys: .single, acl: [.string], group: .string,
+            since: "6.2.0", summary: "Returns the string value of a key after setting its expiration time.",
+            handler: getex),
+        CommandSpec(
+            "getdel", arity: 2, flags: [.write, .fast], keys: .single, acl: [.string], group: .string,
+            since: "6.2.0", summary: "Returns the string value of a key after deleting the key.", handler: getdel),
+        CommandSpec(
+            "getset", arity: 3, flags: [.write, .denyOOM, .fast], keys: .single, acl: [.string], group: .string,
+            since: "1.0.0", summary: "Returns the previous string value of a key after setting it to a new value.",
+            handler: getset),
+        CommandSpec(
+            "mget", arity: -2, flags: [.readonly, .fast], keys: .all, acl: [.string], group: .string,
+            since: "1.0.0", summary: "Atomically returns the string values of one or more keys.",
+            complexity: "O(N) where N is the number of keys to retrieve.", handler: mget),
+        CommandSpec(
+            "mset", arity: -3, flags: [.write, .denyOOM], keys: .pairs, acl: [.string], group: .string,
+            since: "1.0.1", summary: "Atomically creates or modifies the string values of one or more keys.",
+            complexity: "O(N) where N is the number of keys to set.", handler: mset),
+        CommandSpec(
+            "msetnx", arity: -3, flags: [.write, .denyOOM], keys: .pairs, acl: [.string], group: .string,
+            since: "1.0.1",
+            summary: "Atomically modifies the string values of one or more keys only when all keys don't exist.",
+            complexity: "O(N) where N is the number of keys to set.", handler: msetnx),
+        CommandSpec(
+            "incr", arity: 2, flags: [.write, .denyOOM, .fast], keys: .single, acl: [.string], group: .string,
+            since: "1.0.0",
+            summary: "Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.",
+            handler: incr),
+        CommandSpec(
+            "decr", arity: 2, flags: [.write, .denyOOM, .fast], keys: .single, acl: [.string], group: .string,
+            since: "1.0.0",
+            summary: "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.",
+            handler: decr),
+        CommandSpec(
+            "incrby", arity: 3, flags: [.write, .denyOOM, .fast], keys: .single, acl: [.string], group: .string,
+            since: "1.0.0",
+            summary:
+                "Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist.",
+            handler: incrby),
+        CommandSpec(
+            "decrby", arity: 3, flags: [.write, .denyOOM, .fast], keys: .single, acl: [.string], group: .string,
+            since: "1.0.0",
+            summary:
+                "Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist.",
+            handler: decrby),
+        CommandSpec(
+            "incrbyfloat", arity: 3, flags: [.write, .denyOOM, .fast], keys: .single, acl: [.string], group: .string,
+            since: "2.6.0",
+            summary:
+                "Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist.",
+            handler: incrbyfloat),
+        CommandSpec(
+            "append", arity: 3, flags: [.write, .denyOOM, .fast], keys: .single, acl: [.string], group: .string,
+            since: "2.0.0", summary: "Appends a string to the value of a key. Creates the key if it doesn't exist.",
+            handler: append),
+        CommandSpec(
+            "strlen", arity: 2, flags: [.readonly, .fast], keys: .single, acl: [.string], group: .string,
+            since: "2.2.0", summary: "Returns the length of a string value.", handler: strlen),
+        CommandSpec(
+            "getrange", arity: 4, flags: [.readonly], keys: .single, acl: [.string], group: .string,
+            since: "2.4.0", summary: "Returns a substring of the string stored at a key.",
+            complexity: "O(N) where N is the length of the returned string.", handler: getrange),
+        CommandSpec(
+            "substr", arity: 4, flags: [.readonly], keys: .single, acl: [.string], group: .string,
+            since: "1.0.0", summary: "Returns a substring from a string value.",
+            complexity: "O(N) where N is the length of the returned string.", handler: getrange),
+        CommandSpec(
+            "setrange", arity: 4, flags: [.write, .denyOOM], keys: .single, acl: [.string], group: .string,
+            since: "2.2.0",
+            summary:
+                "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist.",
+            handler: setrange),
+        CommandSpec(
+            "lcs", arity: -3, flags: [.readonly], keys: .two, acl: [.string], group: .string,
+            since: "7.0.0", summary: "Finds the longest common substring.",
+            complexity: "O(N*M) where N and M are the lengths of s1 and s2, respectively", handler: lcs),
     ]
 
     // MARK: GET and SET
@@ -176,7 +231,9 @@ enum StringCommands {
             context.reply.writeInteger(0)
             return
         }
-        shard.insert(Entry.makeString(key: key, value: context.arguments[2], expireAt: nil, access: context.initialAccessClock), hash: hash)
+        shard.insert(
+            Entry.makeString(key: key, value: context.arguments[2], expireAt: nil, access: context.initialAccessClock),
+            hash: hash)
         context.reply.writeInteger(1)
         let value = context.arguments[2]
         context.logEffect { log in
@@ -285,7 +342,8 @@ enum StringCommands {
         let shard = context.database.shard(for: hash)
         context.lock(shard)
         defer { context.unlock(shard) }
-        let entry = Entry.makeString(key: key, value: context.arguments[2], expireAt: nil, access: context.initialAccessClock)
+        let entry = Entry.makeString(
+            key: key, value: context.arguments[2], expireAt: nil, access: context.initialAccessClock)
         let value = context.arguments[2]
         guard let slot = shard.lookup(key, hash: hash, now: context.now) else {
             context.reply.writeNull()
@@ -342,7 +400,8 @@ enum StringCommands {
     private static func mget(_ context: inout CommandContext, hashes: UnsafeMutableBufferPointer<UInt64>) {
         let keyCount = context.arguments.count - 1
         let database = context.database
-        let selection = selectShards(context.arguments, in: database, hasher: context.engine.keyspace.hasher, from: 1, step: 1, hashes: hashes)
+        let selection = selectShards(
+            context.arguments, in: database, hasher: context.engine.keyspace.hasher, from: 1, step: 1, hashes: hashes)
         context.lock(selection, in: database)
         defer { context.unlock(selection, in: database) }
         context.reply.writeArrayHeader(count: keyCount)
@@ -368,7 +427,8 @@ enum StringCommands {
     private static func msetGeneric(_ context: inout CommandContext, onlyIfNoneExist: Bool) {
         let count = context.arguments.count
         guard count % 2 == 1 else {
-            context.reply.writeError("ERR wrong number of arguments for '\(onlyIfNoneExist ? "msetnx" : "mset")' command")
+            context.reply.writeError(
+                "ERR wrong number of arguments for '\(onlyIfNoneExist ? "msetnx" : "mset")' command")
             return
         }
         withUnsafeTemporaryAllocation(of: UInt64.self, capacity: (count - 1) / 2) { hashes in
@@ -376,10 +436,13 @@ enum StringCommands {
         }
     }
 
-    private static func msetLocked(_ context: inout CommandContext, onlyIfNoneExist: Bool, hashes: UnsafeMutableBufferPointer<UInt64>) {
+    private static func msetLocked(
+        _ context: inout CommandContext, onlyIfNoneExist: Bool, hashes: UnsafeMutableBufferPointer<UInt64>
+    ) {
         let pairCount = (context.arguments.count - 1) / 2
         let database = context.database
-        let selection = selectShards(context.arguments, in: database, hasher: context.engine.keyspace.hasher, from: 1, step: 2, hashes: hashes)
+        let selection = selectShards(
+            context.arguments, in: database, hasher: context.engine.keyspace.hasher, from: 1, step: 2, hashes: hashes)
         context.lock(selection, in: database)
         defer { context.unlock(selection, in: database) }
         if onlyIfNoneExist {
@@ -438,7 +501,9 @@ enum StringCommands {
         context.lock(shard)
         defer { context.unlock(shard) }
         guard let slot = shard.lookup(key, hash: hash, now: context.now) else {
-            shard.insert(Entry.makeInteger(key: key, value: delta, expireAt: nil, access: context.initialAccessClock), hash: hash)
+            shard.insert(
+                Entry.makeInteger(key: key, value: delta, expireAt: nil, access: context.initialAccessClock), hash: hash
+            )
             context.reply.writeInteger(delta)
             context.logCommand()
             context.notify(KeyspaceEvents.string, "incrby", key)
@@ -452,7 +517,9 @@ enum StringCommands {
         case .integer:
             current = shard.entry(at: slot).integerValue
         case .string, .growableString:
-            guard let parsed = shard.entry(at: slot).withStringBytes({ DecimalInteger.parse($0) }) else { return context.replyNotInteger() }
+            guard let parsed = shard.entry(at: slot).withStringBytes({ DecimalInteger.parse($0) }) else {
+                return context.replyNotInteger()
+            }
             current = parsed
         default:
             return context.replyWrongType()
@@ -469,7 +536,10 @@ enum StringCommands {
             context.touch(target)
         } else {
             let expireAt = shard.entry(at: slot).expireAt
-            shard.replace(at: slot, with: Entry.makeInteger(key: key, value: result, expireAt: expireAt, access: context.initialAccessClock))
+            shard.replace(
+                at: slot,
+                with: Entry.makeInteger(key: key, value: result, expireAt: expireAt, access: context.initialAccessClock)
+            )
         }
         context.logCommand()
         context.notify(KeyspaceEvents.string, "incrby", key)
@@ -487,7 +557,9 @@ enum StringCommands {
         if let slot {
             let entry = shard.entry(at: slot)
             guard entry.isString else { return context.replyWrongType() }
-            guard let parsed = entry.withStringBytes({ LongDoubleText.parse($0) }) else { return context.replyNotFloat() }
+            guard let parsed = entry.withStringBytes({ LongDoubleText.parse($0) }) else {
+                return context.replyNotFloat()
+            }
             current = parsed
         }
         guard let delta = LongDoubleText.parse(context.arguments[2]) else { return context.replyNotFloat() }
@@ -499,7 +571,8 @@ enum StringCommands {
         var text = LongDoubleText.format(result)
         let expireAt = slot.map { shard.entry(at: $0).expireAt } ?? nil
         text.withUTF8 { utf8 in
-            let entry = Entry.makeRawString(key: key, value: UnsafeRawBufferPointer(utf8), expireAt: expireAt, access: context.initialAccessClock)
+            let entry = Entry.makeRawString(
+                key: key, value: UnsafeRawBufferPointer(utf8), expireAt: expireAt, access: context.initialAccessClock)
             if let slot { shard.replace(at: slot, with: entry) } else { shard.insert(entry, hash: hash) }
             context.reply.writeBulkString(UnsafeRawBufferPointer(utf8))
             // Logged as the value it produced: float formatting must not be redone on replay.
@@ -531,7 +604,9 @@ enum StringCommands {
         context.lock(shard)
         defer { context.unlock(shard) }
         guard let slot = shard.lookup(key, hash: hash, now: context.now) else {
-            shard.insert(Entry.makeString(key: key, value: addition, expireAt: nil, access: context.initialAccessClock), hash: hash)
+            shard.insert(
+                Entry.makeString(key: key, value: addition, expireAt: nil, access: context.initialAccessClock),
+                hash: hash)
             context.reply.writeInteger(addition.count)
             context.logCommand()
             context.notify(KeyspaceEvents.string, "append", key)
@@ -552,11 +627,13 @@ enum StringCommands {
         let entry = shard.entry(at: slot)
         var bytes = entry.stringBytes
         bytes.append(contentsOf: addition)
-        let grown = Entry.makeObject(key: key, kind: .growableString, payload: GrowableString(bytes: bytes), expireAt: entry.expireAt, access: context.initialAccessClock)
+        let grown = Entry.makeObject(
+            key: key, kind: .growableString, payload: GrowableString(bytes: bytes), expireAt: entry.expireAt,
+            access: context.initialAccessClock)
         shard.replace(at: slot, with: grown)
         context.reply.writeInteger(bytes.count)
         context.logCommand()
-            context.notify(KeyspaceEvents.string, "append", key)
+        context.notify(KeyspaceEvents.string, "append", key)
     }
 
     static func strlen(_ context: inout CommandContext) {
@@ -636,11 +713,13 @@ enum StringCommands {
         let entry = slot.map { shard.entry(at: $0) }
         var bytes = entry?.stringBytes ?? []
         Self.patch(&bytes, at: offset, with: patch)
-        let updated = Entry.makeObject(key: key, kind: .growableString, payload: GrowableString(bytes: bytes), expireAt: entry?.expireAt, access: context.initialAccessClock)
+        let updated = Entry.makeObject(
+            key: key, kind: .growableString, payload: GrowableString(bytes: bytes), expireAt: entry?.expireAt,
+            access: context.initialAccessClock)
         if let slot { shard.replace(at: slot, with: updated) } else { shard.insert(updated, hash: hash) }
         context.reply.writeInteger(bytes.count)
         context.logCommand()
-            context.notify(KeyspaceEvents.string, "setrange", key)
+        context.notify(KeyspaceEvents.string, "setrange", key)
     }
 
     private static func patch(_ bytes: inout [UInt8], at offset: Int, with patch: UnsafeRawBufferPointer) {
@@ -699,8 +778,10 @@ enum StringCommands {
     /// moment; nil when either key holds another type.
     private static func readStringsForLCS(_ context: inout CommandContext) -> ([UInt8], [UInt8])? {
         let database = context.database
-        let keyA = context.arguments[1], keyB = context.arguments[2]
-        let hashA = context.hash(keyA), hashB = context.hash(keyB)
+        let keyA = context.arguments[1]
+        let keyB = context.arguments[2]
+        let hashA = context.hash(keyA)
+        let hashB = context.hash(keyB)
         var selection = ShardSelection()
         selection.insert(database.shardIndex(for: hashA))
         selection.insert(database.shardIndex(for: hashB))

@@ -29,16 +29,29 @@ package struct WatchedKey {
 /// it, not at all.
 enum TransactionCommands {
     static let declarations: [CommandSpec] = [
-        CommandSpec("multi", arity: 1, flags: [.noScript, .loading, .stale, .fast, .allowBusy], acl: [.transaction], group: .transactions,
-                    since: "1.2.0", summary: "Starts a transaction.", handler: multi),
-        CommandSpec("exec", arity: 1, flags: [.noScript, .loading, .stale, .skipSlowlog], acl: [.transaction], group: .transactions,
-                    since: "1.2.0", summary: "Executes all commands in a transaction.", complexity: "Depends on commands in the transaction", handler: exec),
-        CommandSpec("discard", arity: 1, flags: [.noScript, .loading, .stale, .fast, .allowBusy], acl: [.transaction], group: .transactions,
-                    since: "2.0.0", summary: "Discards a transaction.", complexity: "O(N), when N is the number of queued commands", handler: discard),
-        CommandSpec("watch", arity: -2, flags: [.noScript, .loading, .stale, .fast, .allowBusy], keys: .all, acl: [.transaction], group: .transactions,
-                    since: "2.2.0", summary: "Monitors changes to keys to determine the execution of a transaction.", complexity: "O(1) for every key.", handler: watch),
-        CommandSpec("unwatch", arity: 1, flags: [.noScript, .loading, .stale, .fast, .allowBusy], acl: [.transaction], group: .transactions,
-                    since: "2.2.0", summary: "Forgets about watched keys of a transaction.", handler: unwatch),
+        CommandSpec(
+            "multi", arity: 1, flags: [.noScript, .loading, .stale, .fast, .allowBusy], acl: [.transaction],
+            group: .transactions,
+            since: "1.2.0", summary: "Starts a transaction.", handler: multi),
+        CommandSpec(
+            "exec", arity: 1, flags: [.noScript, .loading, .stale, .skipSlowlog], acl: [.transaction],
+            group: .transactions,
+            since: "1.2.0", summary: "Executes all commands in a transaction.",
+            complexity: "Depends on commands in the transaction", handler: exec),
+        CommandSpec(
+            "discard", arity: 1, flags: [.noScript, .loading, .stale, .fast, .allowBusy], acl: [.transaction],
+            group: .transactions,
+            since: "2.0.0", summary: "Discards a transaction.",
+            complexity: "O(N), when N is the number of queued commands", handler: discard),
+        CommandSpec(
+            "watch", arity: -2, flags: [.noScript, .loading, .stale, .fast, .allowBusy], keys: .all,
+            acl: [.transaction], group: .transactions,
+            since: "2.2.0", summary: "Monitors changes to keys to determine the execution of a transaction.",
+            complexity: "O(1) for every key.", handler: watch),
+        CommandSpec(
+            "unwatch", arity: 1, flags: [.noScript, .loading, .stale, .fast, .allowBusy], acl: [.transaction],
+            group: .transactions,
+            since: "2.2.0", summary: "Forgets about watched keys of a transaction.", handler: unwatch),
     ]
 
     /// Commands that run at once between MULTI and EXEC instead of being queued.
@@ -121,7 +134,8 @@ enum TransactionCommands {
                 let changed = watched.key.withUnsafeBytes { key -> Bool in
                     let hash = database.hasher.hash(key)
                     let shard = database.shard(for: hash)
-                    guard let slot = shard.table.find(key, hash: hash), let expireAt = shard.entry(at: slot).expireAt else { return false }
+                    guard let slot = shard.table.find(key, hash: hash), let expireAt = shard.entry(at: slot).expireAt
+                    else { return false }
                     return now > expireAt
                 }
                 if changed { return true }
@@ -156,7 +170,11 @@ enum TransactionCommands {
         let database = context.database
         for index in 1..<context.arguments.count {
             let key = context.arguments[index]
-            if session.watched.contains(where: { $0.database == database.index && $0.key.withUnsafeBytes { $0.equalsBytesShared(key) } }) { continue }
+            if session.watched.contains(where: {
+                $0.database == database.index && $0.key.withUnsafeBytes { $0.equalsBytesShared(key) }
+            }) {
+                continue
+            }
             let hash = context.hash(key)
             let shard = database.shard(for: hash)
             context.lock(shard)
@@ -168,7 +186,8 @@ enum TransactionCommands {
             let bytes = Array(key)
             shard.watch(bytes, state)
             context.unlock(shard)
-            session.watched.append(WatchedKey(database: database.index, key: bytes, state: state, expiredWhenWatched: expired))
+            session.watched.append(
+                WatchedKey(database: database.index, key: bytes, state: state, expiredWhenWatched: expired))
         }
         context.reply.writeOK()
     }

@@ -23,16 +23,23 @@ extension CommandContext {
     }
 
     /// Replaces the value in `slot` (keeping the key's expiry), or inserts a new key.
-    package func store(_ shard: Shard, _ key: UnsafeRawBufferPointer, hash: UInt64, slot: Int?, kind: ValueKind, bytes: UnsafeRawBufferPointer) {
+    package func store(
+        _ shard: Shard, _ key: UnsafeRawBufferPointer, hash: UInt64, slot: Int?, kind: ValueKind,
+        bytes: UnsafeRawBufferPointer
+    ) {
         let expireAt = slot.map { shard.entry(at: $0).expireAt } ?? nil
-        let entry = Entry.makeBytes(kind: kind, key: key, value: bytes, expireAt: expireAt, access: self.initialAccessClock)
+        let entry = Entry.makeBytes(
+            kind: kind, key: key, value: bytes, expireAt: expireAt, access: self.initialAccessClock)
         if let slot { shard.replace(at: slot, with: entry) } else { shard.insert(entry, hash: hash) }
     }
 
     /// Replaces the value in `slot` with a payload (keeping the expiry), or inserts a new key.
-    package func store(_ shard: Shard, _ key: UnsafeRawBufferPointer, hash: UInt64, slot: Int?, kind: ValueKind, payload: EntryPayload) {
+    package func store(
+        _ shard: Shard, _ key: UnsafeRawBufferPointer, hash: UInt64, slot: Int?, kind: ValueKind, payload: EntryPayload
+    ) {
         let expireAt = slot.map { shard.entry(at: $0).expireAt } ?? nil
-        let entry = Entry.makeObject(key: key, kind: kind, payload: payload, expireAt: expireAt, access: self.initialAccessClock)
+        let entry = Entry.makeObject(
+            key: key, kind: kind, payload: payload, expireAt: expireAt, access: self.initialAccessClock)
         if let slot { shard.replace(at: slot, with: entry) } else { shard.insert(entry, hash: hash) }
     }
 
@@ -108,7 +115,9 @@ extension CommandContext {
         var optionIndex = index
         var sawCount = false
         while optionIndex < self.arguments.count {
-            guard !sawCount, self.arguments[optionIndex].equalsIgnoringCase("COUNT"), optionIndex + 1 < self.arguments.count else {
+            guard !sawCount, self.arguments[optionIndex].equalsIgnoringCase("COUNT"),
+                optionIndex + 1 < self.arguments.count
+            else {
                 self.replySyntaxError()
                 return nil
             }
@@ -172,7 +181,9 @@ extension CommandContext {
 
     /// Parses `numkeys` at `index` for the commands that take a key count, checking that
     /// the keys are there. Returns the count, or nil after replying the error.
-    package mutating func keyCountArgument(_ index: Int, zeroMessage: String = "ERR numkeys should be greater than 0") -> Int? {
+    package mutating func keyCountArgument(_ index: Int, zeroMessage: String = "ERR numkeys should be greater than 0")
+        -> Int?
+    {
         guard let value = self.integerArgument(index) else { return nil }
         guard value > 0 else {
             self.reply.writeError(zeroMessage)

@@ -1,5 +1,5 @@
-import NIOCore
 package import Atomics
+import NIOCore
 package import Synchronization
 
 /// The live values of every configuration parameter.
@@ -41,7 +41,10 @@ public final class EngineSettings: Sendable {
     /// …and by at least this many bytes.
     package let autoRewriteMinSize = UnsafeAtomic<Int>.create(64 * 1024 * 1024)
     /// Redis's `save` rules: snapshot after `seconds` if at least `changes` writes happened.
-    package let saveRules = Mutex<[SaveRule]>([SaveRule(seconds: 3600, changes: 1), SaveRule(seconds: 300, changes: 100), SaveRule(seconds: 60, changes: 10000)])
+    package let saveRules = Mutex<[SaveRule]>([
+        SaveRule(seconds: 3600, changes: 1), SaveRule(seconds: 300, changes: 100),
+        SaveRule(seconds: 60, changes: 10000),
+    ])
     /// `appendfsync`, applied to the log when it changes.
     package let appendFsync = Mutex<String>("everysec")
     /// Told when `appendfsync` changes (the log registers itself).
@@ -102,10 +105,13 @@ public final class EngineSettings: Sendable {
     // The atomics are unmanaged (no reference counting on every read); they live exactly as
     // long as the settings.
     deinit {
-        for atomic in [self.listMaxListpackSize, self.hashMaxListpackEntries, self.hashMaxListpackValue,
-                       self.setMaxIntsetEntries, self.zsetMaxListpackEntries, self.zsetMaxListpackValue, self.streamNodeMaxBytes, self.streamNodeMaxEntries,
-                       self.notifyKeyspaceEvents, self.hllSparseMaxBytes, self.slowlogSlowerThan, self.slowlogMaxLength,
-                       self.latencyMonitorThreshold] {
+        for atomic in [
+            self.listMaxListpackSize, self.hashMaxListpackEntries, self.hashMaxListpackValue,
+            self.setMaxIntsetEntries, self.zsetMaxListpackEntries, self.zsetMaxListpackValue, self.streamNodeMaxBytes,
+            self.streamNodeMaxEntries,
+            self.notifyKeyspaceEvents, self.hllSparseMaxBytes, self.slowlogSlowerThan, self.slowlogMaxLength,
+            self.latencyMonitorThreshold,
+        ] {
             atomic.destroy()
         }
         self.latencyTracking.destroy()
@@ -159,6 +165,7 @@ public struct OutputBufferLimits: Sendable, Hashable {
         func text(_ name: String, _ limit: Limit) -> String {
             "\(name) \(limit.hardBytes) \(limit.softBytes) \(limit.softSeconds)"
         }
-        return [text("normal", self.normal), text("slave", self.replica), text("pubsub", self.pubsub)].joined(separator: " ")
+        return [text("normal", self.normal), text("slave", self.replica), text("pubsub", self.pubsub)].joined(
+            separator: " ")
     }
 }

@@ -4,7 +4,9 @@
 /// not fail; those of features Wharf does not have log a warning when set.
 enum RedisParameters {
     static let all: [RedisParameter] = [
-        RedisParameter("acl-pubsub-default", "resetchannels", .choice(["allchannels", "resetchannels"]), mutable: true, honoured: false),
+        RedisParameter(
+            "acl-pubsub-default", "resetchannels", .choice(["allchannels", "resetchannels"]), mutable: true,
+            honoured: false),
         RedisParameter("aclfile", "", .text, mutable: false, honoured: false),
         RedisParameter("acllog-max-len", "128", .integer(0, Int.max), mutable: true, honoured: false),
         RedisParameter("active-defrag-cycle-max", "25", .integer(1, 99), mutable: true, honoured: false),
@@ -39,15 +41,19 @@ enum RedisParameters {
         RedisParameter("cluster-config-file", "nodes.conf", .text, mutable: false, honoured: false),
         RedisParameter("cluster-enabled", "no", .bool, mutable: false, honoured: false),
         RedisParameter("cluster-link-sendbuf-limit", "0", .memory, mutable: true, honoured: false),
-        RedisParameter("cluster-migration-barrier", "1", .integer(0, 2147483647), mutable: true, honoured: false),
+        RedisParameter("cluster-migration-barrier", "1", .integer(0, 2_147_483_647), mutable: true, honoured: false),
         RedisParameter("cluster-node-timeout", "15000", .integer(0, Int.max), mutable: true, honoured: false),
         RedisParameter("cluster-port", "0", .integer(Int.min, Int.max), mutable: false, honoured: false),
-        RedisParameter("cluster-preferred-endpoint-type", "ip", .choice(["ip", "hostname", "unknown-endpoint"]), mutable: true, honoured: false),
+        RedisParameter(
+            "cluster-preferred-endpoint-type", "ip", .choice(["ip", "hostname", "unknown-endpoint"]), mutable: true,
+            honoured: false),
         RedisParameter("cluster-replica-no-failover", "no", .bool, mutable: true, honoured: false),
-        RedisParameter("cluster-replica-validity-factor", "10", .integer(0, 2147483647), mutable: true, honoured: false),
+        RedisParameter(
+            "cluster-replica-validity-factor", "10", .integer(0, 2_147_483_647), mutable: true, honoured: false),
         RedisParameter("cluster-require-full-coverage", "yes", .bool, mutable: true, honoured: false),
         RedisParameter("cluster-slave-no-failover", "no", .bool, mutable: true, honoured: false),
-        RedisParameter("cluster-slave-validity-factor", "10", .integer(0, 2147483647), mutable: true, honoured: false),
+        RedisParameter(
+            "cluster-slave-validity-factor", "10", .integer(0, 2_147_483_647), mutable: true, honoured: false),
         RedisParameter("crash-log-enabled", "yes", .bool, mutable: true, honoured: false),
         RedisParameter("crash-memcheck-enabled", "yes", .bool, mutable: true, honoured: false),
         RedisParameter("daemonize", "no", .bool, mutable: false, honoured: false),
@@ -56,7 +62,8 @@ enum RedisParameters {
         RedisParameter("dynamic-hz", "yes", .bool, mutable: true, honoured: true),
         RedisParameter("enable-debug-command", "no", .choice(["no", "yes", "local"]), mutable: false, honoured: true),
         RedisParameter("enable-module-command", "no", .choice(["no", "yes", "local"]), mutable: false, honoured: true),
-        RedisParameter("enable-protected-configs", "no", .choice(["no", "yes", "local"]), mutable: false, honoured: false),
+        RedisParameter(
+            "enable-protected-configs", "no", .choice(["no", "yes", "local"]), mutable: false, honoured: false),
         RedisParameter("ignore-warnings", "", .text, mutable: true, honoured: false),
         RedisParameter("io-threads", "1", .integer(Int.min, Int.max), mutable: false, honoured: false),
         RedisParameter("io-threads-do-reads", "no", .bool, mutable: false, honoured: false),
@@ -69,7 +76,7 @@ enum RedisParameters {
         RedisParameter("lazyfree-lazy-server-del", "no", .bool, mutable: true, honoured: true),
         RedisParameter("lazyfree-lazy-user-del", "no", .bool, mutable: true, honoured: true),
         RedisParameter("lazyfree-lazy-user-flush", "no", .bool, mutable: true, honoured: true),
-        RedisParameter("list-compress-depth", "0", .integer(0, 2147483647), mutable: true, honoured: false),
+        RedisParameter("list-compress-depth", "0", .integer(0, 2_147_483_647), mutable: true, honoured: false),
         RedisParameter("logfile", "", .text, mutable: false, honoured: false),
         RedisParameter("lua-time-limit", "5000", .integer(0, Int.max), mutable: true, honoured: true),
         RedisParameter("masterauth", "", .text, mutable: true, honoured: false),
@@ -77,17 +84,21 @@ enum RedisParameters {
         RedisParameter("maxmemory", "0", .memory, mutable: true, honoured: false),
         RedisParameter("maxmemory-clients", "0", .text, mutable: true, honoured: false),
         RedisParameter("maxmemory-eviction-tenacity", "10", .integer(0, 100), mutable: true, honoured: false),
-        RedisParameter("maxmemory-samples", "5", .integer(1, 2147483647), mutable: true, honoured: false),
-        RedisParameter("min-replicas-max-lag", "10", .integer(0, 2147483647), mutable: true, honoured: false),
-        RedisParameter("min-replicas-to-write", "0", .integer(0, 2147483647), mutable: true, honoured: false),
-        RedisParameter("min-slaves-max-lag", "10", .integer(0, 2147483647), mutable: true, honoured: false),
-        RedisParameter("min-slaves-to-write", "0", .integer(0, 2147483647), mutable: true, honoured: false),
+        RedisParameter("maxmemory-samples", "5", .integer(1, 2_147_483_647), mutable: true, honoured: false),
+        RedisParameter("min-replicas-max-lag", "10", .integer(0, 2_147_483_647), mutable: true, honoured: false),
+        RedisParameter("min-replicas-to-write", "0", .integer(0, 2_147_483_647), mutable: true, honoured: false),
+        RedisParameter("min-slaves-max-lag", "10", .integer(0, 2_147_483_647), mutable: true, honoured: false),
+        RedisParameter("min-slaves-to-write", "0", .integer(0, 2_147_483_647), mutable: true, honoured: false),
         RedisParameter("no-appendfsync-on-rewrite", "no", .bool, mutable: true, honoured: false),
-        RedisParameter("oom-score-adj", "no", .choice(["no", "yes", "relative", "absolute"]), mutable: true, honoured: false),
+        RedisParameter(
+            "oom-score-adj", "no", .choice(["no", "yes", "relative", "absolute"]), mutable: true, honoured: false),
         RedisParameter("oom-score-adj-values", "0 200 800", .text, mutable: true, honoured: false),
         RedisParameter("pidfile", "", .text, mutable: false, honoured: false),
-        RedisParameter("proc-title-template", "{title} {listen-addr} {server-mode}", .text, mutable: true, honoured: false),
-        RedisParameter("propagation-error-behavior", "ignore", .choice(["ignore", "panic", "panic-on-replicas"]), mutable: true, honoured: false),
+        RedisParameter(
+            "proc-title-template", "{title} {listen-addr} {server-mode}", .text, mutable: true, honoured: false),
+        RedisParameter(
+            "propagation-error-behavior", "ignore", .choice(["ignore", "panic", "panic-on-replicas"]), mutable: true,
+            honoured: false),
         RedisParameter("protected-mode", "yes", .bool, mutable: true, honoured: true),
         RedisParameter("rdb-del-sync-files", "no", .bool, mutable: true, honoured: false),
         RedisParameter("rdb-save-incremental-fsync", "yes", .bool, mutable: true, honoured: false),
@@ -96,34 +107,42 @@ enum RedisParameters {
         RedisParameter("repl-backlog-size", "1048576", .memory, mutable: true, honoured: false),
         RedisParameter("repl-backlog-ttl", "3600", .integer(0, Int.max), mutable: true, honoured: false),
         RedisParameter("repl-disable-tcp-nodelay", "no", .bool, mutable: true, honoured: false),
-        RedisParameter("repl-diskless-load", "disabled", .choice(["disabled", "on-empty-db", "swapdb"]), mutable: true, honoured: false),
+        RedisParameter(
+            "repl-diskless-load", "disabled", .choice(["disabled", "on-empty-db", "swapdb"]), mutable: true,
+            honoured: false),
         RedisParameter("repl-diskless-sync", "yes", .bool, mutable: true, honoured: false),
-        RedisParameter("repl-diskless-sync-delay", "5", .integer(0, 2147483647), mutable: true, honoured: false),
-        RedisParameter("repl-diskless-sync-max-replicas", "0", .integer(0, 2147483647), mutable: true, honoured: false),
-        RedisParameter("repl-ping-replica-period", "10", .integer(1, 2147483647), mutable: true, honoured: false),
-        RedisParameter("repl-ping-slave-period", "10", .integer(1, 2147483647), mutable: true, honoured: false),
-        RedisParameter("repl-timeout", "60", .integer(1, 2147483647), mutable: true, honoured: false),
+        RedisParameter("repl-diskless-sync-delay", "5", .integer(0, 2_147_483_647), mutable: true, honoured: false),
+        RedisParameter(
+            "repl-diskless-sync-max-replicas", "0", .integer(0, 2_147_483_647), mutable: true, honoured: false),
+        RedisParameter("repl-ping-replica-period", "10", .integer(1, 2_147_483_647), mutable: true, honoured: false),
+        RedisParameter("repl-ping-slave-period", "10", .integer(1, 2_147_483_647), mutable: true, honoured: false),
+        RedisParameter("repl-timeout", "60", .integer(1, 2_147_483_647), mutable: true, honoured: false),
         RedisParameter("replica-announce-ip", "", .text, mutable: true, honoured: false),
         RedisParameter("replica-announce-port", "0", .integer(0, 65535), mutable: true, honoured: false),
         RedisParameter("replica-announced", "yes", .bool, mutable: true, honoured: false),
         RedisParameter("replica-ignore-disk-write-errors", "no", .bool, mutable: true, honoured: false),
         RedisParameter("replica-ignore-maxmemory", "yes", .bool, mutable: true, honoured: false),
         RedisParameter("replica-lazy-flush", "no", .bool, mutable: true, honoured: false),
-        RedisParameter("replica-priority", "100", .integer(0, 2147483647), mutable: true, honoured: false),
+        RedisParameter("replica-priority", "100", .integer(0, 2_147_483_647), mutable: true, honoured: false),
         RedisParameter("replica-read-only", "yes", .bool, mutable: true, honoured: false),
         RedisParameter("replica-serve-stale-data", "yes", .bool, mutable: true, honoured: false),
         RedisParameter("replicaof", "", .text, mutable: false, honoured: false),
-        RedisParameter("sanitize-dump-payload", "no", .choice(["no", "yes", "clients"]), mutable: true, honoured: true),
+        RedisParameter(
+            "sanitize-dump-payload", "no", .choice(["no", "yes", "clients"]), mutable: true, honoured: true),
         RedisParameter("server_cpulist", "", .text, mutable: false, honoured: false),
         RedisParameter("set-proc-title", "yes", .bool, mutable: false, honoured: false),
-        RedisParameter("shutdown-on-sigint", "default", .choices(["default", "save", "nosave", "now", "force"]), mutable: true, honoured: false),
-        RedisParameter("shutdown-on-sigterm", "default", .choices(["default", "save", "nosave", "now", "force"]), mutable: true, honoured: false),
-        RedisParameter("shutdown-timeout", "10", .integer(0, 2147483647), mutable: true, honoured: true),
+        RedisParameter(
+            "shutdown-on-sigint", "default", .choices(["default", "save", "nosave", "now", "force"]), mutable: true,
+            honoured: false),
+        RedisParameter(
+            "shutdown-on-sigterm", "default", .choices(["default", "save", "nosave", "now", "force"]), mutable: true,
+            honoured: false),
+        RedisParameter("shutdown-timeout", "10", .integer(0, 2_147_483_647), mutable: true, honoured: true),
         RedisParameter("slave-announce-ip", "", .text, mutable: true, honoured: false),
         RedisParameter("slave-announce-port", "0", .integer(0, 65535), mutable: true, honoured: false),
         RedisParameter("slave-ignore-maxmemory", "yes", .bool, mutable: true, honoured: false),
         RedisParameter("slave-lazy-flush", "no", .bool, mutable: true, honoured: false),
-        RedisParameter("slave-priority", "100", .integer(0, 2147483647), mutable: true, honoured: false),
+        RedisParameter("slave-priority", "100", .integer(0, 2_147_483_647), mutable: true, honoured: false),
         RedisParameter("slave-read-only", "yes", .bool, mutable: true, honoured: false),
         RedisParameter("slave-serve-stale-data", "yes", .bool, mutable: true, honoured: false),
         RedisParameter("slaveof", "", .text, mutable: false, honoured: false),
@@ -153,8 +172,8 @@ enum RedisParameters {
         RedisParameter("tls-prefer-server-ciphers", "no", .bool, mutable: true, honoured: false),
         RedisParameter("tls-protocols", "", .text, mutable: true, honoured: false),
         RedisParameter("tls-replication", "no", .bool, mutable: true, honoured: false),
-        RedisParameter("tls-session-cache-size", "20480", .integer(0, 2147483647), mutable: true, honoured: false),
-        RedisParameter("tls-session-cache-timeout", "300", .integer(0, 2147483647), mutable: true, honoured: false),
+        RedisParameter("tls-session-cache-size", "20480", .integer(0, 2_147_483_647), mutable: true, honoured: false),
+        RedisParameter("tls-session-cache-timeout", "300", .integer(0, 2_147_483_647), mutable: true, honoured: false),
         RedisParameter("tls-session-caching", "yes", .bool, mutable: true, honoured: false),
         RedisParameter("tracking-table-max-keys", "1000000", .integer(0, Int.max), mutable: true, honoured: false),
         RedisParameter("unixsocket", "", .text, mutable: false, honoured: false),
@@ -197,34 +216,43 @@ struct RedisParameter: Sendable {
         switch self.kind {
         case .bool:
             let lowered = value.lowercased()
-            guard lowered == "yes" || lowered == "no" else { throw ConfigError(key: self.name, "argument must be 'yes' or 'no'") }
+            guard lowered == "yes" || lowered == "no" else {
+                throw ConfigError(key: self.name, "argument must be 'yes' or 'no'")
+            }
             return lowered
         case .integer(let minimum, let maximum):
-            guard let number = Int(value) else { throw ConfigError(key: self.name, "argument couldn't be parsed into an integer") }
+            guard let number = Int(value) else {
+                throw ConfigError(key: self.name, "argument couldn't be parsed into an integer")
+            }
             guard number >= minimum && number <= maximum else {
                 throw ConfigError(key: self.name, "argument must be between \(minimum) and \(maximum) inclusive")
             }
             return String(number)
         case .memory:
-            guard let bytes = ConfigRegistry.parseMemory(value) else { throw ConfigError(key: self.name, "argument must be a memory value") }
+            guard let bytes = ConfigRegistry.parseMemory(value) else {
+                throw ConfigError(key: self.name, "argument must be a memory value")
+            }
             return String(bytes)
         case .choice(let words):
             let lowered = value.lowercased()
             guard words.contains(lowered) else {
-                throw ConfigError(key: self.name, "argument(s) must be one of the following: \(words.joined(separator: ", "))")
+                throw ConfigError(
+                    key: self.name, "argument(s) must be one of the following: \(words.joined(separator: ", "))")
             }
             return lowered
         case .choices(let words):
             let given = value.lowercased().split(separator: " ").map(String.init)
             guard !given.isEmpty, given.allSatisfy(words.contains) else {
-                throw ConfigError(key: self.name, "argument(s) must be one of the following: \(words.joined(separator: ", "))")
+                throw ConfigError(
+                    key: self.name, "argument(s) must be one of the following: \(words.joined(separator: ", "))")
             }
             return given.joined(separator: " ")
         case .percentiles:
             let given = value.split(separator: " ").map(String.init)
             for word in given {
                 guard let percentile = Double(word), percentile >= 0, percentile <= 100 else {
-                    throw ConfigError(key: self.name, "latency-tracking-info-percentiles parameters should sit between [0.0,100.0]")
+                    throw ConfigError(
+                        key: self.name, "latency-tracking-info-percentiles parameters should sit between [0.0,100.0]")
                 }
             }
             return given.joined(separator: " ")

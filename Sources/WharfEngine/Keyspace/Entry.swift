@@ -126,7 +126,8 @@ package final class Entry: ManagedBuffer<EntryHeader, UInt8> {
         if long { tail += 8 }
         if kind.hasPayload { tail += 8 }
         tail += (kind == .integer) ? 8 : (kind.storesBytes ? valueLength : 0)
-        var bits = UInt64(kind.rawValue) << EntryHeader.kindShift
+        var bits =
+            UInt64(kind.rawValue) << EntryHeader.kindShift
             | (UInt64(access) & EntryHeader.accessMask) << EntryHeader.accessShift
         if expireAt != nil { bits |= EntryHeader.expiryBit }
         if long {
@@ -144,7 +145,8 @@ package final class Entry: ManagedBuffer<EntryHeader, UInt8> {
             }
             if long {
                 raw.storeBytes(of: UInt32(key.count), toByteOffset: offset, as: UInt32.self)
-                raw.storeBytes(of: UInt32(kind.storesBytes ? valueLength : 0), toByteOffset: offset + 4, as: UInt32.self)
+                raw.storeBytes(
+                    of: UInt32(kind.storesBytes ? valueLength : 0), toByteOffset: offset + 4, as: UInt32.self)
                 offset += 8
             }
             if kind.hasPayload { offset += 8 }
@@ -156,7 +158,9 @@ package final class Entry: ManagedBuffer<EntryHeader, UInt8> {
     }
 
     /// A string entry. Canonical decimal integers are stored as integers, as Redis does.
-    package static func makeString(key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, expireAt: Int64?, access: UInt32) -> Entry {
+    package static func makeString(
+        key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, expireAt: Int64?, access: UInt32
+    ) -> Entry {
         if value.count <= 20, let integer = DecimalInteger.parse(value) {
             return makeInteger(key: key, value: integer, expireAt: expireAt, access: access)
         }
@@ -168,12 +172,16 @@ package final class Entry: ManagedBuffer<EntryHeader, UInt8> {
     }
 
     /// A string entry holding exactly these bytes, never integer-encoded.
-    package static func makeRawString(key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, expireAt: Int64?, access: UInt32) -> Entry {
+    package static func makeRawString(
+        key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, expireAt: Int64?, access: UInt32
+    ) -> Entry {
         self.makeBytes(kind: .string, key: key, value: value, expireAt: expireAt, access: access)
     }
 
     /// An entry of a kind that stores its value's bytes (a string or a packed collection).
-    package static func makeBytes(kind: ValueKind, key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, expireAt: Int64?, access: UInt32) -> Entry {
+    package static func makeBytes(
+        kind: ValueKind, key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, expireAt: Int64?, access: UInt32
+    ) -> Entry {
         precondition(kind.storesBytes)
         let entry = allocate(kind: kind, key: key, valueLength: value.count, expireAt: expireAt, access: access)
         if value.count > 0 {
@@ -182,17 +190,22 @@ package final class Entry: ManagedBuffer<EntryHeader, UInt8> {
         return entry
     }
 
-    package static func makeInteger(key: UnsafeRawBufferPointer, value: Int64, expireAt: Int64?, access: UInt32) -> Entry {
+    package static func makeInteger(key: UnsafeRawBufferPointer, value: Int64, expireAt: Int64?, access: UInt32)
+        -> Entry
+    {
         let entry = allocate(kind: .integer, key: key, valueLength: 8, expireAt: expireAt, access: access)
         entry.valuePointer.storeBytes(of: value, as: Int64.self)
         return entry
     }
 
     /// An entry whose value lives in `payload`.
-    package static func makeObject(key: UnsafeRawBufferPointer, kind: ValueKind, payload: EntryPayload, expireAt: Int64?, access: UInt32) -> Entry {
+    package static func makeObject(
+        key: UnsafeRawBufferPointer, kind: ValueKind, payload: EntryPayload, expireAt: Int64?, access: UInt32
+    ) -> Entry {
         precondition(kind.hasPayload)
         let entry = allocate(kind: kind, key: key, valueLength: 0, expireAt: expireAt, access: access)
-        entry.payloadPointer.storeBytes(of: Unmanaged.passRetained(payload).toOpaque(), as: UnsafeMutableRawPointer.self)
+        entry.payloadPointer.storeBytes(
+            of: Unmanaged.passRetained(payload).toOpaque(), as: UnsafeMutableRawPointer.self)
         return entry
     }
 
@@ -216,19 +229,22 @@ package final class Entry: ManagedBuffer<EntryHeader, UInt8> {
         let kind = self.kind
         switch kind {
         case .string, .packedList, .packedHash, .intset, .packedSortedSet:
-            return Entry.makeBytes(kind: kind, key: key, value: self.rawValueBytes, expireAt: expireAt, access: self.accessClock)
+            return Entry.makeBytes(
+                kind: kind, key: key, value: self.rawValueBytes, expireAt: expireAt, access: self.accessClock)
         case .integer:
             return Entry.makeInteger(key: key, value: self.integerValue, expireAt: expireAt, access: self.accessClock)
         default:
             let payload = copyPayload ? self.payload.copy() : self.payload
-            return Entry.makeObject(key: key, kind: kind, payload: payload, expireAt: expireAt, access: self.accessClock)
+            return Entry.makeObject(
+                key: key, kind: kind, payload: payload, expireAt: expireAt, access: self.accessClock)
         }
     }
 
     // MARK: Reading
 
     package var kind: ValueKind {
-        ValueKind(rawValue: UInt8(truncatingIfNeeded: self.header.bits >> EntryHeader.kindShift) & 0x0F).unsafelyUnwrapped
+        ValueKind(rawValue: UInt8(truncatingIfNeeded: self.header.bits >> EntryHeader.kindShift) & 0x0F)
+            .unsafelyUnwrapped
     }
 
     package var hasExpiry: Bool { self.header.bits & EntryHeader.expiryBit != 0 }
@@ -307,7 +323,7 @@ package final class Entry: ManagedBuffer<EntryHeader, UInt8> {
 
     /// The value of an `.integer` entry.
     package var integerValue: Int64 {
-        get { self.valuePointer.loadUnaligned(as: Int64.self) }
+        self.valuePointer.loadUnaligned(as: Int64.self)
     }
 
     /// Overwrites the value of an `.integer` entry (it must be uniquely held).

@@ -40,7 +40,8 @@ package struct KeyHasher: Sendable {
                 b = UInt64(base.loadUnaligned(fromByteOffset: count - 4, as: UInt32.self))
             } else {
                 // 1–3 bytes: first, middle and last byte cover every input byte.
-                a = UInt64(base.load(as: UInt8.self)) << 16
+                a =
+                    UInt64(base.load(as: UInt8.self)) << 16
                     | UInt64(base.load(fromByteOffset: count >> 1, as: UInt8.self)) << 8
                     | UInt64(base.load(fromByteOffset: count - 1, as: UInt8.self))
                 b = 0

@@ -52,9 +52,13 @@ extension CommandContext {
         if self.inTransaction && !self.transactionLogged {
             // EXEC's effects are framed by MULTI … EXEC so replay applies all or none.
             self.transactionLogged = true
-            _ = self.resolvedLog.unsafelyUnwrapped._withUnsafeGuaranteedRef { $0.append(time: time, database: database) { $0.argument("MULTI") } }
+            _ = self.resolvedLog.unsafelyUnwrapped._withUnsafeGuaranteedRef {
+                $0.append(time: time, database: database) { $0.argument("MULTI") }
+            }
         }
-        self.appendedLSN = self.resolvedLog.unsafelyUnwrapped._withUnsafeGuaranteedRef { $0.append(time: time, database: database, body) }
+        self.appendedLSN = self.resolvedLog.unsafelyUnwrapped._withUnsafeGuaranteedRef {
+            $0.append(time: time, database: database, body)
+        }
     }
 
     /// Logs the records `body` writes as one unit, framed by MULTI … EXEC so replay applies

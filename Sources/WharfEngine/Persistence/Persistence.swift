@@ -96,7 +96,8 @@ public final class Persistence: @unchecked Sendable {
         let started = EngineClock.monotonicNanoseconds()
         try StorageFiles.createDirectory(self.layout.directory)
         for leftover in try self.layout.temporaryFiles() { try StorageFiles.remove(leftover) }
-        for name in try StorageFiles.list(self.layout.directory) where name.hasPrefix("backup-") && name.hasSuffix(".wsnap") {
+        for name in try StorageFiles.list(self.layout.directory)
+        where name.hasPrefix("backup-") && name.hasSuffix(".wsnap") {
             try StorageFiles.remove("\(self.layout.directory)/\(name)")
         }
         var report = RecoveryReport()
@@ -106,7 +107,10 @@ public final class Persistence: @unchecked Sendable {
             do {
                 _ = try SnapshotReader.validate(path: newest.path)
             } catch let damage as SnapshotDamage {
-                throw RecoveryError(description: "\(damage.description). The log before it was removed when it was written, so it cannot be rebuilt; restore a backup (wharf restore).")
+                throw RecoveryError(
+                    description:
+                        "\(damage.description). The log before it was removed when it was written, so it cannot be rebuilt; restore a backup (wharf restore)."
+                )
             }
             report.snapshotKeys = try self.loadSnapshot(newest.path, into: engine)
             report.snapshotPath = newest.path
@@ -135,20 +139,25 @@ public final class Persistence: @unchecked Sendable {
             // never acknowledged. Cut it off, as Redis reverts an incomplete MULTI.
             scan.lastSegment = try LogReader.truncate(self.layout, to: open.start)
             scan.endLSN = open.start
-            report.incompleteTransaction = "discarded an incomplete transaction at the end of the log (\(open.records) records from LSN \(open.start))"
+            report.incompleteTransaction =
+                "discarded an incomplete transaction at the end of the log (\(open.records) records from LSN \(open.start))"
         }
         report.logRecords = scan.records
         report.logBytes = scan.bytes
         report.replayErrors = replayer.errors
         if let torn = scan.tornTail {
-            report.tornTail = "truncated a torn record at the end of \(torn.path) at offset \(torn.offset) (\(torn.bytes) bytes cut, to the end of the file)"
+            report.tornTail =
+                "truncated a torn record at the end of \(torn.path) at offset \(torn.offset) (\(torn.bytes) bytes cut, to the end of the file)"
         }
         if let repaired = scan.repaired {
-            report.repaired = "repaired \(repaired.path): cut at offset \(repaired.offset) (\(repaired.reason)), dropped \(repaired.droppedBytes) bytes"
+            report.repaired =
+                "repaired \(repaired.path): cut at offset \(repaired.offset) (\(repaired.reason)), dropped \(repaired.droppedBytes) bytes"
         }
         engine.stats.reset()
         if self.options.appendOnly {
-            self.log = try WriteAheadLog(layout: self.layout, lsn: scan.endLSN, continuing: scan.lastSegment, policy: self.options.fsync, segmentLimit: self.options.segmentSize)
+            self.log = try WriteAheadLog(
+                layout: self.layout, lsn: scan.endLSN, continuing: scan.lastSegment, policy: self.options.fsync,
+                segmentLimit: self.options.segmentSize)
         }
         report.keys = engine.keyspace.databases.reduce(0) { $0 + $1.count() }
         report.milliseconds = (EngineClock.monotonicNanoseconds() - started) / 1_000_000
@@ -171,18 +180,24 @@ public final class Persistence: @unchecked Sendable {
 
     private func loadSnapshot(_ path: String, into engine: Engine) throws -> Int {
         let reader = try SnapshotReader(path: path)
-        let access = AccessTracking.initial(now: engine.clock.nowMilliseconds(), lfu: engine.settings.tracksLFU.load(ordering: .relaxed))
+        let access = AccessTracking.initial(
+            now: engine.clock.nowMilliseconds(), lfu: engine.settings.tracksLFU.load(ordering: .relaxed))
         var database: Database?
         var loaded = 0
         loop: while true {
             switch try SnapshotCodec.read(from: reader, access: access) {
             case .database(let index):
                 guard index < engine.keyspace.databases.count else {
-                    throw RecoveryError(description: "snapshot \(path) has database \(index) but only \(engine.keyspace.databases.count) are configured (databases)")
+                    throw RecoveryError(
+                        description:
+                            "snapshot \(path) has database \(index) but only \(engine.keyspace.databases.count) are configured (databases)"
+                    )
                 }
                 database = engine.keyspace.databases[index]
             case .entry(let entry):
-                guard let database else { throw SnapshotDamage(path: path, offset: 0, reason: "entry before any database marker") }
+                guard let database else {
+                    throw SnapshotDamage(path: path, offset: 0, reason: "entry before any database marker")
+                }
                 let hash = engine.keyspace.hasher.hash(entry.key)
                 let shard = database.shard(for: hash)
                 shard.lock.lock()
@@ -199,7 +214,8 @@ public final class Persistence: @unchecked Sendable {
         }
         let recorded = try reader.finish()
         guard recorded == UInt64(loaded) else {
-            throw SnapshotDamage(path: path, offset: 0, reason: "trailer counts \(recorded) entries, body has \(loaded)")
+            throw SnapshotDamage(
+                path: path, offset: 0, reason: "trailer counts \(recorded) entries, body has \(loaded)")
         }
         return loaded
     }
@@ -258,7 +274,9 @@ public final class Persistence: @unchecked Sendable {
                 let size = try captured.write(to: path, now: engine.clock.nowMilliseconds())
                 if case .save = purpose {
                     try self.removeCovered(by: captured.lsn)
-                    self.finishSave(ok: true, error: nil, lsn: captured.lsn, size: size, milliseconds: (EngineClock.monotonicNanoseconds() - started) / 1_000_000, changes: changes)
+                    self.finishSave(
+                        ok: true, error: nil, lsn: captured.lsn, size: size,
+                        milliseconds: (EngineClock.monotonicNanoseconds() - started) / 1_000_000, changes: changes)
                 }
             } catch {
                 if case .save = purpose {
@@ -488,7 +506,8 @@ final class LogReplayer {
     init(engine: Engine, start: UInt64) {
         self.engine = engine
         self.session = engine.makeSession(address: "log-replay")
-        self.context = CommandContext(engine: engine, session: self.session, reply: RESPReplyWriter(buffer: ByteBuffer()))
+        self.context = CommandContext(
+            engine: engine, session: self.session, reply: RESPReplyWriter(buffer: ByteBuffer()))
         self.context.replaying = true
         self.spans = .allocate(capacity: self.spanCapacity)
         self.position = start
@@ -501,7 +520,10 @@ final class LogReplayer {
     func apply(_ record: LogRecord) throws {
         defer { self.position = record.endLSN }
         guard record.database < self.engine.keyspace.databases.count else {
-            throw RecoveryError(description: "log record for database \(record.database) but only \(self.engine.keyspace.databases.count) are configured (databases)")
+            throw RecoveryError(
+                description:
+                    "log record for database \(record.database) but only \(self.engine.keyspace.databases.count) are configured (databases)"
+            )
         }
         if record.arguments.count == 1 {
             let name = record.arguments[0]
@@ -536,7 +558,8 @@ final class LogReplayer {
             let start = argument.baseAddress.map { $0 - base } ?? 0
             self.spans[index] = ArgumentSpan(offset: start, length: argument.count)
         }
-        self.run(time: record.time, database: record.database, CommandArguments(base: base, spans: self.spans, count: count))
+        self.run(
+            time: record.time, database: record.database, CommandArguments(base: base, spans: self.spans, count: count))
     }
 
     private func run(time: Int64, database: Int, _ arguments: CommandArguments) {
@@ -544,7 +567,9 @@ final class LogReplayer {
         self.context.batchTime = time
         self.context.arguments = arguments
         self.engine.execute(&self.context)
-        if self.context.reply.buffer.getInteger(at: self.context.reply.buffer.readerIndex, as: UInt8.self) == UInt8(ascii: "-") {
+        if self.context.reply.buffer.getInteger(at: self.context.reply.buffer.readerIndex, as: UInt8.self)
+            == UInt8(ascii: "-")
+        {
             self.errors += 1
         }
         self.context.reply.buffer.clear()

@@ -30,17 +30,22 @@ package enum SnapshotCodec {
     static let integerTag: UInt8 = 1
 
     /// Packed collections are stored as their bytes under these tags.
-    static let packedTags: [(ValueKind, UInt8)] = [(.packedList, 2), (.packedHash, 3), (.intset, 4), (.packedSortedSet, 5)]
+    static let packedTags: [(ValueKind, UInt8)] = [
+        (.packedList, 2), (.packedHash, 3), (.intset, 4), (.packedSortedSet, 5),
+    ]
 
     /// Every value type kept outside its entry. Each new type adds itself here.
-    static let payloadTypes: [any SnapshotEncodable.Type] = [ListPayload.self, HashPayload.self, SetPayload.self, SortedSetPayload.self, StreamPayload.self]
+    static let payloadTypes: [any SnapshotEncodable.Type] = [
+        ListPayload.self, HashPayload.self, SetPayload.self, SortedSetPayload.self, StreamPayload.self,
+    ]
 
     /// Decoders of payload types by tag.
-    nonisolated(unsafe) static let payloadDecoders: [UInt8: (kind: ValueKind, decode: (SnapshotReader) throws -> EntryPayload)] = {
-        var decoders: [UInt8: (kind: ValueKind, decode: (SnapshotReader) throws -> EntryPayload)] = [:]
-        for type in payloadTypes { decoders[type.snapshotTag] = (type.entryKind, type.decode(from:)) }
-        return decoders
-    }()
+    nonisolated(unsafe) static let payloadDecoders:
+        [UInt8: (kind: ValueKind, decode: (SnapshotReader) throws -> EntryPayload)] = {
+            var decoders: [UInt8: (kind: ValueKind, decode: (SnapshotReader) throws -> EntryPayload)] = [:]
+            for type in payloadTypes { decoders[type.snapshotTag] = (type.entryKind, type.decode(from:)) }
+            return decoders
+        }()
 
     static func writeDatabase(_ index: Int, into writer: SnapshotWriter) {
         writer.write(Self.databaseMarker)
@@ -71,7 +76,9 @@ package enum SnapshotCodec {
         }
     }
 
-    private static func header(_ tag: UInt8, _ expireAt: Int64?, _ key: UnsafeRawBufferPointer, _ writer: SnapshotWriter) {
+    private static func header(
+        _ tag: UInt8, _ expireAt: Int64?, _ key: UnsafeRawBufferPointer, _ writer: SnapshotWriter
+    ) {
         writer.write(tag)
         if let expireAt {
             writer.write(UInt8(1))
@@ -112,16 +119,22 @@ package enum SnapshotCodec {
                     let value = try reader.readBytes()
                     return .entry(Entry.makeRawString(key: key, value: value, expireAt: expireAt, access: access))
                 case Self.integerTag:
-                    return .entry(Entry.makeInteger(key: key, value: try reader.read(Int64.self), expireAt: expireAt, access: access))
+                    return .entry(
+                        Entry.makeInteger(
+                            key: key, value: try reader.read(Int64.self), expireAt: expireAt, access: access))
                 case 2...5:
                     let kind = Self.packedTags.first { $0.1 == tag }!.0
-                    return .entry(Entry.makeBytes(kind: kind, key: key, value: try reader.readBytes(), expireAt: expireAt, access: access))
+                    return .entry(
+                        Entry.makeBytes(
+                            kind: kind, key: key, value: try reader.readBytes(), expireAt: expireAt, access: access))
                 default:
                     guard let decoder = Self.payloadDecoders[tag] else {
                         throw SnapshotDamage(path: reader.path, offset: 0, reason: "unknown value type \(tag)")
                     }
                     let payload = try decoder.decode(reader)
-                    return .entry(Entry.makeObject(key: key, kind: decoder.kind, payload: payload, expireAt: expireAt, access: access))
+                    return .entry(
+                        Entry.makeObject(
+                            key: key, kind: decoder.kind, payload: payload, expireAt: expireAt, access: access))
                 }
             }
         }

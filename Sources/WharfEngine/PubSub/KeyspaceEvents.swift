@@ -6,20 +6,20 @@ import WharfProtocol
 /// enables, as Redis does, so caches can invalidate.
 package enum KeyspaceEvents {
     // Class bits, named by Redis's letters.
-    package static let keyspace = 1 << 0      // K
-    package static let keyevent = 1 << 1      // E
-    package static let generic = 1 << 2       // g
-    package static let string = 1 << 3        // $
-    package static let list = 1 << 4          // l
-    package static let set = 1 << 5           // s
-    package static let hash = 1 << 6          // h
-    package static let sortedSet = 1 << 7     // z
-    package static let expired = 1 << 8       // x
-    package static let evicted = 1 << 9       // e
-    package static let stream = 1 << 10       // t
-    package static let keyMiss = 1 << 11      // m
-    package static let module = 1 << 12       // d
-    package static let newKey = 1 << 13       // n
+    package static let keyspace = 1 << 0  // K
+    package static let keyevent = 1 << 1  // E
+    package static let generic = 1 << 2  // g
+    package static let string = 1 << 3  // $
+    package static let list = 1 << 4  // l
+    package static let set = 1 << 5  // s
+    package static let hash = 1 << 6  // h
+    package static let sortedSet = 1 << 7  // z
+    package static let expired = 1 << 8  // x
+    package static let evicted = 1 << 9  // e
+    package static let stream = 1 << 10  // t
+    package static let keyMiss = 1 << 11  // m
+    package static let module = 1 << 12  // d
+    package static let newKey = 1 << 13  // n
     /// `A`: every class except key-miss and new-key events.
     package static let all = generic | string | list | set | hash | sortedSet | expired | evicted | stream | module
 
@@ -78,7 +78,9 @@ extension Engine {
     @inline(__always)
     package func notify(_ type: Int, _ event: StaticString, key: UnsafeRawBufferPointer, database: Int) {
         let flags = self.settings.notifyKeyspaceEvents.load(ordering: .relaxed)
-        guard flags & type != 0, flags & (KeyspaceEvents.keyspace | KeyspaceEvents.keyevent) != 0, self.pubsub.hasSubscribers else { return }
+        guard flags & type != 0, flags & (KeyspaceEvents.keyspace | KeyspaceEvents.keyevent) != 0,
+            self.pubsub.hasSubscribers
+        else { return }
         self.publishKeyspaceEvent(flags, event, key: key, database: database)
     }
 
@@ -110,7 +112,9 @@ extension CommandContext {
     /// Publishes `event` for `key` and, when the change emptied and deleted the key, the
     /// `del` event that follows it in Redis.
     @inline(__always)
-    package func notifyChange(_ type: Int, _ event: StaticString, _ key: UnsafeRawBufferPointer, in shard: Shard, hash: UInt64) {
+    package func notifyChange(
+        _ type: Int, _ event: StaticString, _ key: UnsafeRawBufferPointer, in shard: Shard, hash: UInt64
+    ) {
         if self.notifyFlags.load(ordering: .relaxed) == 0 { return }
         self.notify(type, event, key)
         if shard.table.find(key, hash: hash) == nil { self.notify(KeyspaceEvents.generic, "del", key) }

@@ -1,10 +1,11 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Atomics
 import NIOCore
 import Synchronization
 import WharfProtocol
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// The clients in MONITOR mode, and the feed of every command to them.
 ///

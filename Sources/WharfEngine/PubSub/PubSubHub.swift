@@ -105,7 +105,9 @@ package final class PubSubHub: Sendable {
     /// Delivers `message` on `channel` to its subscribers (and, for plain channels, to the
     /// matching patterns). Returns the number of receivers.
     @discardableResult
-    package func publish(_ channel: UnsafeRawBufferPointer, _ message: UnsafeRawBufferPointer, shard: Bool = false) -> Int {
+    package func publish(_ channel: UnsafeRawBufferPointer, _ message: UnsafeRawBufferPointer, shard: Bool = false)
+        -> Int
+    {
         guard self.hasSubscribers else { return 0 }
         let limit = self.limit()
         var formatted = FormattedMessages()
@@ -114,8 +116,10 @@ package final class PubSubHub: Sendable {
             let channelKey = Array(channel)
             if let subscribers = (shard ? state.shardChannels : state.channels)[channelKey] {
                 for subscriber in subscribers.values {
-                    let version = subscriber.info.protocolVersion.load(ordering: .relaxed) == 3 ? RESPVersion.resp3 : .resp2
-                    let bytes = formatted.message(version, kind: shard ? "smessage" : "message", pattern: nil, channel: channel, payload: message)
+                    let version =
+                        subscriber.info.protocolVersion.load(ordering: .relaxed) == 3 ? RESPVersion.resp3 : .resp2
+                    let bytes = formatted.message(
+                        version, kind: shard ? "smessage" : "message", pattern: nil, channel: channel, payload: message)
                     self.deliver(bytes, to: subscriber, limit: limit)
                     receivers += 1
                 }
@@ -126,9 +130,11 @@ package final class PubSubHub: Sendable {
                     guard matches else { continue }
                     var perPattern = FormattedMessages()
                     for subscriber in subscribers.values {
-                        let version = subscriber.info.protocolVersion.load(ordering: .relaxed) == 3 ? RESPVersion.resp3 : .resp2
+                        let version =
+                            subscriber.info.protocolVersion.load(ordering: .relaxed) == 3 ? RESPVersion.resp3 : .resp2
                         let bytes = pattern.withUnsafeBytes {
-                            perPattern.message(version, kind: "pmessage", pattern: $0, channel: channel, payload: message)
+                            perPattern.message(
+                                version, kind: "pmessage", pattern: $0, channel: channel, payload: message)
                         }
                         self.deliver(bytes, to: subscriber, limit: limit)
                         receivers += 1
@@ -151,7 +157,8 @@ package final class PubSubHub: Sendable {
         var resp3: ByteBuffer?
 
         mutating func message(
-            _ version: RESPVersion, kind: StaticString, pattern: UnsafeRawBufferPointer?, channel: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer
+            _ version: RESPVersion, kind: StaticString, pattern: UnsafeRawBufferPointer?,
+            channel: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer
         ) -> ByteBuffer {
             if version == .resp3, let resp3 { return resp3 }
             if version == .resp2, let resp2 { return resp2 }

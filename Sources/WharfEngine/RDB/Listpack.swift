@@ -20,13 +20,17 @@ package enum Listpack {
     package static func decode(_ blob: [UInt8], offset: Int = 0) throws(RDB.Failure) -> [Element] {
         // Typed errors do not pass through withUnsafeBytes; a Result carries them out.
         let result = blob.withUnsafeBytes { raw -> Result<[Element], RDB.Failure> in
-            do throws(RDB.Failure) { return .success(try self.decode(raw, offset: offset)) } catch { return .failure(error) }
+            do throws(RDB.Failure) { return .success(try self.decode(raw, offset: offset)) } catch {
+                return .failure(error)
+            }
         }
         return try result.get()
     }
 
     static func decode(_ blob: UnsafeRawBufferPointer, offset: Int) throws(RDB.Failure) -> [Element] {
-        func damaged(_ position: Int) -> RDB.Failure { RDB.Failure(offset: offset + position, reason: "damaged listpack") }
+        func damaged(_ position: Int) -> RDB.Failure {
+            RDB.Failure(offset: offset + position, reason: "damaged listpack")
+        }
         guard blob.count >= 7 else { throw damaged(0) }
         let total = Int(UInt32(littleEndian: blob.loadUnaligned(fromByteOffset: 0, as: UInt32.self)))
         guard total == blob.count, blob[total - 1] == 0xFF else { throw damaged(0) }
@@ -60,7 +64,8 @@ package enum Listpack {
                 position += 2 + length
             } else if first == 0xF0 {
                 try need(5)
-                let length = Int(UInt32(littleEndian: blob.loadUnaligned(fromByteOffset: position + 1, as: UInt32.self)))
+                let length = Int(
+                    UInt32(littleEndian: blob.loadUnaligned(fromByteOffset: position + 1, as: UInt32.self)))
                 try need(5 + length)
                 element = .bytes(Array(blob[(position + 5)..<(position + 5 + length)]))
                 position += 5 + length
@@ -161,7 +166,9 @@ package enum Listpack {
         package func finished() -> [UInt8] {
             var bytes = self.bytes
             bytes.append(0xFF)
-            withUnsafeBytes(of: UInt32(bytes.count).littleEndian) { raw in for index in 0..<4 { bytes[index] = raw[index] } }
+            withUnsafeBytes(of: UInt32(bytes.count).littleEndian) { raw in
+                for index in 0..<4 { bytes[index] = raw[index] }
+            }
             let count = UInt16(min(self.count, 65535))
             bytes[4] = UInt8(count & 0xFF)
             bytes[5] = UInt8(count >> 8)

@@ -84,7 +84,8 @@ package enum CRC64 {
             let count = bytes.count
             while index + 8 <= count {
                 crc ^= UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self))
-                crc = t[7 * 256 + Int(crc & 0xFF)] ^ t[6 * 256 + Int((crc >> 8) & 0xFF)]
+                crc =
+                    t[7 * 256 + Int(crc & 0xFF)] ^ t[6 * 256 + Int((crc >> 8) & 0xFF)]
                     ^ t[5 * 256 + Int((crc >> 16) & 0xFF)] ^ t[4 * 256 + Int((crc >> 24) & 0xFF)]
                     ^ t[3 * 256 + Int((crc >> 32) & 0xFF)] ^ t[2 * 256 + Int((crc >> 40) & 0xFF)]
                     ^ t[256 + Int((crc >> 48) & 0xFF)] ^ t[Int(crc >> 56)]
@@ -120,7 +121,8 @@ package enum LZF {
                 if control < 32 {
                     let run = control + 1
                     guard position + run <= input.count, written + run <= length else { return false }
-                    (out.baseAddress! + written).update(from: input.baseAddress!.assumingMemoryBound(to: UInt8.self) + position, count: run)
+                    (out.baseAddress! + written).update(
+                        from: input.baseAddress!.assumingMemoryBound(to: UInt8.self) + position, count: run)
                     position += run
                     written += run
                     continue
@@ -182,7 +184,9 @@ package struct RDBReader {
     }
 
     package mutating func raw(_ count: Int) throws(RDB.Failure) -> UnsafeRawBufferPointer {
-        guard count >= 0, count <= self.bytes.count - self.position else { throw self.failure("unexpected end of data") }
+        guard count >= 0, count <= self.bytes.count - self.position else {
+            throw self.failure("unexpected end of data")
+        }
         defer { self.position += count }
         return UnsafeRawBufferPointer(rebasing: self.bytes[self.position..<(self.position + count)])
     }
@@ -228,7 +232,9 @@ package struct RDBReader {
     package mutating func string() throws(RDB.Failure) -> [UInt8] {
         let (value, encoded) = try self.lengthOrEncoding()
         if !encoded {
-            guard value <= UInt64(self.bytes.count - self.position) else { throw self.failure("string longer than the data") }
+            guard value <= UInt64(self.bytes.count - self.position) else {
+                throw self.failure("string longer than the data")
+            }
             return Array(try self.raw(Int(value)))
         }
         switch value {
@@ -356,7 +362,9 @@ enum CanonicalInteger {
         var index = 0
         let negative = bytes[0] == UInt8(ascii: "-")
         if negative { index = 1 }
-        guard index < bytes.count, bytes[index] >= UInt8(ascii: "1"), bytes[index] <= UInt8(ascii: "9") else { return nil }
+        guard index < bytes.count, bytes[index] >= UInt8(ascii: "1"), bytes[index] <= UInt8(ascii: "9") else {
+            return nil
+        }
         var magnitude: UInt64 = 0
         while index < bytes.count {
             let digit = bytes[index] &- UInt8(ascii: "0")

@@ -41,7 +41,9 @@ package enum RDBFile {
             throw RDB.Failure(offset: 5, reason: "RDB version \(version) is newer than Redis 7.0's (\(RDB.version))")
         }
         if version >= 5 {
-            guard bytes.count >= 18 else { throw RDB.Failure(offset: bytes.count, reason: "file ends before its checksum") }
+            guard bytes.count >= 18 else {
+                throw RDB.Failure(offset: bytes.count, reason: "file ends before its checksum")
+            }
             let stored = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: bytes.count - 8, as: UInt64.self))
             // A zero checksum means the writer had rdbchecksum off.
             if stored != 0 {
@@ -57,7 +59,8 @@ package enum RDBFile {
     /// Reads every key in order, checking each value completely, and calls `body` with it.
     /// Stops at the first damage with its offset.
     package static func read(
-        _ bytes: UnsafeRawBufferPointer, summary: inout Summary, resized: ((_ database: Int, _ keys: Int) -> Void)? = nil,
+        _ bytes: UnsafeRawBufferPointer, summary: inout Summary,
+        resized: ((_ database: Int, _ keys: Int) -> Void)? = nil,
         _ body: (Item) throws(RDB.Failure) -> Void
     ) throws(RDB.Failure) {
         summary.version = try self.verify(bytes)
@@ -80,7 +83,8 @@ package enum RDBFile {
             case RDB.opAux:
                 let name = try reader.string()
                 let value = try reader.string()
-                summary.auxiliary.append((String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self)))
+                summary.auxiliary.append(
+                    (String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self)))
             case RDB.opExpireMilliseconds:
                 expireAt = Int64(bitPattern: try reader.littleEndian(UInt64.self))
             case RDB.opExpireSeconds:
@@ -98,8 +102,9 @@ package enum RDBFile {
                 let start = reader.position - 1
                 let key = try reader.string()
                 let value = try RDBValueReader.read(type: opcode, from: &reader)
-                let item = Item(database: database, key: key, expireAt: expireAt, idleSeconds: idle, frequency: frequency,
-                                valueBytes: start..<reader.position, value: value)
+                let item = Item(
+                    database: database, key: key, expireAt: expireAt, idleSeconds: idle, frequency: frequency,
+                    valueBytes: start..<reader.position, value: value)
                 // The key bytes sit between the type and the value; a payload needs them out.
                 try body(item)
                 summary.keys += 1
@@ -191,8 +196,10 @@ extension Engine {
     package func exportRDB(to writer: inout RDBFileWriter) throws -> RDBFile.Summary {
         var summary = RDBFile.Summary()
         summary.version = Int(RDB.version)
-        try writer.start(auxiliary: [("redis-ver", "7.0.15"), ("redis-bits", "64"),
-                                     ("ctime", String(self.clock.nowMilliseconds() / 1000)), ("used-mem", "0"), ("aof-base", "0")])
+        try writer.start(auxiliary: [
+            ("redis-ver", "7.0.15"), ("redis-bits", "64"),
+            ("ctime", String(self.clock.nowMilliseconds() / 1000)), ("used-mem", "0"), ("aof-base", "0"),
+        ])
         let now = self.clock.nowMilliseconds()
         for database in self.keyspace.databases {
             let keys = database.count()
@@ -274,8 +281,9 @@ package final class RDBLoader {
             defer { shard.lock.unlock() }
             if let existing = shard.lookup(key, hash: hash, now: now) { shard.remove(at: existing) }
             guard self.context.storeRestored(item.value, key: key, hash: hash, in: shard) else { return false }
-            self.context.finishRestored(key, hash: hash, in: shard, expireAt: item.expireAt, idleSeconds: item.idleSeconds,
-                                        frequency: item.frequency)
+            self.context.finishRestored(
+                key, hash: hash, in: shard, expireAt: item.expireAt, idleSeconds: item.idleSeconds,
+                frequency: item.frequency)
             return true
         }
     }

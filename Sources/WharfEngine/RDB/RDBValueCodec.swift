@@ -52,7 +52,9 @@ package struct RDBStream {
 package enum RDBValueReader {
     /// Reads the value of type `typeByte` at the reader's position.
     package static func read(type typeByte: UInt8, from reader: inout RDBReader) throws(RDB.Failure) -> RDBValue {
-        guard let type = RDB.ValueType(rawValue: typeByte) else { throw reader.failure("unsupported value type \(typeByte)") }
+        guard let type = RDB.ValueType(rawValue: typeByte) else {
+            throw reader.failure("unsupported value type \(typeByte)")
+        }
         switch type {
         case .string:
             return .string(try reader.string())
@@ -99,7 +101,9 @@ package enum RDBValueReader {
                 switch elements[index + 1] {
                 case .integer(let value): score = Double(value)
                 case .bytes(let text):
-                    guard let parsed = text.withUnsafeBytes({ RESPDouble.parse($0) }) else { throw reader.failure("bad score") }
+                    guard let parsed = text.withUnsafeBytes({ RESPDouble.parse($0) }) else {
+                        throw reader.failure("bad score")
+                    }
                     score = parsed
                 }
                 members.append((elements[index].text, score))
@@ -129,8 +133,9 @@ package enum RDBValueReader {
     }
 
     private static func streamID(_ raw: UnsafeRawBufferPointer) -> StreamID {
-        StreamID(ms: UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self)),
-                 seq: UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
+        StreamID(
+            ms: UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self)),
+            seq: UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
     }
 
     private static func readStream(_ reader: inout RDBReader, version2: Bool) throws(RDB.Failure) -> RDBStream {
@@ -159,7 +164,8 @@ package enum RDBValueReader {
             let lastID = StreamID(ms: try reader.length64(), seq: try reader.length64())
             var entriesRead = StreamGroup.unknownEntriesRead
             if version2 { entriesRead = Int64(bitPattern: try reader.length64()) }
-            var group = RDBStream.Group(name: name, lastID: lastID, entriesRead: entriesRead, pending: [], consumers: [])
+            var group = RDBStream.Group(
+                name: name, lastID: lastID, entriesRead: entriesRead, pending: [], consumers: [])
             let pendingCount = try reader.length()
             for _ in 0..<pendingCount {
                 let id = streamID(try reader.raw(16))
@@ -183,7 +189,9 @@ package enum RDBValueReader {
 
     /// One stream listpack: the master entry (counts and master fields), then entries of
     /// flags, ID differences, and fields (own, or the master's) with values.
-    private static func readStreamNode(_ elements: [Listpack.Element], master: StreamID, into stream: inout RDBStream, reader: RDBReader) throws(RDB.Failure) {
+    private static func readStreamNode(
+        _ elements: [Listpack.Element], master: StreamID, into stream: inout RDBStream, reader: RDBReader
+    ) throws(RDB.Failure) {
         var index = 0
         func next() throws(RDB.Failure) -> Listpack.Element {
             guard index < elements.count else { throw reader.failure("short stream node") }
@@ -206,7 +214,8 @@ package enum RDBValueReader {
             let flags = try integer()
             let msDifference = try integer()
             let seqDifference = try integer()
-            let id = StreamID(ms: master.ms &+ UInt64(bitPattern: msDifference), seq: master.seq &+ UInt64(bitPattern: seqDifference))
+            let id = StreamID(
+                ms: master.ms &+ UInt64(bitPattern: msDifference), seq: master.seq &+ UInt64(bitPattern: seqDifference))
             var pairs: [(field: [UInt8], value: [UInt8])] = []
             if flags & 2 != 0 {
                 for field in masterFields { pairs.append((field, try next().text)) }

@@ -1,5 +1,5 @@
-import NIOCore
 package import Atomics
+import NIOCore
 import Synchronization
 
 /// What other connections may learn about a client (CLIENT LIST, CLIENT KILL, INFO): the

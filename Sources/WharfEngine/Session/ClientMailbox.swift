@@ -1,6 +1,6 @@
+package import Atomics
 package import NIOCore
 import Synchronization
-package import Atomics
 
 /// What other threads hand to a connection: pub/sub messages and the reply of a blocked
 /// command that another client's write served.
@@ -87,7 +87,9 @@ package final class ClientMailbox: Sendable {
             return (true, !state.wakePending)
         }
         if !outcome.accepted {
-            guard self.overLimit.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged else { return .dropped }
+            guard self.overLimit.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged else {
+                return .dropped
+            }
             // The connection sees the flag when it drains, and closes.
             self.wake()
             return .cutOff

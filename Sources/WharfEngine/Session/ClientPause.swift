@@ -1,13 +1,16 @@
-import WharfProtocol
 import Atomics
 import Synchronization
+import WharfProtocol
 
 /// CLIENT PAUSE: until a deadline, commands that write (WRITE) or all commands (ALL) wait,
 /// as in Redis. A postponed command is left in its connection's input and its client waits
 /// like a blocked one; the pause's end (its deadline, or CLIENT UNPAUSE) releases it and the
 /// command runs then. Without a pause a command pays one relaxed load.
 package final class ClientPause: Sendable {
-    package enum Mode: Int, Sendable { case write = 1, all = 2 }
+    package enum Mode: Int, Sendable {
+        case write = 1
+        case all = 2
+    }
 
     private struct State {
         var until: Int64 = 0
@@ -61,8 +64,9 @@ package final class ClientPause: Sendable {
             return false
         }
         guard decision.0, let host = context.session.mailbox, !context.inTransaction else { return false }
-        let waiter = Waiter(clientID: context.session.id, database: context.session.database, keys: [], operation: .pause,
-                            protocolVersion: context.reply.version, deadline: decision.1, host: host)
+        let waiter = Waiter(
+            clientID: context.session.id, database: context.session.database, keys: [], operation: .pause,
+            protocolVersion: context.reply.version, deadline: decision.1, host: host)
         self.state.withLock { $0.waiters.append(waiter) }
         context.blockedWaiter = waiter
         context.postponed = true

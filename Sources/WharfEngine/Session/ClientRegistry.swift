@@ -1,5 +1,5 @@
-import NIOCore
 package import Atomics
+import NIOCore
 import Synchronization
 
 /// Every connected client, for CLIENT LIST/KILL and INFO clients.

@@ -1,6 +1,6 @@
+import Atomics
 import NIOCore
 import Synchronization
-import Atomics
 public import WharfProtocol
 
 /// The state of one client connection that commands read and change: selected database,

@@ -1,5 +1,5 @@
-import NIOCore
 import Atomics
+import NIOCore
 import Synchronization
 
 /// All statistics slabs of an engine and the sums INFO reports.
@@ -57,7 +57,8 @@ package final class EngineStats: Sendable {
 
     /// Counts one error reply whose text starts with `reply` (the bytes after `-`).
     package func countError(_ reply: some Collection<UInt8>) {
-        let code = String(decoding: reply.prefix { $0 != UInt8(ascii: " ") && $0 != UInt8(ascii: "\r") }.prefix(64), as: UTF8.self)
+        let code = String(
+            decoding: reply.prefix { $0 != UInt8(ascii: " ") && $0 != UInt8(ascii: "\r") }.prefix(64), as: UTF8.self)
         self.errorCodes.withLock { codes in
             if codes[code] == nil && codes.count >= Self.maximumErrorCodes { return }
             codes[code, default: 0] += 1

@@ -23,7 +23,9 @@ package final class SlowLog: Sendable {
     static let maximumArguments = 32
     static let maximumArgumentLength = 128
 
-    package func record(_ arguments: CommandArguments, microseconds: Int, time: Int64, address: String, name: String, limit: Int) {
+    package func record(
+        _ arguments: CommandArguments, microseconds: Int, time: Int64, address: String, name: String, limit: Int
+    ) {
         var kept: [[UInt8]] = []
         let shown = min(arguments.count, Self.maximumArguments)
         for index in 0..<shown {
@@ -33,8 +35,9 @@ package final class SlowLog: Sendable {
             }
             let argument = arguments[index]
             if argument.count > Self.maximumArgumentLength {
-                kept.append(Array(argument.prefix(Self.maximumArgumentLength))
-                            + Array("... (\(argument.count - Self.maximumArgumentLength) more bytes)".utf8))
+                kept.append(
+                    Array(argument.prefix(Self.maximumArgumentLength))
+                        + Array("... (\(argument.count - Self.maximumArgumentLength) more bytes)".utf8))
             } else {
                 kept.append(Array(argument))
             }
@@ -43,8 +46,10 @@ package final class SlowLog: Sendable {
         let redactFrom = MonitorHub.redactionStart(arguments)
         for index in kept.indices where index >= redactFrom { kept[index] = Array("(redacted)".utf8) }
         self.state.withLock { state in
-            state.entries.prepend(Entry(id: state.nextID, time: time / 1000, microseconds: microseconds, arguments: kept,
-                                        address: address, name: name))
+            state.entries.prepend(
+                Entry(
+                    id: state.nextID, time: time / 1000, microseconds: microseconds, arguments: kept,
+                    address: address, name: name))
             state.nextID += 1
             while state.entries.count > limit { state.entries.removeLast() }
         }

@@ -1,6 +1,6 @@
+import Atomics
 import NIOCore
 import Synchronization
-import Atomics
 
 /// Counters written by one thread (an event loop) and summed by INFO.
 ///
@@ -103,7 +103,10 @@ struct StatsCounters {
     /// Counts `weight` calls of `command` that took `microseconds` in its histogram.
     @inline(__always)
     func addLatency(command: Int, microseconds: Int, weight: Int) {
-        let bucket = min(StatsSlab.latencyBuckets - 1, microseconds <= 1 ? 0 : Int.bitWidth - (microseconds - 1).leadingZeroBitCount)
-        self.add(at: StatsSlab.globalFieldCount + command * StatsSlab.perCommand + StatsSlab.CommandField.allCases.count + bucket, weight)
+        let bucket = min(
+            StatsSlab.latencyBuckets - 1, microseconds <= 1 ? 0 : Int.bitWidth - (microseconds - 1).leadingZeroBitCount)
+        self.add(
+            at: StatsSlab.globalFieldCount + command * StatsSlab.perCommand + StatsSlab.CommandField.allCases.count
+                + bucket, weight)
     }
 }

@@ -1,13 +1,13 @@
+import Atomics
 import NIOCore
-import Atomics
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
-import Atomics
 
 /// Where the engine gets the time from: the system clock, or a manual clock that tests set.
 ///

@@ -5,7 +5,9 @@
 /// Every token other than `*` consumes exactly one byte, so the classic single-backtrack
 /// algorithm is exact and runs in O(pattern × subject) at worst, never exponentially.
 package enum GlobPattern {
-    package static func matches(_ pattern: UnsafeRawBufferPointer, _ subject: UnsafeRawBufferPointer, ignoringCase: Bool = false) -> Bool {
+    package static func matches(
+        _ pattern: UnsafeRawBufferPointer, _ subject: UnsafeRawBufferPointer, ignoringCase: Bool = false
+    ) -> Bool {
         var p = 0
         var s = 0
         var starPattern = -1
@@ -42,7 +44,9 @@ package enum GlobPattern {
     }
 
     /// If the single-byte token at `p` matches `byte`, the index after the token.
-    private static func matchOne(_ pattern: UnsafeRawBufferPointer, at start: Int, byte: UInt8, fold: (UInt8) -> UInt8) -> Int? {
+    private static func matchOne(_ pattern: UnsafeRawBufferPointer, at start: Int, byte: UInt8, fold: (UInt8) -> UInt8)
+        -> Int?
+    {
         let plen = pattern.count
         var p = start
         let c = fold(byte)

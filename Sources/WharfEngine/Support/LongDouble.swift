@@ -1,17 +1,17 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// The extended-precision arithmetic INCRBYFLOAT and HINCRBYFLOAT use, as Redis does with
 /// C's `long double`, so `10.5 + 0.1` is stored as `10.6` exactly as Redis stores it.
 #if arch(x86_64) && !os(Windows)
-package typealias LongDouble = Float80
+    package typealias LongDouble = Float80
 #else
-package typealias LongDouble = Double
+    package typealias LongDouble = Double
 #endif
 
 package enum LongDoubleText {
@@ -30,9 +30,9 @@ package enum LongDoubleText {
             var end: UnsafeMutablePointer<CChar>? = nil
             errno = 0
             #if arch(x86_64) && !os(Windows)
-            let value = strtold(buffer.baseAddress!, &end)
+                let value = strtold(buffer.baseAddress!, &end)
             #else
-            let value = strtod(buffer.baseAddress!, &end)
+                let value = strtod(buffer.baseAddress!, &end)
             #endif
             guard let end, end - buffer.baseAddress! == bytes.count else { return nil }
             if value.isNaN { return nil }
@@ -46,9 +46,9 @@ package enum LongDoubleText {
         let capacity = 5 * 1024
         return withUnsafeTemporaryAllocation(of: CChar.self, capacity: capacity) { buffer in
             #if arch(x86_64) && !os(Windows)
-            let written = withVaList([value]) { vsnprintf(buffer.baseAddress!, capacity, "%.17Lf", $0) }
+                let written = withVaList([value]) { vsnprintf(buffer.baseAddress!, capacity, "%.17Lf", $0) }
             #else
-            let written = withVaList([value]) { vsnprintf(buffer.baseAddress!, capacity, "%.17f", $0) }
+                let written = withVaList([value]) { vsnprintf(buffer.baseAddress!, capacity, "%.17f", $0) }
             #endif
             var length = Int(min(written, Int32(capacity - 1)))
             let bytes = UnsafeRawBufferPointer(start: buffer.baseAddress!, count: length)
@@ -56,7 +56,8 @@ package enum LongDoubleText {
                 while length > 0 && bytes[length - 1] == UInt8(ascii: "0") { length -= 1 }
                 if length > 0 && bytes[length - 1] == UInt8(ascii: ".") { length -= 1 }
             }
-            var text = String(decoding: UnsafeRawBufferPointer(start: buffer.baseAddress!, count: length), as: UTF8.self)
+            var text = String(
+                decoding: UnsafeRawBufferPointer(start: buffer.baseAddress!, count: length), as: UTF8.self)
             if text == "-0" { text = "0" }
             return text
         }

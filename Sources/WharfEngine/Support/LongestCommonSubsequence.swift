@@ -79,7 +79,9 @@ struct LongestCommonSubsequence {
         return (text, matches)
     }
 
-    func reply(into reply: inout RESPReplyWriter, length: Bool, indexes: Bool, withMatchLength: Bool, minimumMatchLength: Int) {
+    func reply(
+        into reply: inout RESPReplyWriter, length: Bool, indexes: Bool, withMatchLength: Bool, minimumMatchLength: Int
+    ) {
         if length && !indexes {
             reply.writeInteger(self.length)
             return

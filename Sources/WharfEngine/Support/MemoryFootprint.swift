@@ -29,7 +29,9 @@ enum MemoryFootprint {
             total += self.block(storage) + self.arrayBuffer(capacity: storage.bytes.capacity, stride: 1)
         case .list:
             let payload = entry.payload(as: ListPayload.self)
-            total += self.block(payload) + self.arrayBuffer(capacity: payload.items.count, stride: MemoryLayout<CompactBytes>.stride)
+            total +=
+                self.block(payload)
+                + self.arrayBuffer(capacity: payload.items.count, stride: MemoryLayout<CompactBytes>.stride)
             total += self.sampled(payload.items, samples: samples) { item in
                 if case .large(let heap) = item { return self.block(heap) }
                 return 0

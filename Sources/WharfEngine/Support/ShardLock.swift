@@ -1,12 +1,13 @@
+import Atomics
 import NIOCore
 import Synchronization
-import Atomics
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// A recursive mutex with explicit `lock()`/`unlock()`.

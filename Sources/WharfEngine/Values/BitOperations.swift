@@ -41,7 +41,9 @@ package enum BitOperations {
 
     /// The position of the first bit equal to `bit` between bit positions `first` and
     /// `last` (both included), or nil.
-    package static func firstBit(_ bit: Bool, in bytes: UnsafeRawBufferPointer, bits first: Int, through last: Int) -> Int? {
+    package static func firstBit(_ bit: Bool, in bytes: UnsafeRawBufferPointer, bits first: Int, through last: Int)
+        -> Int?
+    {
         guard first <= last, let base = bytes.baseAddress else { return nil }
         var position = first
         // Bit by bit up to a byte boundary, then a word at a time, then bit by bit.
@@ -124,7 +126,8 @@ package struct BitFieldType: Sendable, Hashable {
 
     package var minimum: Int64 { self.signed ? (self.width == 64 ? .min : -(1 << (self.width - 1))) : 0 }
     package var maximum: Int64 {
-        self.signed ? (self.width == 64 ? .max : (1 << (self.width - 1)) - 1) : Int64(bitPattern: (1 << UInt64(self.width)) - 1)
+        self.signed
+            ? (self.width == 64 ? .max : (1 << (self.width - 1)) - 1) : Int64(bitPattern: (1 << UInt64(self.width)) - 1)
     }
 
     /// The stored bits as a number of this type (sign-extended for signed types).
@@ -150,7 +153,8 @@ package enum BitFieldOverflow: Sendable {
 
     /// `current + increment` within the type (INCRBY), or nil when FAIL refuses it.
     package func add(_ current: Int64, _ increment: Int64, type: BitFieldType) -> Int64? {
-        type.signed ? self.signed(current, increment, type) : self.unsigned(UInt64(bitPattern: current), increment, type)
+        type.signed
+            ? self.signed(current, increment, type) : self.unsigned(UInt64(bitPattern: current), increment, type)
     }
 
     /// `value` stored into the type (SET), or nil when FAIL refuses it. An unsigned type

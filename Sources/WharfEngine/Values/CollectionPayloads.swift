@@ -137,7 +137,9 @@ package final class SortedSetPayload: EntryPayload, SnapshotEncodable {
         }
     }
 
-    override package func copy() -> EntryPayload { SortedSetPayload(members: self.members.copied(), order: self.order.copy()) }
+    override package func copy() -> EntryPayload {
+        SortedSetPayload(members: self.members.copied(), order: self.order.copy())
+    }
 
     /// Adds or rescores a member. Returns the previous score, if it was there.
     @discardableResult

@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 /// A byte string in 16 bytes: up to 14 bytes stored inline, longer ones in a shared heap
 /// block. List elements use it so that short values (the common case) cost no allocation.
@@ -79,9 +79,12 @@ package struct SmallBytes {
 /// An immutable heap byte string: one allocation holding its length and bytes.
 package final class HeapBytes: ManagedBuffer<Int, UInt8> {
     package static func make(_ bytes: UnsafeRawBufferPointer) -> HeapBytes {
-        let buffer = unsafeDowncast(HeapBytes.create(minimumCapacity: bytes.count) { _ in bytes.count }, to: HeapBytes.self)
+        let buffer = unsafeDowncast(
+            HeapBytes.create(minimumCapacity: bytes.count) { _ in bytes.count }, to: HeapBytes.self)
         if bytes.count > 0 {
-            buffer.withUnsafeMutablePointerToElements { $0.update(from: bytes.bindMemory(to: UInt8.self).baseAddress!, count: bytes.count) }
+            buffer.withUnsafeMutablePointerToElements {
+                $0.update(from: bytes.bindMemory(to: UInt8.self).baseAddress!, count: bytes.count)
+            }
         }
         return buffer
     }

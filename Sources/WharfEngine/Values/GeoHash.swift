@@ -1,9 +1,9 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Geohashes as Redis computes them: latitude and longitude scaled into `step`-bit
@@ -125,9 +125,10 @@ package enum GeoHash {
     /// range; the 11th character stands for bits Redis does not have and is always `0`.
     package static func text(ofScore score: Double) -> String {
         let (longitude, latitude) = position(ofScore: score)
-        let hash = encode(
-            longitude: longitude, latitude: latitude, step: maxStep, longitudeRange: GeoHash.longitudeRange,
-            latitudeRange: standardLatitudeRange)?.bits ?? 0
+        let hash =
+            encode(
+                longitude: longitude, latitude: latitude, step: maxStep, longitudeRange: GeoHash.longitudeRange,
+                latitudeRange: standardLatitudeRange)?.bits ?? 0
         let alphabet = Array("0123456789bcdefghjkmnpqrstuvwxyz".utf8)
         var characters: [UInt8] = []
         for index in 0..<11 {
@@ -144,7 +145,8 @@ package enum GeoHash {
     }
 
     /// The haversine distance in meters.
-    package static func distance(longitude1: Double, latitude1: Double, longitude2: Double, latitude2: Double) -> Double {
+    package static func distance(longitude1: Double, latitude1: Double, longitude2: Double, latitude2: Double) -> Double
+    {
         let longitude1Radians = longitude1 * degreesToRadians
         let longitude2Radians = longitude2 * degreesToRadians
         let v = sin((longitude2Radians - longitude1Radians) / 2)
@@ -210,16 +212,20 @@ package enum GeoHash {
         let halfHeight = shape.conversion * (shape.isCircle ? shape.radius : shape.height / 2)
         let halfWidth = shape.conversion * (shape.isCircle ? shape.radius : shape.width / 2)
         let latitudeDelta = halfHeight / earthRadiusMeters / degreesToRadians
-        let longitudeDeltaTop = halfWidth / earthRadiusMeters / cos((latitude + latitudeDelta) * degreesToRadians) / degreesToRadians
-        let longitudeDeltaBottom = halfWidth / earthRadiusMeters / cos((latitude - latitudeDelta) * degreesToRadians) / degreesToRadians
+        let longitudeDeltaTop =
+            halfWidth / earthRadiusMeters / cos((latitude + latitudeDelta) * degreesToRadians) / degreesToRadians
+        let longitudeDeltaBottom =
+            halfWidth / earthRadiusMeters / cos((latitude - latitudeDelta) * degreesToRadians) / degreesToRadians
         let southern = latitude < 0
         let minLongitude = southern ? longitude - longitudeDeltaBottom : longitude - longitudeDeltaTop
         let maxLongitude = southern ? longitude + longitudeDeltaBottom : longitude + longitudeDeltaTop
         let minLatitude = latitude - latitudeDelta
         let maxLatitude = latitude + latitudeDelta
 
-        var radiusMeters = shape.isCircle
-            ? shape.radius : ((shape.width / 2) * (shape.width / 2) + (shape.height / 2) * (shape.height / 2)).squareRoot()
+        var radiusMeters =
+            shape.isCircle
+            ? shape.radius
+            : ((shape.width / 2) * (shape.width / 2) + (shape.height / 2) * (shape.height / 2)).squareRoot()
         radiusMeters *= shape.conversion
         var step = estimateStep(radiusMeters: radiusMeters, latitude: latitude)
 
@@ -232,8 +238,12 @@ package enum GeoHash {
         }
         var (center, around) = cells(step)
         // A step too fine near the search's edge would leave part of it uncovered.
-        let north = decode(around[0]), south = decode(around[1]), east = decode(around[2]), west = decode(around[3])
-        let tooFine = north.latitude.max < maxLatitude || south.latitude.min > minLatitude
+        let north = decode(around[0])
+        let south = decode(around[1])
+        let east = decode(around[2])
+        let west = decode(around[3])
+        let tooFine =
+            north.latitude.max < maxLatitude || south.latitude.min > minLatitude
             || east.longitude.max < maxLongitude || west.longitude.min > minLongitude
         if step > 1 && tooFine {
             step -= 1
@@ -274,6 +284,7 @@ package struct GeoShape: Sendable {
         let longitudeDistance = GeoHash.distance(
             longitude1: longitude, latitude1: latitude, longitude2: self.longitude, latitude2: latitude)
         if longitudeDistance > widthMeters / 2 { return nil }
-        return GeoHash.distance(longitude1: self.longitude, latitude1: self.latitude, longitude2: longitude, latitude2: latitude)
+        return GeoHash.distance(
+            longitude1: self.longitude, latitude1: self.latitude, longitude2: longitude, latitude2: latitude)
     }
 }

@@ -131,13 +131,17 @@ package enum HyperLogLog {
     // MARK: Adding
 
     /// Adds an element; returns whether a register changed.
-    package static func add(_ element: UnsafeRawBufferPointer, to bytes: inout [UInt8], sparseLimit: Int) throws(Failure) -> Bool {
+    package static func add(_ element: UnsafeRawBufferPointer, to bytes: inout [UInt8], sparseLimit: Int)
+        throws(Failure) -> Bool
+    {
         let (register, rank) = self.registerAndRank(element)
         return try self.set(register: register, to: rank, in: &bytes, sparseLimit: sparseLimit)
     }
 
     /// Raises `register` to `value` if it is lower; returns whether it changed.
-    package static func set(register: Int, to value: UInt8, in bytes: inout [UInt8], sparseLimit: Int) throws(Failure) -> Bool {
+    package static func set(register: Int, to value: UInt8, in bytes: inout [UInt8], sparseLimit: Int) throws(Failure)
+        -> Bool
+    {
         if bytes[4] == encodingDense {
             return bytes.withUnsafeMutableBytes { whole in
                 let registers = UnsafeMutableRawBufferPointer(rebasing: whole[headerSize...])
@@ -169,7 +173,9 @@ package enum HyperLogLog {
         0x80 | (value - 1) << 2 | UInt8(run - 1)
     }
 
-    private static func setSparse(register: Int, to value: UInt8, in bytes: inout [UInt8], sparseLimit: Int) throws(Failure) -> Bool {
+    private static func setSparse(register: Int, to value: UInt8, in bytes: inout [UInt8], sparseLimit: Int)
+        throws(Failure) -> Bool
+    {
         if value > UInt8(sparseValueMax) {
             try self.convertToDense(&bytes)
             return try self.set(register: register, to: value, in: &bytes, sparseLimit: sparseLimit)
@@ -316,7 +322,9 @@ package enum HyperLogLog {
     /// Every register's value, one byte each.
     package static func registers(_ bytes: [UInt8]) throws(Failure) -> [UInt8] {
         var registers = [UInt8](repeating: 0, count: registerCount)
-        let complete = registers.withUnsafeMutableBufferPointer { buffer in (try? self.merge(bytes, into: buffer)) != nil }
+        let complete = registers.withUnsafeMutableBufferPointer { buffer in
+            (try? self.merge(bytes, into: buffer)) != nil
+        }
         guard complete else { throw .corrupted }
         return registers
     }

@@ -113,7 +113,10 @@ package final class OrderTree {
                 let middle = (low + high) / 2
                 if node.records[middle].orders(before: record) { low = middle + 1 } else { high = middle }
             }
-            guard low < node.records.count, node.records[low] === record || !record.orders(before: node.records[low]) && !node.records[low].orders(before: record) else {
+            guard low < node.records.count,
+                node.records[low] === record
+                    || !record.orders(before: node.records[low]) && !node.records[low].orders(before: record)
+            else {
                 return false
             }
             node.records.remove(at: low)

@@ -34,7 +34,9 @@ package enum Packed {
     @inline(__always)
     static func item(_ bytes: UnsafeRawBufferPointer, at offset: Int) -> (UnsafeRawBufferPointer, Int) {
         let (length, start) = Self.readLength(bytes, at: offset)
-        return (UnsafeRawBufferPointer(start: bytes.baseAddress.unsafelyUnwrapped + start, count: length), start + length)
+        return (
+            UnsafeRawBufferPointer(start: bytes.baseAddress.unsafelyUnwrapped + start, count: length), start + length
+        )
     }
 
     static func encodedLength(_ count: Int) -> Int {
@@ -58,7 +60,9 @@ package enum Packed {
     }
 
     /// Calls `body` with each field and value of a packed hash.
-    static func forEachPair(_ bytes: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Bool) {
+    static func forEachPair(
+        _ bytes: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Bool
+    ) {
         var offset = 4
         for _ in 0..<Self.count(bytes) {
             let (field, afterField) = Self.item(bytes, at: offset)
@@ -72,7 +76,8 @@ package enum Packed {
     static func forEachScored(_ bytes: UnsafeRawBufferPointer, _ body: (Double, UnsafeRawBufferPointer) -> Bool) {
         var offset = 4
         for _ in 0..<Self.count(bytes) {
-            let score = Double(bitPattern: UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self)))
+            let score = Double(
+                bitPattern: UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self)))
             let (member, next) = Self.item(bytes, at: offset + 8)
             if !body(score, member) { return }
             offset = next

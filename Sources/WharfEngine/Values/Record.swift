@@ -9,10 +9,14 @@ package struct RecordHeader {
 /// allocation holding the bytes. Records are never changed once made (a new value is a new
 /// record), so a copy of a collection can share them.
 package final class Record: ManagedBuffer<RecordHeader, UInt8>, TableElement {
-    package static func make(key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0), score: Double = 0) -> Record {
-        let record = unsafeDowncast(Record.create(minimumCapacity: key.count + value.count) { _ in
-            RecordHeader(score: score, keyLength: UInt32(key.count), valueLength: UInt32(value.count))
-        }, to: Record.self)
+    package static func make(
+        key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0),
+        score: Double = 0
+    ) -> Record {
+        let record = unsafeDowncast(
+            Record.create(minimumCapacity: key.count + value.count) { _ in
+                RecordHeader(score: score, keyLength: UInt32(key.count), valueLength: UInt32(value.count))
+            }, to: Record.self)
         record.withUnsafeMutablePointerToElements { elements in
             let raw = UnsafeMutableRawPointer(elements)
             if key.count > 0 { raw.copyMemory(from: key.baseAddress!, byteCount: key.count) }
@@ -29,7 +33,8 @@ package final class Record: ManagedBuffer<RecordHeader, UInt8>, TableElement {
     @inline(__always)
     package var value: UnsafeRawBufferPointer {
         self.withUnsafeMutablePointerToElements {
-            UnsafeRawBufferPointer(start: UnsafeRawPointer($0) + Int(self.header.keyLength), count: Int(self.header.valueLength))
+            UnsafeRawBufferPointer(
+                start: UnsafeRawPointer($0) + Int(self.header.keyLength), count: Int(self.header.valueLength))
         }
     }
 

@@ -183,7 +183,9 @@ extension CommandContext {
     /// Makes `handle`'s changes the value of `key`: a large set was changed in place (an
     /// emptied one is deleted; a new one is stored); a packed one is encoded again, or
     /// converted once it passes the thresholds.
-    package func commitSortedSet(_ shard: Shard, _ key: UnsafeRawBufferPointer, hash: UInt64, slot: Int?, _ handle: SortedSetHandle) {
+    package func commitSortedSet(
+        _ shard: Shard, _ key: UnsafeRawBufferPointer, hash: UInt64, slot: Int?, _ handle: SortedSetHandle
+    ) {
         if handle.count == 0 {
             if let slot { shard.remove(at: slot) }
             return
@@ -227,7 +229,9 @@ extension CommandContext {
         self.store(shard, key, hash: hash, slot: slot, kind: .sortedSet, payload: payload)
     }
 
-    private func storePackedSortedSet(_ shard: Shard, _ key: UnsafeRawBufferPointer, hash: UInt64, slot: Int?, _ items: [ScoredMember]) {
+    private func storePackedSortedSet(
+        _ shard: Shard, _ key: UnsafeRawBufferPointer, hash: UInt64, slot: Int?, _ items: [ScoredMember]
+    ) {
         var size = 4
         for item in items { size += 8 + Packed.encodedLength(item.member.count) }
         var builder = PackedBuilder(capacity: size)
@@ -237,6 +241,8 @@ extension CommandContext {
             builder.appendItem(item.member)
         }
         builder.setCount(items.count)
-        builder.bytes.withUnsafeBytes { self.store(shard, key, hash: hash, slot: slot, kind: .packedSortedSet, bytes: $0) }
+        builder.bytes.withUnsafeBytes {
+            self.store(shard, key, hash: hash, slot: slot, kind: .packedSortedSet, bytes: $0)
+        }
     }
 }

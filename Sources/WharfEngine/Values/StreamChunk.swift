@@ -42,15 +42,19 @@ package final class StreamChunk {
     }
 
     func copy() -> StreamChunk {
-        StreamChunk(firstID: self.firstID, lastID: self.lastID, fieldNames: self.fieldNames, bytes: self.bytes, count: self.count, live: self.live)
+        StreamChunk(
+            firstID: self.firstID, lastID: self.lastID, fieldNames: self.fieldNames, bytes: self.bytes,
+            count: self.count, live: self.live)
     }
 
     /// Releases spare capacity once the chunk is full.
     func shrink() {
-        if self.bytes.capacity > self.bytes.count + 16 { self.bytes = Array(unsafeUninitializedCapacity: self.bytes.count) { buffer, initialized in
-            _ = buffer.initialize(from: self.bytes)
-            initialized = self.bytes.count
-        } }
+        if self.bytes.capacity > self.bytes.count + 16 {
+            self.bytes = Array(unsafeUninitializedCapacity: self.bytes.count) { buffer, initialized in
+                _ = buffer.initialize(from: self.bytes)
+                initialized = self.bytes.count
+            }
+        }
     }
 
     // MARK: Appending
@@ -68,7 +72,8 @@ package final class StreamChunk {
 
     private func sharesFields(_ pairs: FieldValuePairs) -> Bool {
         guard pairs.count == self.fieldNames.count else { return false }
-        for index in 0..<pairs.count where !self.fieldNames[index].withUnsafeBytes({ $0.elementsEqual(pairs.field(index)) }) {
+        for index in 0..<pairs.count
+        where !self.fieldNames[index].withUnsafeBytes({ $0.elementsEqual(pairs.field(index)) }) {
             return false
         }
         return true
@@ -146,7 +151,9 @@ package final class StreamChunk {
                 for _ in 0..<fieldCount { position += Int(Self.readVarint(bytes, &position)) }
             }
             for _ in 0..<fieldCount { position += Int(Self.readVarint(bytes, &position)) }
-            return Cursor(offset: offset, id: StreamID(ms: ms, seq: seq), deleted: flags & Self.deletedFlag != 0, body: body, ownFields: own, next: position)
+            return Cursor(
+                offset: offset, id: StreamID(ms: ms, seq: seq), deleted: flags & Self.deletedFlag != 0, body: body,
+                ownFields: own, next: position)
         }
     }
 

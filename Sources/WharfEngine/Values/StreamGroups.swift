@@ -149,12 +149,14 @@ package final class StreamGroup {
     func copy() -> StreamGroup {
         let group = StreamGroup(name: self.name, lastDeliveredID: self.lastDeliveredID, entriesRead: self.entriesRead)
         for (name, consumer) in self.consumers {
-            group.consumers[name] = StreamConsumer(name: name, seenTime: consumer.seenTime, activeTime: consumer.activeTime)
+            group.consumers[name] = StreamConsumer(
+                name: name, seenTime: consumer.seenTime, activeTime: consumer.activeTime)
         }
         for index in 0..<self.pending.count {
             let entry = self.pending.values[index]
             let consumer = group.consumers[entry.consumer.name]!
-            group.assign(self.pending.ids[index], to: consumer, now: entry.deliveryTime, deliveryCount: entry.deliveryCount)
+            group.assign(
+                self.pending.ids[index], to: consumer, now: entry.deliveryTime, deliveryCount: entry.deliveryCount)
         }
         return group
     }

@@ -35,7 +35,9 @@ package struct StreamID: Comparable, Hashable, Sendable, CustomStringConvertible
 
     /// Parses `ms[-seq]`, or `-` and `+` unless `strict`; a missing sequence is
     /// `missingSequence`. Nil for anything else.
-    package static func parse(_ bytes: UnsafeRawBufferPointer, missingSequence: UInt64 = 0, strict: Bool = false) -> StreamID? {
+    package static func parse(_ bytes: UnsafeRawBufferPointer, missingSequence: UInt64 = 0, strict: Bool = false)
+        -> StreamID?
+    {
         if bytes.count == 1 && !strict {
             if bytes[0] == UInt8(ascii: "-") { return .zero }
             if bytes[0] == UInt8(ascii: "+") { return .max }
@@ -45,7 +47,8 @@ package struct StreamID: Comparable, Hashable, Sendable, CustomStringConvertible
             return StreamID(ms: ms, seq: missingSequence)
         }
         guard let ms = parseUnsigned(UnsafeRawBufferPointer(rebasing: bytes[..<dash])),
-              let seq = parseUnsigned(UnsafeRawBufferPointer(rebasing: bytes[(dash + 1)...])) else { return nil }
+            let seq = parseUnsigned(UnsafeRawBufferPointer(rebasing: bytes[(dash + 1)...]))
+        else { return nil }
         return StreamID(ms: ms, seq: seq)
     }
 
@@ -72,7 +75,8 @@ package struct StreamID: Comparable, Hashable, Sendable, CustomStringConvertible
         return Self.writeDecimal(self.seq, into: buffer, at: length)
     }
 
-    private static func writeDecimal(_ value: UInt64, into buffer: UnsafeMutableRawBufferPointer, at start: Int) -> Int {
+    private static func writeDecimal(_ value: UInt64, into buffer: UnsafeMutableRawBufferPointer, at start: Int) -> Int
+    {
         var digits = 1
         var probe = value
         while probe >= 10 {

@@ -16,7 +16,10 @@ package final class StreamPayload: EntryPayload, SnapshotEncodable {
     /// Sorted by name.
     package var groups: [StreamGroup]
 
-    package init(chunks: Deque<StreamChunk> = [], length: Int = 0, lastID: StreamID = .zero, maxDeletedID: StreamID = .zero, entriesAdded: UInt64 = 0, groups: [StreamGroup] = []) {
+    package init(
+        chunks: Deque<StreamChunk> = [], length: Int = 0, lastID: StreamID = .zero, maxDeletedID: StreamID = .zero,
+        entriesAdded: UInt64 = 0, groups: [StreamGroup] = []
+    ) {
         self.chunks = chunks
         self.length = length
         self.lastID = lastID
@@ -26,8 +29,9 @@ package final class StreamPayload: EntryPayload, SnapshotEncodable {
     }
 
     override package func copy() -> EntryPayload {
-        StreamPayload(chunks: self.chunks, length: self.length, lastID: self.lastID, maxDeletedID: self.maxDeletedID,
-                      entriesAdded: self.entriesAdded, groups: self.groups.map { $0.copy() })
+        StreamPayload(
+            chunks: self.chunks, length: self.length, lastID: self.lastID, maxDeletedID: self.maxDeletedID,
+            entriesAdded: self.entriesAdded, groups: self.groups.map { $0.copy() })
     }
 
     // MARK: Entries
@@ -69,7 +73,8 @@ package final class StreamPayload: EntryPayload, SnapshotEncodable {
             let fits: Bool = {
                 let last = self.chunks[lastIndex]
                 return (maxChunkEntries <= 0 || last.count < maxChunkEntries)
-                    && (maxChunkBytes <= 0 || last.bytes.count + last.encodedSize(id: id, pairs: pairs) <= maxChunkBytes)
+                    && (maxChunkBytes <= 0
+                        || last.bytes.count + last.encodedSize(id: id, pairs: pairs) <= maxChunkBytes)
             }()
             if fits {
                 self.mutableChunk(at: lastIndex).append(id: id, pairs: pairs)
@@ -82,7 +87,8 @@ package final class StreamPayload: EntryPayload, SnapshotEncodable {
         var names: [[UInt8]] = []
         names.reserveCapacity(pairs.count)
         for index in 0..<pairs.count { names.append(Array(pairs.field(index))) }
-        let chunk = StreamChunk(firstID: id, masterFields: names, capacity: min(maxChunkBytes > 0 ? maxChunkBytes : 4096, 4096))
+        let chunk = StreamChunk(
+            firstID: id, masterFields: names, capacity: min(maxChunkBytes > 0 ? maxChunkBytes : 4096, 4096))
         chunk.append(id: id, pairs: pairs)
         self.chunks.append(chunk)
         self.noteAppended(id)
@@ -120,7 +126,10 @@ package final class StreamPayload: EntryPayload, SnapshotEncodable {
 
     /// Calls `body` with the live entries from `start` through `end` (ascending, or
     /// descending with `reverse`) until it returns false.
-    package func forEach(from start: StreamID, through end: StreamID, reverse: Bool = false, _ body: (StreamChunk, StreamChunk.Cursor) -> Bool) {
+    package func forEach(
+        from start: StreamID, through end: StreamID, reverse: Bool = false,
+        _ body: (StreamChunk, StreamChunk.Cursor) -> Bool
+    ) {
         guard start <= end else { return }
         if !reverse {
             var index = self.chunkIndex(atLeast: start)
@@ -256,7 +265,9 @@ package final class StreamPayload: EntryPayload, SnapshotEncodable {
     }
 
     package func removeGroup(_ name: UnsafeRawBufferPointer) -> Bool {
-        guard let index = self.groups.firstIndex(where: { $0.name.withUnsafeBytes { $0.elementsEqual(name) } }) else { return false }
+        guard let index = self.groups.firstIndex(where: { $0.name.withUnsafeBytes { $0.elementsEqual(name) } }) else {
+            return false
+        }
         self.groups.remove(at: index)
         return true
     }
@@ -371,7 +382,9 @@ package final class StreamPayload: EntryPayload, SnapshotEncodable {
             var names: [[UInt8]] = []
             for _ in 0..<nameCount { names.append(Array(try reader.readBytes())) }
             let bytes = Array(try reader.readBytes())
-            payload.chunks.append(StreamChunk(firstID: firstID, lastID: lastID, fieldNames: names, bytes: bytes, count: count, live: live))
+            payload.chunks.append(
+                StreamChunk(firstID: firstID, lastID: lastID, fieldNames: names, bytes: bytes, count: count, live: live)
+            )
         }
         let groupCount = try reader.readLength()
         for _ in 0..<groupCount {
@@ -381,7 +394,8 @@ package final class StreamPayload: EntryPayload, SnapshotEncodable {
             let consumerCount = try reader.readLength()
             for _ in 0..<consumerCount {
                 let consumerName = Array(try reader.readBytes())
-                let consumer = StreamConsumer(name: consumerName, seenTime: try reader.read(), activeTime: try reader.read())
+                let consumer = StreamConsumer(
+                    name: consumerName, seenTime: try reader.read(), activeTime: try reader.read())
                 group.consumers[consumerName] = consumer
             }
             let pendingCount = try reader.readLength()
@@ -390,7 +404,10 @@ package final class StreamPayload: EntryPayload, SnapshotEncodable {
                 let consumerName = Array(try reader.readBytes())
                 let time: Int64 = try reader.read()
                 let deliveries: Int64 = try reader.read()
-                guard let consumer = group.consumers[consumerName] else { throw SnapshotDamage(path: reader.path, offset: 0, reason: "stream pending entry of an unknown consumer") }
+                guard let consumer = group.consumers[consumerName] else {
+                    throw SnapshotDamage(
+                        path: reader.path, offset: 0, reason: "stream pending entry of an unknown consumer")
+                }
                 group.assign(id, to: consumer, now: time, deliveryCount: deliveries)
             }
             _ = payload.addGroup(group)
