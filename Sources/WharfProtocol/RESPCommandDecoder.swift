@@ -30,21 +30,23 @@ public struct RESPFrame: Sendable, Hashable {
 /// }
 /// ```
 public final class RESPCommandDecoder {
-    public var limits: RESPRequestLimits
+    // Exclusivity checks are off for the decoder's state: one connection's thread owns the
+    // decoder, and the checks were a measurable share of each request.
+    @exclusivity(unchecked) public var limits: RESPRequestLimits
     /// Before authentication Redis caps argument count and bulk size much lower.
-    public var isAuthenticated: Bool
+    @exclusivity(unchecked) public var isAuthenticated: Bool
 
-    private var spans: UnsafeMutablePointer<ArgumentSpan>
-    private var spanCapacity: Int
-    private var scratch: UnsafeMutableRawPointer
-    private var scratchCapacity: Int
+    @exclusivity(unchecked) private var spans: UnsafeMutablePointer<ArgumentSpan>
+    @exclusivity(unchecked) private var spanCapacity: Int
+    @exclusivity(unchecked) private var scratch: UnsafeMutableRawPointer
+    @exclusivity(unchecked) private var scratchCapacity: Int
 
     // State of a multibulk command that is only partly in the buffer, relative to its start.
-    private var inMultibulk = false
-    private var expectedArguments = 0
-    private var parsedArguments = 0
-    private var cursor = 0
-    private var pendingBulkLength = -1
+    @exclusivity(unchecked) private var inMultibulk = false
+    @exclusivity(unchecked) private var expectedArguments = 0
+    @exclusivity(unchecked) private var parsedArguments = 0
+    @exclusivity(unchecked) private var cursor = 0
+    @exclusivity(unchecked) private var pendingBulkLength = -1
 
     public init(limits: RESPRequestLimits = RESPRequestLimits(), isAuthenticated: Bool = true) {
         self.limits = limits

@@ -27,11 +27,13 @@ final class RESPConnectionCore {
     unowned(unsafe) let session: ClientSession
     private unowned(unsafe) let decoder: RESPCommandDecoder
     private let owners: (Engine, ClientSession, RESPCommandDecoder)
-    private var context: CommandContext
-    private(set) var isClosing = false
+    // Unchecked exclusivity: the core belongs to its connection's loop thread alone, and
+    // `context` is passed inout to every command.
+    @exclusivity(unchecked) private var context: CommandContext
+    @exclusivity(unchecked) private(set) var isClosing = false
     /// The wait of the blocking command this connection is in, if any.
-    private(set) var blockedWaiter: Waiter?
-    private var settingsGeneration = -1
+    @exclusivity(unchecked) private(set) var blockedWaiter: Waiter?
+    @exclusivity(unchecked) private var settingsGeneration = -1
 
     init(engine: Engine, session: ClientSession, output: ByteBuffer) {
         let decoder = RESPCommandDecoder(isAuthenticated: session.isAuthenticated)

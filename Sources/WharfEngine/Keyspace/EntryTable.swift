@@ -17,7 +17,8 @@ package typealias EntryTableStorage = OpenTableStorage<Entry>
 /// The slots of an open table: one tag byte and one element reference per slot.
 package final class OpenTableStorage<Element: TableElement> {
     package let capacity: Int
-    var count: Int
+    // Unchecked: a table's storage is changed only under its shard's lock (see Shard).
+    @exclusivity(unchecked) var count: Int
     /// 0 for an empty slot, otherwise 0x80 | the top seven bits of the key's hash, so most
     /// probes that cannot match are rejected without touching the entry.
     let tags: UnsafeMutablePointer<UInt8>

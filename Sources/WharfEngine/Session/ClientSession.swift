@@ -12,7 +12,9 @@ public final class ClientSession {
     public let info: ClientInfo
     /// ``info`` without reference counting, for per-command updates.
     package unowned(unsafe) let infoFast: ClientInfo
-    public var database: Int = 0 {
+    // Exclusivity checks are off for the session's state: it is used from its connection's
+    // thread only (see the class comment), on every command.
+    @exclusivity(unchecked) public var database: Int = 0 {
         didSet {
             self.info.database.store(self.database, ordering: .relaxed)
             self.currentDatabase = self.keyspace.databases[self.database]
@@ -20,28 +22,28 @@ public final class ClientSession {
     }
     /// The selected database's object, kept so commands reach it without indexing (and
     /// without reference counting: the keyspace owns every database for the engine's life).
-    package private(set) unowned(unsafe) var currentDatabase: Database
+    @exclusivity(unchecked) package private(set) unowned(unsafe) var currentDatabase: Database
     private let keyspace: Keyspace
-    public var protocolVersion: RESPVersion = .resp2 {
+    @exclusivity(unchecked) public var protocolVersion: RESPVersion = .resp2 {
         didSet { self.info.protocolVersion.store(self.protocolVersion.rawValue, ordering: .relaxed) }
     }
-    public var isAuthenticated: Bool
+    @exclusivity(unchecked) public var isAuthenticated: Bool
     /// Set by QUIT and a successful SHUTDOWN: the connection closes once the reply is sent.
-    public var closeAfterReply = false
+    @exclusivity(unchecked) public var closeAfterReply = false
     /// Where other threads deliver to this client: pub/sub messages and the replies of its
     /// blocking commands. Nil for a caller without a connection: blocking commands then
     /// answer as if they timed out, and subscribing is refused.
-    package var mailbox: ClientMailbox?
+    @exclusivity(unchecked) package var mailbox: ClientMailbox?
     /// Channels, patterns and shard channels this client subscribes to.
-    package var subscriptions = ClientSubscriptions()
+    @exclusivity(unchecked) package var subscriptions = ClientSubscriptions()
     /// The commands queued since MULTI (nil: not in a transaction).
-    package var transaction: QueuedTransaction?
+    @exclusivity(unchecked) package var transaction: QueuedTransaction?
     /// Keys WATCHed for the next EXEC.
-    package var watched: [WatchedKey] = []
+    @exclusivity(unchecked) package var watched: [WatchedKey] = []
     /// In MONITOR mode: receives every command, may not touch the keyspace.
-    package var isMonitor = false
+    @exclusivity(unchecked) package var isMonitor = false
     /// CLIENT REPLY: whether replies are sent, suppressed, or suppressed once.
-    package var replyMode = ReplyMode.on
+    @exclusivity(unchecked) package var replyMode = ReplyMode.on
 
     package enum ReplyMode {
         case on, off

@@ -3,7 +3,8 @@ package import WharfStorage
 
 /// A list past the packed threshold: a deque of compact elements (Redis's `quicklist`).
 package final class ListPayload: EntryPayload, SnapshotEncodable {
-    package var items: Deque<CompactBytes>
+    // Unchecked: a payload is changed only under its key's shard lock.
+    @exclusivity(unchecked) package var items: Deque<CompactBytes>
 
     package init(items: Deque<CompactBytes>) {
         self.items = items
@@ -41,7 +42,8 @@ package final class ListPayload: EntryPayload, SnapshotEncodable {
 
 /// A hash past the packed thresholds: field records in an open table (`hashtable`).
 package final class HashPayload: EntryPayload, SnapshotEncodable {
-    package var fields: RecordTable
+    // Unchecked: a payload is changed only under its key's shard lock.
+    @exclusivity(unchecked) package var fields: RecordTable
 
     package init(fields: RecordTable) {
         self.fields = fields
@@ -83,7 +85,8 @@ package final class HashPayload: EntryPayload, SnapshotEncodable {
 
 /// A set past the intset thresholds: member records in an open table (`hashtable`).
 package final class SetPayload: EntryPayload, SnapshotEncodable {
-    package var members: RecordTable
+    // Unchecked: a payload is changed only under its key's shard lock.
+    @exclusivity(unchecked) package var members: RecordTable
 
     package init(members: RecordTable) {
         self.members = members
@@ -119,8 +122,9 @@ package final class SetPayload: EntryPayload, SnapshotEncodable {
 /// A sorted set past the packed thresholds: member records (with their scores) in an open
 /// table for lookups and in an ``OrderTree`` for order and rank.
 package final class SortedSetPayload: EntryPayload, SnapshotEncodable {
-    package var members: RecordTable
-    package var order: OrderTree
+    @exclusivity(unchecked) package var members: RecordTable
+    // Unchecked: a payload is changed only under its key's shard lock.
+    @exclusivity(unchecked) package var order: OrderTree
 
     package init(members: RecordTable, order: OrderTree) {
         self.members = members

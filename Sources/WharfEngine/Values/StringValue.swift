@@ -4,7 +4,8 @@ package import WharfProtocol
 /// with spare capacity, so repeated appends cost amortised O(1) instead of a reallocation
 /// of the whole entry each time (Redis's `raw` encoding with sds preallocation).
 package final class GrowableString: EntryPayload {
-    package var bytes: [UInt8]
+    // Unchecked: changed only under its key's shard lock.
+    @exclusivity(unchecked) package var bytes: [UInt8]
 
     package init(bytes: [UInt8]) {
         self.bytes = bytes
