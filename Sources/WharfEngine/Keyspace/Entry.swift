@@ -242,14 +242,23 @@ package final class Entry: ManagedBuffer<EntryHeader, UInt8> {
 
     // MARK: Reading
 
+    /// The header's bits, read and written through the header's pointer: `header` is a class
+    /// stored property, and every access to it would pay a runtime exclusivity check, on
+    /// every command (an entry is changed only under its shard's lock).
+    @inline(__always)
+    var headerBits: UInt64 {
+        get { self.withUnsafeMutablePointerToHeader { $0.pointee.bits } }
+        set { self.withUnsafeMutablePointerToHeader { $0.pointee.bits = newValue } }
+    }
+
     package var kind: ValueKind {
-        ValueKind(rawValue: UInt8(truncatingIfNeeded: self.header.bits >> EntryHeader.kindShift) & 0x0F)
+        ValueKind(rawValue: UInt8(truncatingIfNeeded: self.headerBits >> EntryHeader.kindShift) & 0x0F)
             .unsafelyUnwrapped
     }
 
-    package var hasExpiry: Bool { self.header.bits & EntryHeader.expiryBit != 0 }
+    package var hasExpiry: Bool { self.headerBits & EntryHeader.expiryBit != 0 }
 
-    var hasLongLengths: Bool { self.header.bits & EntryHeader.longLengthsBit != 0 }
+    var hasLongLengths: Bool { self.headerBits & EntryHeader.longLengthsBit != 0 }
 
     var tail: UnsafeMutableRawPointer {
         self.withUnsafeMutablePointerToElements { UnsafeMutableRawPointer($0) }
@@ -261,7 +270,7 @@ package final class Entry: ManagedBuffer<EntryHeader, UInt8> {
         if self.hasLongLengths {
             return Int(self.tail.loadUnaligned(fromByteOffset: self.lengthsOffset, as: UInt32.self))
         }
-        return Int(truncatingIfNeeded: self.header.bits & 0xFFFF)
+        return Int(truncatingIfNeeded: self.headerBits & 0xFFFF)
     }
 
     var keyOffset: Int {
@@ -277,7 +286,7 @@ package final class Entry: ManagedBuffer<EntryHeader, UInt8> {
     }
 
     package func keyEquals(_ other: UnsafeRawBufferPointer) -> Bool {
-        let bits = self.header.bits
+        let bits = self.headerBits
         if bits & EntryHeader.longLengthsBit == 0 {
             // Fast path: the length is in the header word, so a mismatch costs no tail read.
             if Int(truncatingIfNeeded: bits & 0xFFFF) != other.count { return false }
@@ -316,7 +325,7 @@ package final class Entry: ManagedBuffer<EntryHeader, UInt8> {
         if self.hasLongLengths {
             length = Int(self.tail.loadUnaligned(fromByteOffset: self.lengthsOffset + 4, as: UInt32.self))
         } else {
-            length = Int(truncatingIfNeeded: (self.header.bits >> EntryHeader.shortValueShift) & 0xFFFF)
+            length = Int(truncatingIfNeeded: (self.headerBits >> EntryHeader.shortValueShift) & 0xFFFF)
         }
         return UnsafeRawBufferPointer(start: self.valuePointer, count: length)
     }
@@ -335,10 +344,10 @@ package final class Entry: ManagedBuffer<EntryHeader, UInt8> {
 
     /// 24 bits of LRU time (seconds) or LFU data, as Redis keeps per object.
     package var accessClock: UInt32 {
-        get { UInt32(truncatingIfNeeded: (self.header.bits >> EntryHeader.accessShift) & EntryHeader.accessMask) }
+        get { UInt32(truncatingIfNeeded: (self.headerBits >> EntryHeader.accessShift) & EntryHeader.accessMask) }
         set {
-            let cleared = self.header.bits & ~(EntryHeader.accessMask << EntryHeader.accessShift)
-            self.header.bits = cleared | (UInt64(newValue) & EntryHeader.accessMask) << EntryHeader.accessShift
+            let cleared = self.headerBits & ~(EntryHeader.accessMask << EntryHeader.accessShift)
+            self.headerBits = cleared | (UInt64(newValue) & EntryHeader.accessMask) << EntryHeader.accessShift
         }
     }
 }

@@ -25,27 +25,32 @@ package final class Record: ManagedBuffer<RecordHeader, UInt8>, TableElement {
         return record
     }
 
+    /// The fixed part, read through its pointer: `header` is a class stored property, and
+    /// each access to it would pay a runtime exclusivity check (records never change).
+    @inline(__always)
+    var fixed: RecordHeader { self.withUnsafeMutablePointerToHeader { $0.pointee } }
+
     @inline(__always)
     package var key: UnsafeRawBufferPointer {
-        self.withUnsafeMutablePointerToElements { UnsafeRawBufferPointer(start: $0, count: Int(self.header.keyLength)) }
+        self.withUnsafeMutablePointerToElements { UnsafeRawBufferPointer(start: $0, count: Int(self.fixed.keyLength)) }
     }
 
     @inline(__always)
     package var value: UnsafeRawBufferPointer {
         self.withUnsafeMutablePointerToElements {
             UnsafeRawBufferPointer(
-                start: UnsafeRawPointer($0) + Int(self.header.keyLength), count: Int(self.header.valueLength))
+                start: UnsafeRawPointer($0) + Int(self.fixed.keyLength), count: Int(self.fixed.valueLength))
         }
     }
 
     @inline(__always)
-    package var score: Double { self.header.score }
+    package var score: Double { self.fixed.score }
 
     @inline(__always) package var tableKey: UnsafeRawBufferPointer { self.key }
 
     @inline(__always)
     package func tableKeyEquals(_ key: UnsafeRawBufferPointer) -> Bool {
-        Int(self.header.keyLength) == key.count && self.key.equalsBytesShared(key)
+        Int(self.fixed.keyLength) == key.count && self.key.equalsBytesShared(key)
     }
 
     /// Sorted-set order: by score, then by member bytes.
