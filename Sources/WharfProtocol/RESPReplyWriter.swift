@@ -194,14 +194,7 @@ public struct RESPReplyWriter {
             }
             return
         }
-        let text = RESPDouble.format(value)
-        if self.version == .resp3 {
-            self.buffer.writeInteger(UInt8(ascii: ","))
-            self.buffer.writeString(text)
-            self.buffer.writeStaticString("\r\n")
-        } else {
-            self.writeBulkString(text)
-        }
+        self.writeDouble(text: RESPDouble.format(value))
     }
 
     /// A double already formatted by the caller (GEOPOS's long-double text, say): `,text`
