@@ -10,7 +10,7 @@ struct WharfCommand: AsyncParsableCommand {
         version: WharfVersion.current,
         subcommands: [
             ServeCommand.self, CheckCommand.self, BackupCommand.self, RestoreCommand.self, ImportCommand.self,
-            ExportCommand.self, CommandsCommand.self,
+            ExportCommand.self, CommandsCommand.self, BenchCommand.self,
         ]
     )
 }

@@ -1,0 +1,278 @@
+import Synchronization
+import WharfProtocol
+
+/// What a ``WharfSubscription`` delivers.
+public enum PubSubMessage: Sendable, Hashable {
+    /// A message published to a channel the subscription named.
+    case message(channel: String, payload: [UInt8])
+    /// A message published to a channel that matched a pattern.
+    case patternMessage(pattern: String, channel: String, payload: [UInt8])
+    /// A message published with SPUBLISH to a shard channel.
+    case shardMessage(channel: String, payload: [UInt8])
+    /// The connection was lost and a new one has subscribed again to every channel and
+    /// pattern. Messages published while it was down were missed.
+    case resubscribed
+
+    /// The payload as UTF-8 text (nil for ``resubscribed``).
+    public var text: String? {
+        switch self {
+        case .message(_, let payload), .patternMessage(_, _, let payload), .shardMessage(_, let payload):
+            return String(decoding: payload, as: UTF8.self)
+        case .resubscribed: return nil
+        }
+    }
+}
+
+/// Messages from channels, patterns and shard channels, as an `AsyncSequence`.
+///
+/// The subscription has a connection of its own. When it is lost, the subscription
+/// reconnects (with the client's backoff), subscribes again to everything and yields
+/// ``PubSubMessage/resubscribed``; the sequence ends with an error only when it cannot
+/// reconnect.
+///
+/// ```swift
+/// let subscription = try await client.subscribe(channels: ["news"])
+/// for try await message in subscription {
+///     if case .message(let channel, _) = message { print(channel, message.text!) }
+/// }
+/// ```
+public final class WharfSubscription: AsyncSequence, Sendable {
+    public typealias Element = PubSubMessage
+    public typealias AsyncIterator = AsyncThrowingStream<PubSubMessage, any Error>.Iterator
+
+    private struct State {
+        var channels: Set<String> = []
+        var patterns: Set<String> = []
+        var shardChannels: Set<String> = []
+        var connection: WharfConnection?
+        var closed = false
+        /// Confirmations the server owes for commands sent on the current connection, and
+        /// those received; a caller waits until `received` reaches its target.
+        var expected = 0
+        var received = 0
+        var waiters: [(target: Int, continuation: CheckedContinuation<Void, Never>)] = []
+    }
+
+    private let client: WharfClient
+    private let stream: AsyncThrowingStream<PubSubMessage, any Error>
+    private let continuation: AsyncThrowingStream<PubSubMessage, any Error>.Continuation
+    private let state = Mutex(State())
+
+    init(client: WharfClient) {
+        self.client = client
+        (self.stream, self.continuation) = AsyncThrowingStream.makeStream()
+    }
+
+    deinit {
+        self.continuation.finish()
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator { self.stream.makeAsyncIterator() }
+
+    /// Adds channels; returns once the server has confirmed them.
+    public func subscribe(channels: [String]) async { await self.change("SUBSCRIBE", channels, \.channels, add: true) }
+    public func unsubscribe(channels: [String]) async {
+        await self.change("UNSUBSCRIBE", channels, \.channels, add: false)
+    }
+    /// Adds glob-style patterns (PSUBSCRIBE).
+    public func subscribe(patterns: [String]) async { await self.change("PSUBSCRIBE", patterns, \.patterns, add: true) }
+    public func unsubscribe(patterns: [String]) async {
+        await self.change("PUNSUBSCRIBE", patterns, \.patterns, add: false)
+    }
+    /// Adds shard channels (SSUBSCRIBE).
+    public func subscribe(shardChannels: [String]) async {
+        await self.change("SSUBSCRIBE", shardChannels, \.shardChannels, add: true)
+    }
+    public func unsubscribe(shardChannels: [String]) async {
+        await self.change("SUNSUBSCRIBE", shardChannels, \.shardChannels, add: false)
+    }
+
+    func closeWhenIterationEnds() {
+        self.continuation.onTermination = { [weak self] termination in
+            if case .cancelled = termination { self?.close() }
+        }
+    }
+
+    /// Ends the subscription: the sequence finishes and the connection closes.
+    public func close() {
+        let connection = self.state.withLock { state -> WharfConnection? in
+            state.closed = true
+            let waiters = state.waiters
+            state.waiters = []
+            for waiter in waiters { waiter.continuation.resume() }
+            return state.connection
+        }
+        connection?.close()
+        self.continuation.finish()
+    }
+
+    private func change(_ name: String, _ names: [String], _ set: WritableKeyPath<State, Set<String>>, add: Bool) async
+    {
+        guard !names.isEmpty else { return }
+        let (connection, target) = self.state.withLock { state -> (WharfConnection?, Int) in
+            for item in names {
+                if add { state[keyPath: set].insert(item) } else { state[keyPath: set].remove(item) }
+            }
+            guard let connection = state.connection else { return (nil, 0) }
+            state.expected += names.count
+            return (connection, state.expected)
+        }
+        guard let connection else { return }  // the next connection subscribes to the new set
+        var command = RESPCommand(name)
+        command.append(contentsOf: names)
+        connection.sendWithoutReply(command)
+        await self.waitForConfirmations(target)
+    }
+
+    private func waitForConfirmations(_ target: Int) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let ready = self.state.withLock { state -> Bool in
+                if state.received >= target || state.closed { return true }
+                state.waiters.append((target, continuation))
+                return false
+            }
+            if ready { continuation.resume() }
+        }
+    }
+
+    /// Connects, subscribes to everything, and does it again whenever the connection is lost.
+    func run() async {
+        var first = true
+        while !self.state.withLock({ $0.closed }) {
+            let connection: WharfConnection
+            do {
+                connection = try await self.client.openDedicatedConnection()
+            } catch {
+                self.continuation.finish(throwing: error)
+                self.readyOnce(failure: error)
+                return
+            }
+            let (ended, endedContinuation) = AsyncStream<Void>.makeStream()
+            do {
+                try await connection.setPushReceiver(arraysArePushes: connection.protocolVersion == 2) { value in
+                    self.receive(value)
+                } onClose: { _ in
+                    endedContinuation.finish()
+                }
+            } catch {
+                connection.close()
+                continue
+            }
+            let (commands, target, closed) = self.state.withLock {
+                state -> (commands: [RESPCommand], target: Int, closed: Bool) in
+                state.connection = connection
+                state.expected = 0
+                state.received = 0
+                var commands: [RESPCommand] = []
+                for (name, names) in [
+                    ("SUBSCRIBE", state.channels), ("PSUBSCRIBE", state.patterns), ("SSUBSCRIBE", state.shardChannels),
+                ] where !names.isEmpty {
+                    var command = RESPCommand(name)
+                    command.append(contentsOf: names.sorted())
+                    commands.append(command)
+                    state.expected += names.count
+                }
+                return (commands, state.expected, state.closed)
+            }
+            if closed {
+                connection.close()
+                self.readyOnce()
+                return
+            }
+            for command in commands { connection.sendWithoutReply(command) }
+            await self.waitForConfirmations(target)
+            if !first { self.continuation.yield(.resubscribed) }
+            first = false
+            self.readyOnce()
+            for await _ in ended {}
+            self.state.withLock { state in
+                state.connection = nil
+                let waiters = state.waiters
+                state.waiters = []
+                for waiter in waiters { waiter.continuation.resume() }
+            }
+            if !self.state.withLock({ $0.closed }) {
+                try? await Task.sleep(for: self.client.configuration.reconnect.initial)
+            }
+        }
+    }
+
+    private struct Readiness {
+        var done = false
+        var failure: (any Error)?
+        var waiter: CheckedContinuation<Void, any Error>?
+    }
+    private let ready = Mutex(Readiness())
+
+    private func readyOnce(failure: (any Error)? = nil) {
+        let waiter = self.ready.withLock { ready -> CheckedContinuation<Void, any Error>? in
+            guard !ready.done else { return nil }
+            ready.done = true
+            ready.failure = failure
+            defer { ready.waiter = nil }
+            return ready.waiter
+        }
+        if let failure { waiter?.resume(throwing: failure) } else { waiter?.resume() }
+    }
+
+    /// Waits until the first connection has subscribed; throws if it could not connect.
+    func waitUntilReady() async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            let (done, failure) = self.ready.withLock { ready -> (Bool, (any Error)?) in
+                if ready.done { return (true, ready.failure) }
+                ready.waiter = continuation
+                return (false, nil)
+            }
+            guard done else { return }
+            if let failure { continuation.resume(throwing: failure) } else { continuation.resume() }
+        }
+    }
+
+    /// Runs on the connection's event loop for every push message.
+    private func receive(_ value: RESPValue) {
+        guard let parts = value.elements, let kind = parts.first?.string?.lowercased() else { return }
+        switch kind {
+        case "message" where parts.count == 3:
+            self.continuation.yield(.message(channel: parts[1].string ?? "", payload: Self.bytes(parts[2])))
+        case "smessage" where parts.count == 3:
+            self.continuation.yield(.shardMessage(channel: parts[1].string ?? "", payload: Self.bytes(parts[2])))
+        case "pmessage" where parts.count == 4:
+            self.continuation.yield(
+                .patternMessage(
+                    pattern: parts[1].string ?? "", channel: parts[2].string ?? "", payload: Self.bytes(parts[3]))
+            )
+        case "subscribe", "psubscribe", "ssubscribe", "unsubscribe", "punsubscribe", "sunsubscribe":
+            let resumed = self.state.withLock { state -> [CheckedContinuation<Void, Never>] in
+                state.received += 1
+                let due = state.waiters.filter { $0.target <= state.received }.map(\.continuation)
+                state.waiters.removeAll { $0.target <= state.received }
+                return due
+            }
+            for continuation in resumed { continuation.resume() }
+        default:
+            break  // pong, and RESP3 pushes meant for others (client tracking)
+        }
+    }
+
+    private static func bytes(_ value: RESPValue) -> [UInt8] {
+        if case .bulkString(let bytes) = value { return bytes }
+        return Array((value.string ?? "").utf8)
+    }
+}
+
+extension WharfClient {
+    /// Subscribes to channels, patterns and shard channels on a connection of the
+    /// subscription's own; returns once the server has confirmed them.
+    public func subscribe(channels: [String] = [], patterns: [String] = [], shardChannels: [String] = [])
+        async throws -> WharfSubscription
+    {
+        let subscription = WharfSubscription(client: self)
+        await subscription.subscribe(channels: channels)
+        await subscription.subscribe(patterns: patterns)
+        await subscription.subscribe(shardChannels: shardChannels)
+        Task { await subscription.run() }
+        try await subscription.waitUntilReady()
+        subscription.closeWhenIterationEnds()
+        return subscription
+    }
+}

@@ -1,0 +1,261 @@
+import NIOCore
+import Synchronization
+import WharfProtocol
+
+/// The client side of a connection's pipeline: writes requests, decodes replies and hands
+/// each to the request at the head of the queue. Bound to the channel's event loop, so its
+/// state needs no lock; only the ``Outbox`` that other threads fill is shared.
+final class ReplyHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private let outbox: SharedOutbox
+    private let decoder: RESPValueDecoder
+    private let maximumReplyBytes: Int
+    private var context: ChannelHandlerContext?
+    private var inflight = CircularBuffer<PendingRequest>(initialCapacity: 16)
+    /// Bytes written by requests made on the event loop, sent at the end of the loop's turn.
+    private var unsent = ByteBuffer()
+    private var flushScheduled = false
+    private var received = ByteBuffer()
+    private var failure: WharfClientError?
+
+    /// Receives push messages (RESP3 `>`, or every array on a RESP2 subscriber connection).
+    var pushReceiver: ((RESPValue) -> Void)?
+    /// On a RESP2 connection in subscribe mode every reply is a message, not an answer.
+    var arraysArePushes = false
+    /// Called once when the connection closes, with the reason.
+    var closeReceiver: ((WharfClientError) -> Void)?
+
+    init(outbox: SharedOutbox, maximumReplyBytes: Int, maximumNesting: Int) {
+        self.outbox = outbox
+        self.maximumReplyBytes = maximumReplyBytes
+        self.decoder = RESPValueDecoder(maxDepth: maximumNesting)
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        self.unsent = context.channel.allocator.buffer(capacity: 0)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    // MARK: Writing
+
+    /// Queues a request made on the event loop; it is written with the others of this turn.
+    func enqueue(
+        _ command: RESPCommand, waiter: PendingRequest.Waiter, replies: Int, id: UInt64,
+        deadline: NIODeadline?
+    ) {
+        if self.failure != nil {
+            var request = PendingRequest(id: id, waiter: waiter, remainingReplies: 0, deadline: nil)
+            request.fail(self.closedError)
+            return
+        }
+        command.write(into: &self.unsent)
+        self.track(PendingRequest(id: id, waiter: waiter, remainingReplies: replies, deadline: deadline))
+        self.scheduleFlush()
+    }
+
+    /// Queues several commands answered as one batch.
+    func enqueue(batch commands: [RESPCommand], collector: BatchCollector, id: UInt64, deadline: NIODeadline?) {
+        if self.failure != nil {
+            collector.continuation.resume(throwing: self.closedError)
+            return
+        }
+        for command in commands { command.write(into: &self.unsent) }
+        self.track(
+            PendingRequest(id: id, waiter: .batch(collector), remainingReplies: commands.count, deadline: deadline))
+        self.scheduleFlush()
+    }
+
+    /// Writes bytes that expect no reply of their own (SUBSCRIBE and friends, whose answers
+    /// arrive as push messages).
+    func enqueueWithoutReply(_ command: RESPCommand) {
+        guard self.failure == nil else { return }
+        command.write(into: &self.unsent)
+        self.scheduleFlush()
+    }
+
+    private func track(_ request: PendingRequest) {
+        var request = request
+        if let deadline = request.deadline, let context = self.context {
+            let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+            let id = request.id
+            request.timer = context.eventLoop.scheduleTask(deadline: deadline) {
+                bound.value.abandon(
+                    id, WharfClientError(.timeout, "no reply before the deadline", mayHaveBeenApplied: true))
+            }
+        }
+        self.inflight.append(request)
+    }
+
+    private func scheduleFlush() {
+        guard !self.flushScheduled, let context = self.context else { return }
+        self.flushScheduled = true
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        context.eventLoop.execute { bound.value.flush() }
+    }
+
+    /// Takes what other threads queued, then writes everything of this turn in one write.
+    func flush() {
+        self.flushScheduled = false
+        let (bytes, requests) = self.outbox.withLock { outbox -> (ByteBuffer, [PendingRequest]) in
+            outbox.flushScheduled = false
+            guard !outbox.requests.isEmpty || outbox.bytes.readableBytes > 0 else { return (ByteBuffer(), []) }
+            let taken = (outbox.bytes, outbox.requests)
+            outbox.bytes = ByteBuffer()
+            outbox.requests = []
+            return taken
+        }
+        for request in requests { self.track(request) }
+        guard let context = self.context else { return }
+        if self.unsent.readableBytes == 0 {
+            if bytes.readableBytes > 0 { context.writeAndFlush(NIOAny(bytes), promise: nil) }
+            return
+        }
+        var out = self.unsent
+        if bytes.readableBytes > 0 {
+            var bytes = bytes
+            out.writeBuffer(&bytes)
+        }
+        self.unsent = context.channel.allocator.buffer(capacity: 0)
+        context.writeAndFlush(NIOAny(out), promise: nil)
+    }
+
+    // MARK: Reading
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var incoming = self.unwrapInboundIn(data)
+        if self.received.readableBytes == 0 {
+            self.received = incoming
+        } else {
+            self.received.writeBuffer(&incoming)
+        }
+        while true {
+            let value: RESPValue?
+            do {
+                value = try self.decoder.decode(&self.received)
+            } catch {
+                self.close(context, WharfClientError(.protocolError, error.description, mayHaveBeenApplied: true))
+                return
+            }
+            guard let value else { break }
+            if !self.deliver(value) {
+                self.close(context, WharfClientError(.protocolError, "a reply arrived with no request waiting for it"))
+                return
+            }
+        }
+        if self.received.readableBytes > self.maximumReplyBytes {
+            self.close(
+                context,
+                WharfClientError(
+                    .protocolError,
+                    "reply larger than \(self.maximumReplyBytes) bytes (maximumReplyBytes)",
+                    mayHaveBeenApplied: true))
+        }
+    }
+
+    /// Hands one decoded value to its receiver; false if nobody expected it.
+    private func deliver(_ value: RESPValue) -> Bool {
+        switch value {
+        case .push:
+            self.pushReceiver?(value)
+            return true
+        case .array where self.arraysArePushes:
+            self.pushReceiver?(value)
+            return true
+        default:
+            break
+        }
+        guard !self.inflight.isEmpty else { return false }
+        let head = self.inflight.startIndex
+        switch self.inflight[head].waiter {
+        case .single(let continuation):
+            let request = self.inflight.removeFirst()
+            request.timer?.cancel()
+            continuation.resume(returning: value)
+        case .batch(let collector):
+            collector.values.append(value)
+            self.inflight[head].remainingReplies -= 1
+            if self.inflight[head].remainingReplies == 0 {
+                let request = self.inflight.removeFirst()
+                request.timer?.cancel()
+                collector.continuation.resume(returning: collector.values)
+            }
+        case .abandoned:
+            self.inflight[head].remainingReplies -= 1
+            if self.inflight[head].remainingReplies <= 0 { self.inflight.removeFirst() }
+        }
+        return true
+    }
+
+    /// Gives up waiting for request `id` (deadline or cancellation); its reply will be dropped.
+    func abandon(_ id: UInt64, _ error: WharfClientError) {
+        if let index = self.inflight.firstIndex(where: { $0.id == id }) {
+            self.inflight[index].fail(error)
+            return
+        }
+        let found = self.outbox.withLock { outbox -> PendingRequest? in
+            guard let index = outbox.requests.firstIndex(where: { $0.id == id }) else { return nil }
+            let request = outbox.requests[index]
+            outbox.requests[index].waiter = .abandoned
+            return request
+        }
+        var request = found
+        request?.fail(WharfClientError(error.code, error.message, mayHaveBeenApplied: false))
+    }
+
+    // MARK: Closing
+
+    func channelInactive(context: ChannelHandlerContext) {
+        self.failAll(WharfClientError(.connectionLost, "the connection closed", mayHaveBeenApplied: true))
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        self.close(context, WharfClientError(.connectionLost, "\(error)", mayHaveBeenApplied: true))
+    }
+
+    private func close(_ context: ChannelHandlerContext, _ error: WharfClientError) {
+        self.failAll(error)
+        context.close(promise: nil)
+    }
+
+    /// The error for a request made after the connection closed: it certainly did not run.
+    private var closedError: WharfClientError {
+        guard let failure = self.failure else { return WharfClientError(.connectionLost, "the connection is closed") }
+        if failure.code == .clientClosed { return failure.notApplied }
+        return WharfClientError(.connectionLost, "the connection is closed (\(failure.message))")
+    }
+
+    /// Fails every waiting request: those written may have run, those not yet written did not.
+    func failAll(_ error: WharfClientError) {
+        guard self.failure == nil else { return }
+        self.failure = error
+        let queued = self.outbox.withLock { outbox -> [PendingRequest] in
+            outbox.failure =
+                error.code == .clientClosed
+                ? error.notApplied
+                : WharfClientError(.connectionLost, "the connection is closed (\(error.message))")
+            let requests = outbox.requests
+            outbox.requests = []
+            outbox.bytes.clear()
+            return requests
+        }
+        while var request = self.inflight.popFirst() { request.fail(error) }
+        for var request in queued { request.fail(WharfClientError(.connectionLost, error.message)) }
+        self.closeReceiver?(error)
+        self.closeReceiver = nil
+        self.pushReceiver = nil
+    }
+}
+
+extension WharfClientError {
+    /// The same failure for a request that never reached the socket.
+    var notApplied: WharfClientError {
+        WharfClientError(self.code, self.message, mayHaveBeenApplied: false)
+    }
+}

@@ -1,0 +1,198 @@
+import Foundation
+import NIOCore
+import NIOPosix
+import Testing
+import WharfClient
+
+/// Which real server a test runs against.
+enum ServerKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    case wharf
+    case redis
+
+    var testDescription: String { self.rawValue }
+}
+
+/// A real `wharf serve` or `redis-server` process on a free loopback port, in a fresh
+/// directory. The test that starts one stops it.
+final class TestServer: @unchecked Sendable {
+    let kind: ServerKind
+    let port: Int
+    let directory: URL
+    private var pid: pid_t?
+    private let extraArguments: [String]
+
+    /// The `wharf` binary: $WHARF_BINARY (scripts/test sets it) or the debug build.
+    static var wharfBinary: String {
+        if let path = ProcessInfo.processInfo.environment["WHARF_BINARY"] { return path }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        return root.appendingPathComponent(".build/debug/wharf").path
+    }
+
+    init(_ kind: ServerKind, arguments: [String] = []) throws {
+        self.kind = kind
+        self.port = try Self.freePort()
+        self.directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "wharf-client-\(kind.rawValue)-\(UUID().uuidString)")
+        self.extraArguments = arguments
+        try FileManager.default.createDirectory(at: self.directory, withIntermediateDirectories: true)
+        try self.start()
+    }
+
+    var url: String { "redis://127.0.0.1:\(self.port)" }
+
+    func configuration(protocolVersion: Int = 3) -> WharfClientConfiguration {
+        var configuration = WharfClientConfiguration()
+        configuration.connection.port = self.port
+        configuration.connection.protocolVersion = protocolVersion
+        configuration.reconnect = Backoff(initial: .milliseconds(20), maximum: .milliseconds(200), maximumAttempts: 50)
+        return configuration
+    }
+
+    func start() throws {
+        let executable: String
+        let arguments: [String]
+        switch self.kind {
+        case .wharf:
+            executable = Self.wharfBinary
+            arguments =
+                ["serve", "--port", "\(self.port)", "--dir", self.directory.appendingPathComponent("data").path]
+                + self.extraArguments
+        case .redis:
+            executable = "/usr/bin/redis-server"
+            arguments =
+                [
+                    "--port", "\(self.port)", "--bind", "127.0.0.1", "--dir", self.directory.path, "--save", "",
+                    "--appendonly", "no",
+                ] + self.extraArguments
+        }
+        self.pid = try Self.spawn(
+            executable, arguments, log: self.directory.appendingPathComponent("server.log").path)
+        try self.waitUntilReady()
+    }
+
+    /// posix_spawn with an empty signal mask and default handlers: a child started by
+    /// Foundation's Process inherits the test runner's blocked signals and ignores SIGTERM.
+    private static func spawn(_ executable: String, _ arguments: [String], log: String) throws -> pid_t {
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        var all = sigset_t()
+        sigfillset(&all)
+        posix_spawnattr_setsigmask(&attributes, &empty)
+        posix_spawnattr_setsigdefault(&attributes, &all)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        var pid: pid_t = 0
+        let status = posix_spawn(&pid, executable, &actions, &attributes, argv, environ)
+        guard status == 0 else { throw TestServerError("cannot start \(executable): error \(status)") }
+        return pid
+    }
+
+    private func waitUntilReady() throws {
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline {
+            if let pid {
+                var status: Int32 = 0
+                if waitpid(pid, &status, WNOHANG) == pid {
+                    self.pid = nil
+                    throw TestServerError("\(self.kind) exited (status \(status)): \(self.log)")
+                }
+            }
+            if Self.answersPing(port: self.port) { return }
+            Thread.sleep(forTimeInterval: 0.03)
+        }
+        throw TestServerError("\(self.kind) did not answer on port \(self.port): \(self.log)")
+    }
+
+    var log: String {
+        (try? String(contentsOf: self.directory.appendingPathComponent("server.log"), encoding: .utf8)) ?? ""
+    }
+
+    /// Stops the server: SIGTERM, or SIGKILL with `kill`.
+    func stop(kill: Bool = false) {
+        guard let pid else { return }
+        Foundation.kill(pid, kill ? SIGKILL : SIGTERM)
+        var status: Int32 = 0
+        let deadline = Date().addingTimeInterval(15)
+        while true {
+            let reaped = waitpid(pid, &status, WNOHANG)
+            if reaped == pid || (reaped < 0 && errno == ECHILD) { break }
+            if Date() > deadline { Foundation.kill(pid, SIGKILL) }
+            usleep(2_000)
+        }
+        self.pid = nil
+    }
+
+    deinit {
+        self.stop(kill: true)
+        try? FileManager.default.removeItem(at: self.directory)
+    }
+
+    static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+                bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
+            }
+        }
+        guard bound else { throw TestServerError("cannot find a free port") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    private static func answersPing(port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = UInt16(port).bigEndian
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+            }
+        }
+        guard connected else { return false }
+        let ping = Array("PING\r\n".utf8)
+        guard write(fd, ping, ping.count) == ping.count else { return false }
+        var reply = [UInt8](repeating: 0, count: 16)
+        let count = read(fd, &reply, reply.count)
+        return count >= 5 && String(decoding: reply[0..<5], as: UTF8.self) == "+PONG"
+    }
+}
+
+struct TestServerError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Runs `body` with a client of `server` (with `configuration`, or the server's default one
+/// in the given protocol), closing the client afterwards.
+func withClient<T: Sendable>(
+    _ server: TestServer, protocolVersion: Int = 3, configuration: WharfClientConfiguration? = nil,
+    _ body: (WharfClient) async throws -> T
+) async throws -> T {
+    let client = WharfClient(configuration: configuration ?? server.configuration(protocolVersion: protocolVersion))
+    do {
+        let result = try await body(client)
+        await client.close()
+        return result
+    } catch {
+        await client.close()
+        throw error
+    }
+}
