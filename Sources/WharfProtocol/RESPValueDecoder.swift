@@ -19,6 +19,85 @@ public struct RESPValueDecoder: Sendable {
         return value
     }
 
+    /// What ``skip(_:)`` saw of the value it stepped over.
+    public enum SkippedValue: Sendable, Hashable {
+        case value
+        /// An error reply, with its line (these are rare, so building the text costs nothing).
+        case error(String)
+    }
+
+    /// Steps over one whole value without building it (no allocation for strings and
+    /// aggregates), for callers that only need to know whether a reply was an error. Returns
+    /// nil and leaves the buffer alone if the value is incomplete. The caller routes push
+    /// messages (`>`) to ``decode(_:)`` instead, by looking at the first byte.
+    public func skip(_ buffer: inout ByteBuffer) throws(RESPProtocolError) -> SkippedValue? {
+        var copy = buffer
+        guard let skipped = try self.skipValue(&copy, depth: 0) else { return nil }
+        buffer = copy
+        return skipped
+    }
+
+    private func skipValue(_ buffer: inout ByteBuffer, depth: Int) throws(RESPProtocolError) -> SkippedValue? {
+        if depth > self.maxDepth { throw RESPProtocolError("reply nested deeper than \(self.maxDepth)") }
+        guard let marker = buffer.getInteger(at: buffer.readerIndex, as: UInt8.self) else { return nil }
+        switch marker {
+        case UInt8(ascii: "-"), UInt8(ascii: "!"):
+            guard let value = try self.decodeValue(&buffer, depth: depth) else { return nil }
+            return .error(value.string ?? "")
+        case UInt8(ascii: "$"), UInt8(ascii: "="), UInt8(ascii: "*"), UInt8(ascii: "~"), UInt8(ascii: ">"),
+            UInt8(ascii: "%"), UInt8(ascii: "|"):
+            buffer.moveReaderIndex(forwardBy: 1)
+            guard let length = try Self.readLength(&buffer) else { return nil }
+            if marker == UInt8(ascii: "$") || marker == UInt8(ascii: "=") {
+                if length < 0 { return .value }
+                guard buffer.readableBytes >= length + 2 else { return nil }
+                buffer.moveReaderIndex(forwardBy: length + 2)
+                return .value
+            }
+            if length < 0 { return .value }
+            let elements = (marker == UInt8(ascii: "%") || marker == UInt8(ascii: "|")) ? length * 2 : length
+            for _ in 0..<elements {
+                guard try self.skipValue(&buffer, depth: depth + 1) != nil else { return nil }
+            }
+            if marker == UInt8(ascii: "|") { return try self.skipValue(&buffer, depth: depth) }
+            return .value
+        case UInt8(ascii: "+"), UInt8(ascii: ":"), UInt8(ascii: "("), UInt8(ascii: ","), UInt8(ascii: "#"),
+            UInt8(ascii: "_"):
+            // One line; its content is not needed.
+            let line = buffer.readableBytesView.dropFirst()
+            guard let carriageReturn = line.firstIndex(of: UInt8(ascii: "\r")), carriageReturn + 1 < line.endIndex
+            else { return nil }
+            buffer.moveReaderIndex(to: carriageReturn + 2)
+            return .value
+        default:
+            throw RESPProtocolError("unknown reply type byte \(marker)")
+        }
+    }
+
+    /// Reads `<digits>\r\n` (with an optional minus) without making a String.
+    private static func readLength(_ buffer: inout ByteBuffer) throws(RESPProtocolError) -> Int? {
+        var value = 0
+        var negative = false
+        var digits = 0
+        while let byte = buffer.readInteger(as: UInt8.self) {
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"):
+                guard digits < 18 else { throw RESPProtocolError("invalid length") }
+                value = value * 10 + Int(byte - UInt8(ascii: "0"))
+                digits += 1
+            case UInt8(ascii: "-") where digits == 0 && !negative:
+                negative = true
+            case UInt8(ascii: "\r"):
+                guard let newline = buffer.readInteger(as: UInt8.self) else { return nil }
+                guard newline == UInt8(ascii: "\n"), digits > 0 else { throw RESPProtocolError("invalid length") }
+                return negative ? -value : value
+            default:
+                throw RESPProtocolError("invalid length")
+            }
+        }
+        return nil
+    }
+
     private func decodeValue(_ buffer: inout ByteBuffer, depth: Int) throws(RESPProtocolError) -> RESPValue? {
         if depth > self.maxDepth { throw RESPProtocolError("reply nested deeper than \(self.maxDepth)") }
         guard let marker = buffer.readInteger(as: UInt8.self) else { return nil }

@@ -244,22 +244,14 @@ struct BenchRunner {
     {
         var histogram = Self.makeHistogram()
         var random = FastRandom(seed: seed)
-        var batch: [RESPCommand] = []
-        batch.reserveCapacity(self.settings.pipeline)
+        var batch = RESPCommandBatch()
         while true {
             let count = budget.take(self.settings.pipeline)
             if count == 0 { break }
             let sent = ContinuousClock.now
-            if count == 1 {
-                let reply = try await connection.sendRaw(self.command(&random))
-                if case .error(let line) = reply { throw WharfClientError(.server, line) }
-            } else {
-                batch.removeAll(keepingCapacity: true)
-                for _ in 0..<count { batch.append(self.command(&random)) }
-                for reply in try await connection.pipeline(batch) {
-                    if case .error(let line) = reply { throw WharfClientError(.server, line) }
-                }
-            }
+            batch.removeAll()
+            for _ in 0..<count { self.append(to: &batch, &random) }
+            try await connection.pipelineDiscardingReplies(batch)
             let micros = UInt64((ContinuousClock.now - sent).microseconds)
             _ = histogram.record(micros, count: UInt64(count))
             budget.completed.add(count, ordering: .relaxed)
@@ -272,26 +264,26 @@ struct BenchRunner {
         return prefix + String(number)
     }
 
-    private func command(_ random: inout FastRandom) -> RESPCommand {
+    private func append(to batch: inout RESPCommandBatch, _ random: inout FastRandom) {
+        let value = self.settings.value
         switch self.scenario {
-        case .ping: return RESPCommand("PING")
-        case .set: return RESPCommand("SET", self.key("key:", &random), self.settings.value)
-        case .get: return RESPCommand("GET", self.key("key:", &random))
-        case .incr: return RESPCommand("INCR", self.key("counter:", &random))
+        case .ping: batch.append("PING")
+        case .set: batch.append("SET", self.key("key:", &random), value)
+        case .get: batch.append("GET", self.key("key:", &random))
+        case .incr: batch.append("INCR", self.key("counter:", &random))
         case .mset:
             var command = RESPCommand("MSET")
             for _ in 0..<10 {
                 command.append(self.key("key:", &random))
-                command.append(self.settings.value)
+                command.append(value)
             }
-            return command
-        case .lpush: return RESPCommand("LPUSH", "bench:list", self.settings.value)
-        case .lpop: return RESPCommand("LPOP", "bench:list")
-        case .hset: return RESPCommand("HSET", "bench:hash", self.key("field:", &random), self.settings.value)
-        case .zadd:
-            return RESPCommand("ZADD", "bench:zset", random.next(below: 1_000_000), self.key("member:", &random))
-        case .xadd: return RESPCommand("XADD", "bench:xadd", "*", "field", self.settings.value)
-        case .xreadgroup, .publish: return RESPCommand("PING")
+            batch.append(command)
+        case .lpush: batch.append("LPUSH", "bench:list", value)
+        case .lpop: batch.append("LPOP", "bench:list")
+        case .hset: batch.append("HSET", "bench:hash", self.key("field:", &random), value)
+        case .zadd: batch.append("ZADD", "bench:zset", random.next(below: 1_000_000), self.key("member:", &random))
+        case .xadd: batch.append("XADD", "bench:xadd", "*", "field", value)
+        case .xreadgroup, .publish: batch.append("PING")
         }
     }
 

@@ -9,6 +9,8 @@ struct PendingRequest: Sendable {
     enum Waiter {
         case single(UnsafeContinuation<RESPValue, any Error>)
         case batch(BatchCollector)
+        /// Replies are stepped over, not built; the first error reply is kept.
+        case discarding(UnsafeContinuation<Void, any Error>)
         /// Timed out or cancelled: its replies are read and dropped to keep the order.
         case abandoned
     }
@@ -19,6 +21,8 @@ struct PendingRequest: Sendable {
     var remainingReplies: Int
     var deadline: NIODeadline?
     var timer: Scheduled<Void>?
+    /// For `.discarding`: the first error reply seen.
+    var firstError: String?
 
     /// Hands `error` to whoever waits; the request stays in the queue if replies are still due.
     mutating func fail(_ error: WharfClientError) {
@@ -27,6 +31,7 @@ struct PendingRequest: Sendable {
         switch self.waiter {
         case .single(let continuation): continuation.resume(throwing: error)
         case .batch(let collector): collector.continuation.resume(throwing: error)
+        case .discarding(let continuation): continuation.resume(throwing: error)
         case .abandoned: break
         }
         self.waiter = .abandoned
@@ -51,6 +56,9 @@ final class BatchCollector: @unchecked Sendable {
 /// its handler (which empties it on the event loop).
 final class SharedOutbox: Sendable {
     private let state = Mutex(Outbox())
+    /// Set (under the lock) when requests are added, so the loop can skip the lock when the
+    /// outbox is empty — the usual case when callers run on the loop.
+    let hasWork = Atomic<Bool>(false)
 
     func withLock<Result>(_ body: (inout Outbox) throws -> Result) rethrows -> Result {
         try self.state.withLock { try body(&$0) }

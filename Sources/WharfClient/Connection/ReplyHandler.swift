@@ -27,8 +27,13 @@ final class ReplyHandler: ChannelInboundHandler {
     /// Called once when the connection closes, with the reason.
     var closeReceiver: ((WharfClientError) -> Void)?
 
-    init(outbox: SharedOutbox, maximumReplyBytes: Int, maximumNesting: Int) {
+    /// The connection's executor: tasks that prefer it and are resumed by a reply run as soon
+    /// as the read that delivered the reply is handled.
+    private let executor: EventLoopTaskExecutor
+
+    init(outbox: SharedOutbox, executor: EventLoopTaskExecutor, maximumReplyBytes: Int, maximumNesting: Int) {
         self.outbox = outbox
+        self.executor = executor
         self.maximumReplyBytes = maximumReplyBytes
         self.decoder = RESPValueDecoder(maxDepth: maximumNesting)
     }
@@ -68,7 +73,23 @@ final class ReplyHandler: ChannelInboundHandler {
         for command in commands { command.write(into: &self.unsent) }
         self.track(
             PendingRequest(id: id, waiter: .batch(collector), remainingReplies: commands.count, deadline: deadline))
-        self.scheduleFlush()
+        // A batch is already one write: sending it now lets the server start on it while
+        // this loop handles other connections, instead of at the end of the turn.
+        self.flush()
+    }
+
+    /// Queues an encoded batch whose replies are stepped over.
+    func enqueue(encoded batch: RESPCommandBatch, waiter: PendingRequest.Waiter, id: UInt64, deadline: NIODeadline?) {
+        if self.failure != nil {
+            var request = PendingRequest(id: id, waiter: waiter, remainingReplies: 0, deadline: nil)
+            request.fail(self.closedError)
+            return
+        }
+        self.unsent.writeImmutableBuffer(batch.bytes)
+        self.track(PendingRequest(id: id, waiter: waiter, remainingReplies: batch.count, deadline: deadline))
+        // A batch is already one write: sending it now lets the server start on it while
+        // this loop handles other connections, instead of at the end of the turn.
+        self.flush()
     }
 
     /// Writes bytes that expect no reply of their own (SUBSCRIBE and friends, whose answers
@@ -102,13 +123,11 @@ final class ReplyHandler: ChannelInboundHandler {
     /// Takes what other threads queued, then writes everything of this turn in one write.
     func flush() {
         self.flushScheduled = false
-        let (bytes, requests) = self.outbox.withLock { outbox -> (ByteBuffer, [PendingRequest]) in
-            outbox.flushScheduled = false
-            guard !outbox.requests.isEmpty || outbox.bytes.readableBytes > 0 else { return (ByteBuffer(), []) }
-            let taken = (outbox.bytes, outbox.requests)
-            outbox.bytes = ByteBuffer()
-            outbox.requests = []
-            return taken
+        let (bytes, requests): (ByteBuffer, [PendingRequest])
+        if !self.outbox.hasWork.load(ordering: .acquiring) {
+            (bytes, requests) = (ByteBuffer(), [])
+        } else {
+            (bytes, requests) = self.takeOutbox()
         }
         for request in requests { self.track(request) }
         guard let context = self.context else { return }
@@ -116,13 +135,26 @@ final class ReplyHandler: ChannelInboundHandler {
             if bytes.readableBytes > 0 { context.writeAndFlush(NIOAny(bytes), promise: nil) }
             return
         }
-        var out = self.unsent
         if bytes.readableBytes > 0 {
             var bytes = bytes
-            out.writeBuffer(&bytes)
+            self.unsent.writeBuffer(&bytes)
         }
-        self.unsent = context.channel.allocator.buffer(capacity: 0)
-        context.writeAndFlush(NIOAny(out), promise: nil)
+        context.writeAndFlush(NIOAny(self.unsent), promise: nil)
+        // The socket usually took the bytes at once and NIO let go of the buffer, so clearing
+        // keeps its storage; if a write is still pending, clearing makes a new one.
+        self.unsent.clear()
+    }
+
+    private func takeOutbox() -> (ByteBuffer, [PendingRequest]) {
+        self.outbox.withLock { outbox -> (ByteBuffer, [PendingRequest]) in
+            self.outbox.hasWork.store(false, ordering: .relaxed)
+            outbox.flushScheduled = false
+            guard !outbox.requests.isEmpty || outbox.bytes.readableBytes > 0 else { return (ByteBuffer(), []) }
+            let taken = (outbox.bytes, outbox.requests)
+            outbox.bytes = ByteBuffer()
+            outbox.requests = []
+            return taken
+        }
     }
 
     // MARK: Reading
@@ -134,9 +166,19 @@ final class ReplyHandler: ChannelInboundHandler {
         } else {
             self.received.writeBuffer(&incoming)
         }
+        self.executor.beginDelivering()
+        defer { self.executor.endDelivering() }
         while true {
             let value: RESPValue?
             do {
+                if self.headDiscardsReplies,
+                    let first = self.received.getInteger(at: self.received.readerIndex, as: UInt8.self),
+                    first != UInt8(ascii: ">") && !(self.arraysArePushes && first == UInt8(ascii: "*"))
+                {
+                    guard let skipped = try self.decoder.skip(&self.received) else { break }
+                    self.deliverSkipped(skipped)
+                    continue
+                }
                 value = try self.decoder.decode(&self.received)
             } catch {
                 self.close(context, WharfClientError(.protocolError, error.description, mayHaveBeenApplied: true))
@@ -155,6 +197,29 @@ final class ReplyHandler: ChannelInboundHandler {
                     .protocolError,
                     "reply larger than \(self.maximumReplyBytes) bytes (maximumReplyBytes)",
                     mayHaveBeenApplied: true))
+        }
+    }
+
+    private var headDiscardsReplies: Bool {
+        guard let head = self.inflight.first, case .discarding = head.waiter else { return false }
+        return true
+    }
+
+    /// Counts a stepped-over reply against the head request (which discards its replies).
+    private func deliverSkipped(_ skipped: RESPValueDecoder.SkippedValue) {
+        let head = self.inflight.startIndex
+        if case .error(let line) = skipped, self.inflight[head].firstError == nil {
+            self.inflight[head].firstError = line
+        }
+        self.inflight[head].remainingReplies -= 1
+        guard self.inflight[head].remainingReplies == 0 else { return }
+        let request = self.inflight.removeFirst()
+        request.timer?.cancel()
+        guard case .discarding(let continuation) = request.waiter else { return }
+        if let line = request.firstError {
+            continuation.resume(throwing: WharfClientError.server(line))
+        } else {
+            continuation.resume()
         }
     }
 
@@ -185,6 +250,8 @@ final class ReplyHandler: ChannelInboundHandler {
                 request.timer?.cancel()
                 collector.continuation.resume(returning: collector.values)
             }
+        case .discarding:
+            if case .error(let line) = value { self.deliverSkipped(.error(line)) } else { self.deliverSkipped(.value) }
         case .abandoned:
             self.inflight[head].remainingReplies -= 1
             if self.inflight[head].remainingReplies <= 0 { self.inflight.removeFirst() }

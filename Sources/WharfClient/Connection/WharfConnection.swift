@@ -76,13 +76,13 @@ public final class WharfConnection: Sendable {
     public var isActive: Bool { self.channel.isActive }
 
     private init(
-        channel: any Channel, outbox: SharedOutbox, handler: ReplyHandler, protocolVersion: Int,
-        address: String
+        channel: any Channel, outbox: SharedOutbox, handler: ReplyHandler, executor: EventLoopTaskExecutor,
+        protocolVersion: Int, address: String
     ) {
         self.channel = channel
         self.outbox = outbox
         self.handler = NIOLoopBound(handler, eventLoop: channel.eventLoop)
-        self.taskExecutor = EventLoopTaskExecutor(eventLoop: channel.eventLoop)
+        self.taskExecutor = executor
         self.agreedProtocol = Atomic(protocolVersion)
         self.address = address
         self.lastUsed = Atomic(ContinuousClock.now.nanosecondsSinceReference)
@@ -108,13 +108,14 @@ public final class WharfConnection: Sendable {
         }
         let outbox = SharedOutbox()
         let connection = try await channel.eventLoop.submit {
+            let executor = EventLoopTaskExecutor(eventLoop: channel.eventLoop)
             let handler = ReplyHandler(
-                outbox: outbox, maximumReplyBytes: configuration.maximumReplyBytes,
+                outbox: outbox, executor: executor, maximumReplyBytes: configuration.maximumReplyBytes,
                 maximumNesting: configuration.maximumReplyNesting)
             try channel.pipeline.syncOperations.addHandler(handler)
             return WharfConnection(
-                channel: channel, outbox: outbox, handler: handler, protocolVersion: configuration.protocolVersion,
-                address: "\(configuration.host):\(configuration.port)")
+                channel: channel, outbox: outbox, handler: handler, executor: executor,
+                protocolVersion: configuration.protocolVersion, address: "\(configuration.host):\(configuration.port)")
         }.get()
         do {
             // A server that refuses RESP3 is spoken to in RESP2 from then on.
@@ -207,11 +208,64 @@ public final class WharfConnection: Sendable {
                     outbox.requests.append(
                         PendingRequest(
                             id: id, waiter: .batch(collector), remainingReplies: commands.count, deadline: deadline))
+                    self.outbox.hasWork.store(true, ordering: .releasing)
                     if outbox.flushScheduled { return .none }
                     outbox.flushScheduled = true
                     return .scheduleFlush
                 }
                 self.perform(action) { collector.continuation.resume(throwing: $0) }
+            }
+        } onCancel: {
+            self.abandon(id, WharfClientError(.cancelled, "the task was cancelled", mayHaveBeenApplied: true))
+        }
+    }
+
+    /// Sends an encoded batch in one write and returns every reply in order, error replies as values.
+    public func pipeline(_ batch: RESPCommandBatch, timeout: Duration? = nil) async throws -> [RESPValue] {
+        guard !batch.isEmpty else { return [] }
+        return try await self.submit(batch, timeout: timeout) { continuation in
+            .batch(BatchCollector(expecting: batch.count, continuation: continuation))
+        }
+    }
+
+    /// Sends an encoded batch in one write and waits for every reply without building them;
+    /// throws the first error reply. For writes whose answers do not matter, and load tests.
+    public func pipelineDiscardingReplies(_ batch: RESPCommandBatch, timeout: Duration? = nil) async throws {
+        guard !batch.isEmpty else { return }
+        try await self.submit(batch, timeout: timeout) { (continuation: UnsafeContinuation<Void, any Error>) in
+            .discarding(continuation)
+        }
+    }
+
+    private func submit<Result>(
+        _ batch: RESPCommandBatch, timeout: Duration?,
+        waiter makeWaiter: (UnsafeContinuation<Result, any Error>) -> PendingRequest.Waiter
+    ) async throws -> Result {
+        if Task.isCancelled { throw WharfClientError(.cancelled, "the task was cancelled before sending") }
+        let id = self.requestIDs.wrappingAdd(1, ordering: .relaxed).newValue
+        let deadline = timeout.map { NIODeadline.now() + .nanoseconds($0.nanoseconds) }
+        self.markUsed()
+        return try await withTaskCancellationHandler {
+            try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Result, any Error>) in
+                let waiter = makeWaiter(continuation)
+                if self.eventLoop.inEventLoop {
+                    self.handler.value.enqueue(encoded: batch, waiter: waiter, id: id, deadline: deadline)
+                    return
+                }
+                let action = self.outbox.withLock { outbox -> EnqueueAction in
+                    if let failure = outbox.failure { return .fail(failure) }
+                    outbox.bytes.writeImmutableBuffer(batch.bytes)
+                    outbox.requests.append(
+                        PendingRequest(id: id, waiter: waiter, remainingReplies: batch.count, deadline: deadline))
+                    self.outbox.hasWork.store(true, ordering: .releasing)
+                    if outbox.flushScheduled { return .none }
+                    outbox.flushScheduled = true
+                    return .scheduleFlush
+                }
+                self.perform(action) { error in
+                    var request = PendingRequest(id: id, waiter: waiter, remainingReplies: 0, deadline: nil)
+                    request.fail(error)
+                }
             }
         } onCancel: {
             self.abandon(id, WharfClientError(.cancelled, "the task was cancelled", mayHaveBeenApplied: true))
@@ -238,6 +292,7 @@ public final class WharfConnection: Sendable {
             if let failure = outbox.failure { return .fail(failure) }
             command.write(into: &outbox.bytes)
             outbox.requests.append(PendingRequest(id: id, waiter: waiter, remainingReplies: 1, deadline: deadline))
+            self.outbox.hasWork.store(true, ordering: .releasing)
             if outbox.flushScheduled { return .none }
             outbox.flushScheduled = true
             return .scheduleFlush
