@@ -101,7 +101,9 @@ public struct RESPCommandBatch: Sendable {
     private static func framedSize(_ length: Int) -> Int { 5 + length + length.respArgumentByteCount }
 
     @inline(__always)
-    private static func writeFramed(_ argument: some RESPArgument, to buffer: UnsafeMutableRawBufferPointer, at start: Int)
+    private static func writeFramed(
+        _ argument: some RESPArgument, to buffer: UnsafeMutableRawBufferPointer, at start: Int
+    )
         -> Int
     {
         let raw = UnsafeMutableRawBufferPointer(rebasing: buffer[start...])

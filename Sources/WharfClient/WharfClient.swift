@@ -78,14 +78,15 @@ public final class WharfClient: WharfCommands, Sendable {
         }
     }
 
-    /// Closes every connection; waiting callers fail with ``WharfClientError/Code/clientClosed``.
+    /// Closes every connection, subscriptions' included; waiting callers fail with
+    /// ``WharfClientError/Code/clientClosed`` and subscriptions end with it.
     public func close() async {
         self.pool.close()
     }
 
     /// A connection outside the pool for a subscription (which keeps it for its lifetime).
     func openDedicatedConnection() async throws -> WharfConnection {
-        try await self.pool.connectWithRetries()
+        try await self.pool.connectDedicated()
     }
 }
 

@@ -201,6 +201,21 @@ import WharfProtocol
         server.stop()
     }
 
+    @Test func closingTheClientEndsItsSubscriptions() async throws {
+        let server = try TestServer(.wharf)
+        let client = WharfClient(configuration: server.configuration())
+        let subscription = try await client.subscribe(channels: ["c"])
+        var iterator = subscription.makeAsyncIterator()
+        try await client.publish("c", "before")
+        #expect(try await iterator.next()?.text == "before")
+        await client.close()
+        let error = await clientError { try await iterator.next() }
+        #expect(error?.code == .clientClosed)
+        let afterClose = await clientError { try await client.ping() }
+        #expect(afterClose?.code == .clientClosed)
+        server.stop()
+    }
+
     @Test func malformedReplyClosesOnlyThatConnection() async throws {
         let fake = try await FakeServer.start()
         var configuration = WharfConnection.Configuration(port: fake.port, protocolVersion: 2)

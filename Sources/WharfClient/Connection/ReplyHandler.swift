@@ -78,7 +78,7 @@ final class ReplyHandler: ChannelInboundHandler {
         self.flush()
     }
 
-    /// Queues an encoded batch whose replies are stepped over.
+    /// Queues an encoded batch; `waiter` collects its replies or steps over them.
     func enqueue(encoded batch: RESPCommandBatch, waiter: PendingRequest.Waiter, id: UInt64, deadline: NIODeadline?) {
         if self.failure != nil {
             var request = PendingRequest(id: id, waiter: waiter, remainingReplies: 0, deadline: nil)

@@ -25,6 +25,8 @@ final class ConnectionPool: Sendable {
         /// Lent connections, and reservations for ones being opened to be lent.
         var lent = 0
         var waiters = Deque<Waiter>()
+        /// Connections outside the count (subscriptions), closed with the pool.
+        var dedicated: [ObjectIdentifier: WharfConnection] = [:]
         var nextWaiterID: UInt64 = 0
         var closed = false
 
@@ -225,10 +227,29 @@ final class ConnectionPool: Sendable {
         }
     }
 
+    /// A connection kept by its user for as long as it lives (a subscription's); it does not
+    /// count against `maximumConnections` but is closed with the pool.
+    func connectDedicated() async throws -> WharfConnection {
+        if self.state.withLock({ $0.closed }) { throw WharfClientError(.clientClosed, "the client was closed") }
+        let connection = try await self.connectWithRetries()
+        let closed = self.state.withLock { state -> Bool in
+            if state.closed { return true }
+            state.dedicated = state.dedicated.filter { $0.value.isActive }
+            state.dedicated[ObjectIdentifier(connection)] = connection
+            return false
+        }
+        if closed {
+            connection.close()
+            throw WharfClientError(.clientClosed, "the client was closed")
+        }
+        return connection
+    }
+
     func close() {
         let (connections, waiters) = self.state.withLock { state -> ([WharfConnection], [Waiter]) in
             state.closed = true
-            var connections = state.idle
+            var connections = state.idle + state.dedicated.values
+            state.dedicated = [:]
             for case .ready(let connection)? in state.shared { connections.append(connection) }
             state.idle = []
             state.shared = state.shared.map { _ in nil }
