@@ -24,6 +24,9 @@ public struct WharfClientConfiguration: Sendable {
     public var healthCheckAfterIdle: Duration
     /// Waits between attempts to (re)connect.
     public var reconnect: Backoff
+    /// Find the primary through Redis Sentinel instead of `connection`'s host and port
+    /// (which still give the credentials, database and limits).
+    public var sentinel: SentinelConfiguration?
     /// True for `rediss://`: the connection needs TLS, which
     /// ``WharfConnection/Configuration/channelInitializer`` must set up.
     public var requiresTLS: Bool

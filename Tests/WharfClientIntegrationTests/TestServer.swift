@@ -20,6 +20,8 @@ final class TestServer: @unchecked Sendable {
     let directory: URL
     private var pid: pid_t?
     private let extraArguments: [String]
+    /// For a sentinel: its configuration file (sentinels rewrite it, so it lives in `directory`).
+    private var sentinelConfiguration: String?
 
     /// The `wharf` binary: $WHARF_BINARY (scripts/test sets it) or the debug build.
     static var wharfBinary: String {
@@ -39,6 +41,33 @@ final class TestServer: @unchecked Sendable {
         try self.start()
     }
 
+    /// A `redis-sentinel` monitoring the primary at `primaryPort` under `name`, with quorum 2
+    /// and a one-second down-after time so that a test's failover is quick.
+    init(sentinelMonitoring primaryPort: Int, name: String) throws {
+        self.kind = .redis
+        self.port = try Self.freePort()
+        self.directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "wharf-client-sentinel-\(UUID().uuidString)")
+        self.extraArguments = []
+        try FileManager.default.createDirectory(at: self.directory, withIntermediateDirectories: true)
+        let path = self.directory.appendingPathComponent("sentinel.conf").path
+        let text = """
+            port \(self.port)
+            bind 127.0.0.1
+            dir \(self.directory.path)
+            sentinel monitor \(name) 127.0.0.1 \(primaryPort) 2
+            sentinel down-after-milliseconds \(name) 1000
+            sentinel failover-timeout \(name) 5000
+            sentinel parallel-syncs \(name) 1
+
+            """
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        self.sentinelConfiguration = path
+        try self.start()
+    }
+
+    var address: ServerAddress { ServerAddress(host: "127.0.0.1", port: self.port) }
+
     var url: String { "redis://127.0.0.1:\(self.port)" }
 
     func configuration(protocolVersion: Int = 3) -> WharfClientConfiguration {
@@ -53,6 +82,11 @@ final class TestServer: @unchecked Sendable {
         let executable: String
         let arguments: [String]
         switch self.kind {
+        case _ where self.sentinelConfiguration != nil:
+            executable =
+                FileManager.default.fileExists(atPath: "/usr/bin/redis-sentinel")
+                ? "/usr/bin/redis-sentinel" : "/usr/bin/redis-server"
+            arguments = [self.sentinelConfiguration!] + (executable.hasSuffix("redis-server") ? ["--sentinel"] : [])
         case .wharf:
             executable = Self.wharfBinary
             arguments =

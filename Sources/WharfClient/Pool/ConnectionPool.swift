@@ -27,6 +27,10 @@ final class ConnectionPool: Sendable {
         var waiters = Deque<Waiter>()
         /// Connections outside the count (subscriptions), closed with the pool.
         var dedicated: [ObjectIdentifier: WharfConnection] = [:]
+        /// Connections lent out now, closed when the primary changes.
+        var lentConnections: [ObjectIdentifier: WharfConnection] = [:]
+        /// Watches the sentinels for failovers once the first connection is made.
+        var sentinelWatcher: Task<Void, Never>?
         var nextWaiterID: UInt64 = 0
         var closed = false
 
@@ -37,10 +41,14 @@ final class ConnectionPool: Sendable {
     private let configuration: WharfClientConfiguration
     private let eventLoopGroup: any EventLoopGroup
     private let state: Mutex<State>
+    private let sentinel: SentinelResolver?
 
     init(configuration: WharfClientConfiguration, eventLoopGroup: any EventLoopGroup) {
         self.configuration = configuration
         self.eventLoopGroup = eventLoopGroup
+        self.sentinel = configuration.sentinel.map {
+            SentinelResolver(configuration: $0, connection: configuration.connection, eventLoopGroup: eventLoopGroup)
+        }
         self.state = Mutex(State(shared: Array(repeating: nil, count: max(1, configuration.minimumConnections))))
     }
 
@@ -91,11 +99,6 @@ final class ConnectionPool: Sendable {
 
     /// Lends a connection for the caller's use alone; give it back with ``giveBack(_:)``.
     func lend() async throws -> WharfConnection {
-        enum Decision {
-            case use(WharfConnection)
-            case connect
-            case wait(UInt64)
-        }
         let decision = try self.state.withLock { state throws(WharfClientError) -> Decision in
             if state.closed { throw WharfClientError(.clientClosed, "the client was closed") }
             while let connection = state.idle.popLast() {
@@ -117,6 +120,18 @@ final class ConnectionPool: Sendable {
             state.nextWaiterID &+= 1
             return .wait(state.nextWaiterID)
         }
+        let connection = try await self.lent(decision)
+        self.state.withLock { $0.lentConnections[ObjectIdentifier(connection)] = connection }
+        return connection
+    }
+
+    private enum Decision {
+        case use(WharfConnection)
+        case connect
+        case wait(UInt64)
+    }
+
+    private func lent(_ decision: Decision) async throws -> WharfConnection {
         switch decision {
         case .use(let connection): return try await self.checked(connection)
         case .connect: return try await self.connectReserved()
@@ -148,6 +163,7 @@ final class ConnectionPool: Sendable {
             case close
         }
         let next = self.state.withLock { state -> Next in
+            state.lentConnections[ObjectIdentifier(connection)] = nil
             if state.closed {
                 state.lent -= 1
                 return .close
@@ -212,14 +228,20 @@ final class ConnectionPool: Sendable {
 
     // MARK: Connecting and closing
 
-    /// Connects, retrying with exponential backoff and jitter.
+    /// Connects (to the primary the sentinels name, with Sentinel), retrying with
+    /// exponential backoff and jitter.
     func connectWithRetries() async throws -> WharfConnection {
         var attempt = 0
         while true {
             attempt += 1
             do {
-                return try await WharfConnection.connect(
-                    to: self.configuration.connection, on: self.eventLoopGroup.next())
+                guard let sentinel = self.sentinel else {
+                    return try await WharfConnection.connect(
+                        to: self.configuration.connection, on: self.eventLoopGroup.next())
+                }
+                let connection = try await sentinel.connectToPrimary(on: self.eventLoopGroup.next())
+                self.startWatchingSentinels(sentinel)
+                return connection
             } catch let error as WharfClientError where error.code == .connectFailed {
                 if attempt >= self.configuration.reconnect.maximumAttempts { throw error }
                 try await Task.sleep(for: self.configuration.reconnect.delay(afterAttempt: attempt))
@@ -245,9 +267,33 @@ final class ConnectionPool: Sendable {
         return connection
     }
 
+    private func startWatchingSentinels(_ sentinel: SentinelResolver) {
+        self.state.withLock { state in
+            guard state.sentinelWatcher == nil, !state.closed else { return }
+            let backoff = self.configuration.reconnect
+            state.sentinelWatcher = Task {
+                await sentinel.watch(backoff: backoff) { [weak self] _ in self?.primaryChanged() }
+            }
+        }
+    }
+
+    /// A failover happened: every connection goes (to the old primary), and the next
+    /// command connects to the new one.
+    func primaryChanged() {
+        let connections = self.state.withLock { state -> [WharfConnection] in
+            var connections = state.idle + Array(state.lentConnections.values)
+            for case .ready(let connection)? in state.shared { connections.append(connection) }
+            state.idle = []
+            return connections
+        }
+        for connection in connections { connection.close() }
+    }
+
     func close() {
         let (connections, waiters) = self.state.withLock { state -> ([WharfConnection], [Waiter]) in
             state.closed = true
+            state.sentinelWatcher?.cancel()
+            state.sentinelWatcher = nil
             var connections = state.idle + state.dedicated.values
             state.dedicated = [:]
             for case .ready(let connection)? in state.shared { connections.append(connection) }
