@@ -18,6 +18,8 @@ public import WharfProtocol
 public final class WharfClient: WharfCommands, Sendable {
     public let configuration: WharfClientConfiguration
     private let pool: ConnectionPool
+    /// Set for a cluster: it routes every command to its slot's node, each with its own pool.
+    private let router: ClusterRouter?
 
     public init(
         configuration: WharfClientConfiguration,
@@ -25,6 +27,9 @@ public final class WharfClient: WharfCommands, Sendable {
     ) {
         self.configuration = configuration
         self.pool = ConnectionPool(configuration: configuration, eventLoopGroup: eventLoopGroup)
+        self.router = configuration.cluster.map {
+            ClusterRouter(configuration: configuration, cluster: $0, eventLoopGroup: eventLoopGroup)
+        }
     }
 
     /// A client for `redis://`, `wharf://` or `rediss://` URL (see ``WharfClientConfiguration/init(url:)``).
@@ -37,6 +42,10 @@ public final class WharfClient: WharfCommands, Sendable {
     /// Sends a command on a shared connection; an error reply is thrown as a server error.
     @discardableResult
     public func send(_ command: RESPCommand, timeout: Duration?) async throws -> RESPValue {
+        if let router {
+            return try await router.send(command, timeout: timeout ?? self.configuration.commandTimeout)
+                .throwingServerError()
+        }
         let connection = try await self.pool.sharedConnection()
         return try await connection.send(command, timeout: timeout ?? self.configuration.commandTimeout)
     }
@@ -48,6 +57,9 @@ public final class WharfClient: WharfCommands, Sendable {
     /// let replies = try await client.pipeline([RESPCommand("INCR", "hits"), RESPCommand("TTL", "hits")])
     /// ```
     public func pipeline(_ commands: [RESPCommand], timeout: Duration? = nil) async throws -> [RESPValue] {
+        if let router {
+            return try await router.pipeline(commands, timeout: timeout ?? self.configuration.commandTimeout)
+        }
         let connection = try await self.pool.sharedConnection()
         return try await connection.pipeline(commands, timeout: timeout ?? self.configuration.commandTimeout)
     }
@@ -66,14 +78,30 @@ public final class WharfClient: WharfCommands, Sendable {
     public func withConnection<Result: Sendable>(
         _ body: (WharfConnection) async throws -> Result
     ) async throws -> Result {
-        let connection = try await self.pool.lend()
-        defer { self.pool.giveBack(connection) }
+        try await self.withConnection(routingKey: nil, body)
+    }
+
+    /// As ``withConnection(_:)``; in a cluster, on the node that owns `routingKey`'s slot.
+    public func withConnection<Result: Sendable>(
+        routingKey: String?, _ body: (WharfConnection) async throws -> Result
+    ) async throws -> Result {
+        let (pool, connection): (ConnectionPool, WharfConnection)
+        if let router {
+            (pool, connection) = try await router.lend(forKey: routingKey)
+        } else {
+            (pool, connection) = (self.pool, try await self.pool.lend())
+        }
+        defer { pool.giveBack(connection) }
         return try await body(connection)
     }
 
     /// Blocking commands run on a lent connection, so they never hold up pipelined ones.
     public func sendBlocking(_ command: RESPCommand, timeout: Duration?) async throws -> RESPValue {
-        try await self.withConnection { connection in
+        if let router {
+            return try await router.send(command, timeout: timeout ?? self.configuration.commandTimeout, blocking: true)
+                .throwingServerError()
+        }
+        return try await self.withConnection { connection in
             try await connection.send(command, timeout: timeout ?? self.configuration.commandTimeout)
         }
     }
@@ -82,11 +110,13 @@ public final class WharfClient: WharfCommands, Sendable {
     /// ``WharfClientError/Code/clientClosed`` and subscriptions end with it.
     public func close() async {
         self.pool.close()
+        self.router?.close()
     }
 
     /// A connection outside the pool for a subscription (which keeps it for its lifetime).
     func openDedicatedConnection() async throws -> WharfConnection {
-        try await self.pool.connectDedicated()
+        if let router { return try await router.pool(try await router.node(for: nil)).connectDedicated() }
+        return try await self.pool.connectDedicated()
     }
 }
 

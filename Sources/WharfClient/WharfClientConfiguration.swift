@@ -27,6 +27,9 @@ public struct WharfClientConfiguration: Sendable {
     /// Find the primary through Redis Sentinel instead of `connection`'s host and port
     /// (which still give the credentials, database and limits).
     public var sentinel: SentinelConfiguration?
+    /// Route commands across a Redis Cluster found from these seeds instead of using
+    /// `connection`'s host and port (which still give the credentials and limits).
+    public var cluster: ClusterConfiguration?
     /// True for `rediss://`: the connection needs TLS, which
     /// ``WharfConnection/Configuration/channelInitializer`` must set up.
     public var requiresTLS: Bool

@@ -31,9 +31,10 @@ final class TestServer: @unchecked Sendable {
         return root.appendingPathComponent(".build/debug/wharf").path
     }
 
-    init(_ kind: ServerKind, arguments: [String] = []) throws {
+    /// `clusterNode`: a port whose cluster bus port (10,000 higher) is free too.
+    init(_ kind: ServerKind, arguments: [String] = [], clusterNode: Bool = false) throws {
         self.kind = kind
-        self.port = try Self.freePort()
+        self.port = clusterNode ? try Self.freeClusterPort() : try Self.freePort()
         self.directory = FileManager.default.temporaryDirectory.appendingPathComponent(
             "wharf-client-\(kind.rawValue)-\(UUID().uuidString)")
         self.extraArguments = arguments
@@ -169,6 +170,50 @@ final class TestServer: @unchecked Sendable {
     deinit {
         self.stop(kill: true)
         try? FileManager.default.removeItem(at: self.directory)
+    }
+
+    /// Runs a program to completion (off the cooperative threads) and returns its output;
+    /// throws when it exits with a failure.
+    static func run(_ executable: String, _ arguments: [String]) async throws -> String {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("wharf-run-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let log = directory.appendingPathComponent("output").path
+        let pid = try Self.spawn(executable, arguments, log: log)
+        let status = await withCheckedContinuation { (continuation: CheckedContinuation<Int32, Never>) in
+            Thread.detachNewThread {
+                var status: Int32 = 0
+                while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+                continuation.resume(returning: status)
+            }
+        }
+        let output = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        guard status == 0 else {
+            throw TestServerError("\(executable) \(arguments.joined(separator: " ")) failed (\(status)): \(output)")
+        }
+        return output
+    }
+
+    static func freeClusterPort() throws -> Int {
+        for _ in 0..<1000 {
+            let port = try Self.freePort()
+            if port <= 55535 && Self.isFree(port + 10000) { return port }
+        }
+        throw TestServerError("no free port pair for a cluster node")
+    }
+
+    private static func isFree(_ port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = UInt16(port).bigEndian
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+            }
+        }
     }
 
     static func freePort() throws -> Int {

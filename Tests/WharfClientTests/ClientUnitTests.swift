@@ -136,3 +136,62 @@ import WharfProtocol
         }
     }
 }
+
+@Suite struct ClusterRoutingTests {
+    @Test func slotsMatchRedisCluster() {
+        #expect(ClusterSlot.crc16(ArraySlice(Array("123456789".utf8))) == 0x31C3)
+        #expect(ClusterSlot.of("foo") == 12182)
+        #expect(ClusterSlot.of("bar") == 5061)
+        #expect(ClusterSlot.of("{user1000}.following") == ClusterSlot.of("{user1000}.followers"))
+        #expect(ClusterSlot.of("{user1000}.following") == ClusterSlot.of("user1000"))
+        // An empty tag does not count: the whole key is hashed; only the first `{` opens a tag.
+        #expect(ClusterSlot.of("foo{}{bar}") == Int(ClusterSlot.crc16(ArraySlice(Array("foo{}{bar}".utf8))) & 0x3FFF))
+        #expect(ClusterSlot.of("foo{{bar}}zap") == ClusterSlot.of("{bar"))
+        #expect(ClusterSlot.of("foo{bar}{zap}") == ClusterSlot.of("bar"))
+    }
+
+    @Test func keysOfCommandsWithUnusualKeyPositions() throws {
+        func keys(_ command: RESPCommand) -> [String] {
+            ClusterKeys.keys(command.arguments).map { String(decoding: $0, as: UTF8.self) }
+        }
+        #expect(keys(RESPCommand("GET", "a")) == ["a"])
+        #expect(keys(RESPCommand("MSET", "a", "1", "b", "2")) == ["a", "b"])
+        #expect(keys(RESPCommand("BLPOP", "a", "b", "0")) == ["a", "b"])
+        #expect(
+            keys(RESPCommand("XREADGROUP", "GROUP", "g", "c", "COUNT", "5", "STREAMS", "s1", "s2", ">", ">"))
+                == ["s1", "s2"])
+        #expect(keys(RESPCommand("EVAL", "return 1", "2", "k1", "k2", "arg")) == ["k1", "k2"])
+        #expect(keys(RESPCommand("LMPOP", "2", "l1", "l2", "LEFT")) == ["l1", "l2"])
+        #expect(keys(RESPCommand("PING")).isEmpty)
+        #expect(keys(RESPCommand("LMOVE", "a", "b", "LEFT", "RIGHT")) == ["a", "b"])
+        #expect(try ClusterKeys.slot(of: RESPCommand("MGET", "{u}a", "{u}b")) == ClusterSlot.of("u"))
+        #expect(try ClusterKeys.slot(of: RESPCommand("PING")) == nil)
+        do {
+            _ = try ClusterKeys.slot(of: RESPCommand("MGET", "foo", "bar"))
+            Issue.record("keys in different slots were accepted")
+        } catch {
+            #expect(error.code == .crossSlot)
+            #expect(error.message.contains("hash tag"))
+        }
+    }
+
+    @Test func redirectionsAreParsed() {
+        guard case .moved(3999, let address)? = ClusterRouter.Redirect(.error("MOVED 3999 127.0.0.1:6381")) else {
+            Issue.record("MOVED not parsed")
+            return
+        }
+        #expect(address == ServerAddress(host: "127.0.0.1", port: 6381))
+        guard case .ask(let target)? = ClusterRouter.Redirect(.error("ASK 3999 :6382")) else {
+            Issue.record("ASK not parsed")
+            return
+        }
+        #expect(target.port == 6382)
+        guard case .tryAgain? = ClusterRouter.Redirect(.error("TRYAGAIN Multiple keys request during rehashing"))
+        else {
+            Issue.record("TRYAGAIN not parsed")
+            return
+        }
+        #expect(ClusterRouter.Redirect(.error("ERR wrong")) == nil)
+        #expect(ClusterRouter.Redirect(.simpleString("OK")) == nil)
+    }
+}

@@ -118,15 +118,24 @@ struct SegmentReuseTests {
             try log.sync()
             index += 1
         }
-        let old = try layout.segments()
-        #expect(log.reuse(old[0].path) && log.reuse(old[1].path))
-        #expect(!log.reuse(old[2].path), "at most two spares")
+        // A retired segment is full-size when the preparer had the next one ready; on a busy
+        // machine a rotation may cut a segment to its records instead, and a short file is
+        // rightly refused as a spare. Full-size copies of the first segment (made whole when
+        // the log opened) stand in for retired segments, so the test does not depend on timing.
+        let first = try layout.segments()[0].path
+        let old = try (0..<3).map { index -> String in
+            let path = "\(directory)/retired-\(index).log"
+            try FileManager.default.copyItem(atPath: first, toPath: path)
+            return path
+        }
+        #expect(log.reuse(old[0]) && log.reuse(old[1]))
+        #expect(!log.reuse(old[2]), "at most two spares")
         let spares = try StorageFiles.list(directory).filter { $0.hasPrefix("wal-spare-") }
         #expect(spares.count == 2)
         log.policy = .everysec
         #expect(try StorageFiles.list(directory).filter { $0.hasPrefix("wal-spare-") }.isEmpty)
-        #expect(!log.reuse(old[2].path))
-        #expect(FileManager.default.fileExists(atPath: old[2].path), "not taken: the caller deletes it")
+        #expect(!log.reuse(old[2]))
+        #expect(FileManager.default.fileExists(atPath: old[2]), "not taken: the caller deletes it")
         try log.close()
     }
 

@@ -70,7 +70,8 @@ extension WharfClient {
         watching keys: [String] = [], retries: Int = 0,
         _ body: (WharfConnection, inout WharfTransaction) async throws -> Void
     ) async throws -> [RESPValue] {
-        try await self.withConnection { connection in
+        // In a cluster the transaction runs on the node of the watched keys.
+        try await self.withConnection(routingKey: keys.first) { connection in
             try await connection.transaction(watching: keys, retries: retries, body)
         }
     }
