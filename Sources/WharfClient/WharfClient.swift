@@ -20,6 +20,7 @@ public final class WharfClient: WharfCommands, Sendable {
     private let pool: ConnectionPool
     /// Set for a cluster: it routes every command to its slot's node, each with its own pool.
     private let router: ClusterRouter?
+    private let instrumentation: CommandInstrumentation
 
     public init(
         configuration: WharfClientConfiguration,
@@ -27,6 +28,9 @@ public final class WharfClient: WharfCommands, Sendable {
     ) {
         self.configuration = configuration
         self.pool = ConnectionPool(configuration: configuration, eventLoopGroup: eventLoopGroup)
+        self.instrumentation = CommandInstrumentation(
+            configuration.instrumentation,
+            server: ServerAddress(host: configuration.connection.host, port: configuration.connection.port))
         self.router = configuration.cluster.map {
             ClusterRouter(configuration: configuration, cluster: $0, eventLoopGroup: eventLoopGroup)
         }
@@ -42,6 +46,19 @@ public final class WharfClient: WharfCommands, Sendable {
     /// Sends a command on a shared connection; an error reply is thrown as a server error.
     @discardableResult
     public func send(_ command: RESPCommand, timeout: Duration?) async throws -> RESPValue {
+        guard self.instrumentation.enabled else { return try await self.route(command, timeout: timeout) }
+        let outcome = try await self.instrumentation.measure(command.name) {
+            do {
+                return .single(try await self.route(command, timeout: timeout))
+            } catch let error as WharfClientError where error.code == .server {
+                return .single(.error(error.message))
+            }
+        }
+        guard case .single(let reply) = outcome else { return .null }
+        return try reply.throwingServerError()
+    }
+
+    private func route(_ command: RESPCommand, timeout: Duration?) async throws -> RESPValue {
         if let router {
             return try await router.send(command, timeout: timeout ?? self.configuration.commandTimeout)
                 .throwingServerError()
@@ -57,6 +74,15 @@ public final class WharfClient: WharfCommands, Sendable {
     /// let replies = try await client.pipeline([RESPCommand("INCR", "hits"), RESPCommand("TTL", "hits")])
     /// ```
     public func pipeline(_ commands: [RESPCommand], timeout: Duration? = nil) async throws -> [RESPValue] {
+        guard self.instrumentation.enabled else { return try await self.routePipeline(commands, timeout: timeout) }
+        let outcome = try await self.instrumentation.measure("PIPELINE") {
+            .batch(try await self.routePipeline(commands, timeout: timeout))
+        }
+        guard case .batch(let replies) = outcome else { return [] }
+        return replies
+    }
+
+    private func routePipeline(_ commands: [RESPCommand], timeout: Duration?) async throws -> [RESPValue] {
         if let router {
             return try await router.pipeline(commands, timeout: timeout ?? self.configuration.commandTimeout)
         }
@@ -97,6 +123,19 @@ public final class WharfClient: WharfCommands, Sendable {
 
     /// Blocking commands run on a lent connection, so they never hold up pipelined ones.
     public func sendBlocking(_ command: RESPCommand, timeout: Duration?) async throws -> RESPValue {
+        guard self.instrumentation.enabled else { return try await self.routeBlocking(command, timeout: timeout) }
+        let outcome = try await self.instrumentation.measure(command.name) {
+            do {
+                return .single(try await self.routeBlocking(command, timeout: timeout))
+            } catch let error as WharfClientError where error.code == .server {
+                return .single(.error(error.message))
+            }
+        }
+        guard case .single(let reply) = outcome else { return .null }
+        return try reply.throwingServerError()
+    }
+
+    private func routeBlocking(_ command: RESPCommand, timeout: Duration?) async throws -> RESPValue {
         if let router {
             return try await router.send(command, timeout: timeout ?? self.configuration.commandTimeout, blocking: true)
                 .throwingServerError()

@@ -24,6 +24,8 @@ public struct WharfClientConfiguration: Sendable {
     public var healthCheckAfterIdle: Duration
     /// Waits between attempts to (re)connect.
     public var reconnect: Backoff
+    /// Metrics and tracing of commands (off by default).
+    public var instrumentation = WharfClientInstrumentation()
     /// Find the primary through Redis Sentinel instead of `connection`'s host and port
     /// (which still give the credentials, database and limits).
     public var sentinel: SentinelConfiguration?

@@ -44,8 +44,11 @@ import WharfProtocol
                 }
             }
         }
-        try await Task.sleep(for: .milliseconds(300))
-        #expect(acknowledged.withLock { $0.count } > 0)
+        let started = ContinuousClock.now + .seconds(20)
+        while acknowledged.withLock({ $0.count }) < 20 && ContinuousClock.now < started {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(acknowledged.withLock { $0.count } >= 20)
         primary.stop(kill: true)
         let beforeKill = written.load(ordering: .relaxed)
 
