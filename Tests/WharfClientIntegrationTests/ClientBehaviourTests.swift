@@ -10,7 +10,7 @@ import WharfProtocol
 @Suite struct ClientBehaviourTests {
     @Test(arguments: ServerKind.allCases)
     func hundredConcurrentTasksShareThePipeline(kind: ServerKind) async throws {
-        let server = try TestServer(kind)
+        let server = try await TestServer.launch(kind)
         var configuration = server.configuration()
         configuration.minimumConnections = 2
         try await withClient(server, configuration: configuration) { client in
@@ -31,12 +31,12 @@ import WharfProtocol
             let clients = try await client.info("clients")
             #expect(clients.contains("connected_clients:2"))
         }
-        server.stop()
+        await server.stop()
     }
 
     @Test(arguments: ServerKind.allCases)
     func poolExhaustionIsAClearError(kind: ServerKind) async throws {
-        let server = try TestServer(kind)
+        let server = try await TestServer.launch(kind)
         var configuration = server.configuration()
         configuration.minimumConnections = 1
         configuration.maximumConnections = 2
@@ -55,12 +55,12 @@ import WharfProtocol
             // The lent connection came back: the next lend succeeds.
             #expect(try await client.blpop(["never"], timeout: 0.05) == nil)
         }
-        server.stop()
+        await server.stop()
     }
 
     @Test(arguments: ServerKind.allCases)
     func perCommandDeadlineKeepsTheConnectionInOrder(kind: ServerKind) async throws {
-        let server = try TestServer(kind)
+        let server = try await TestServer.launch(kind)
         var configuration = server.configuration()
         configuration.connection.protocolVersion = 2
         let connection = try await WharfConnection.connect(to: configuration.connection)
@@ -73,12 +73,12 @@ import WharfProtocol
         #expect(try await connection.send(RESPCommand("PING"), as: String.self) == "PONG")
         #expect(try await connection.send(RESPCommand("ECHO", "after"), as: String.self) == "after")
         connection.close()
-        server.stop()
+        await server.stop()
     }
 
     @Test(arguments: ServerKind.allCases)
     func watchConflictRetriesAndGivesUp(kind: ServerKind) async throws {
-        let server = try TestServer(kind)
+        let server = try await TestServer.launch(kind)
         try await withClient(server) { client in
             try await client.set("stock", 10)
             let attempts = Mutex(0)
@@ -115,12 +115,12 @@ import WharfProtocol
             #expect(aborted?.serverErrorPrefix == "EXECABORT")
             #expect(try await client.get("x") == nil)
         }
-        server.stop()
+        await server.stop()
     }
 
     @Test(arguments: ServerKind.allCases)
     func serverRestartMidStreamReconnects(kind: ServerKind) async throws {
-        let server = try TestServer(kind)
+        let server = try await TestServer.launch(kind)
         try await withClient(server) { client in
             try await client.set("before", "1")
             let failures = Mutex<[WharfClientError]>([])
@@ -147,12 +147,12 @@ import WharfProtocol
                 try await Task.sleep(for: .milliseconds(20))
                 blocked = try await client.info("clients").contains("blocked_clients:1\r\n")
             }
-            server.stop(kill: true)
+            await server.stop(kill: true)
             let lost = await clientError { try await inFlight.value }
             #expect(lost?.code == .connectionLost)
             #expect(lost?.mayHaveBeenApplied == true)
             try await Task.sleep(for: .milliseconds(200))
-            try server.start()
+            try await server.start()
             let beforeRestart = successes.load(ordering: .relaxed)
             var waited = 0
             while successes.load(ordering: .relaxed) < beforeRestart + 100 && waited < 200 {
@@ -167,12 +167,12 @@ import WharfProtocol
             #expect(seen.allSatisfy { $0.code == .connectionLost || $0.code == .connectFailed }, "\(seen)")
             #expect(try await client.ping() == "PONG")
         }
-        server.stop()
+        await server.stop()
     }
 
     @Test(arguments: [(ServerKind.wharf, 3), (.wharf, 2), (.redis, 3), (.redis, 2)])
     func pubSubDeliversAndResubscribesAfterARestart(kind: ServerKind, protocolVersion: Int) async throws {
-        let server = try TestServer(kind)
+        let server = try await TestServer.launch(kind)
         try await withClient(server, protocolVersion: protocolVersion) { client in
             let subscription = try await client.subscribe(
                 channels: ["news"], patterns: ["logs.*"], shardChannels: ["orders"])
@@ -191,19 +191,19 @@ import WharfProtocol
             await subscription.unsubscribe(channels: ["extra"])
             #expect(try await client.publish("extra", "gone") == 0)
 
-            server.stop(kill: true)
-            try server.start()
+            await server.stop(kill: true)
+            try await server.start()
             #expect(try await iterator.next() == .resubscribed)
             #expect(try await client.publish("news", "again") == 1)
             #expect(try await iterator.next() == .message(channel: "news", payload: Array("again".utf8)))
             subscription.close()
             #expect(try await iterator.next() == nil)
         }
-        server.stop()
+        await server.stop()
     }
 
     @Test func closingTheClientEndsItsSubscriptions() async throws {
-        let server = try TestServer(.wharf)
+        let server = try await TestServer.launch(.wharf)
         let client = WharfClient(configuration: server.configuration())
         let subscription = try await client.subscribe(channels: ["c"])
         var iterator = subscription.makeAsyncIterator()
@@ -214,7 +214,7 @@ import WharfProtocol
         #expect(error?.code == .clientClosed)
         let afterClose = await clientError { try await client.ping() }
         #expect(afterClose?.code == .clientClosed)
-        server.stop()
+        await server.stop()
     }
 
     @Test func malformedReplyClosesOnlyThatConnection() async throws {

@@ -9,14 +9,16 @@ import WharfProtocol
 /// create`; slots move with `redis-cli --cluster reshard` while the client writes.
 @Suite struct ClusterTests {
     @Test func writesLandWhileSlotsMove() async throws {
-        let nodes = try (0..<3).map { _ in
-            try TestServer(
-                .redis,
-                arguments: [
-                    "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout",
-                    "5000",
-                ],
-                clusterNode: true)
+        var nodes: [TestServer] = []
+        for _ in 0..<3 {
+            nodes.append(
+                try await TestServer.launch(
+                    .redis,
+                    arguments: [
+                        "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout",
+                        "5000",
+                    ],
+                    clusterNode: true))
         }
         _ = try await TestServer.run(
             "/usr/bin/redis-cli",
@@ -149,7 +151,7 @@ import WharfProtocol
         ownerConnection.close()
 
         await client.close()
-        for node in nodes { node.stop() }
+        for node in nodes { await node.stop() }
     }
 
     /// The port of the primary owning each slot, from CLUSTER SLOTS.

@@ -21,7 +21,7 @@ func clientError<T>(_ body: () async throws -> T) async -> WharfClientError? {
 
     @Test(arguments: cases)
     func stringsAndKeys(kind: ServerKind, protocolVersion: Int) async throws {
-        let server = try TestServer(kind)
+        let server = try await TestServer.launch(kind)
         try await withClient(server, protocolVersion: protocolVersion) { client in
             #expect(try await client.ping() == "PONG")
             #expect(try await client.echo("hi") == "hi")
@@ -64,12 +64,12 @@ func clientError<T>(_ body: () async throws -> T) async -> WharfClientError? {
             try await client.flushdb()
             #expect(try await client.dbsize() == 0)
         }
-        server.stop()
+        await server.stop()
     }
 
     @Test(arguments: cases)
     func listsIncludingBlockingPops(kind: ServerKind, protocolVersion: Int) async throws {
-        let server = try TestServer(kind)
+        let server = try await TestServer.launch(kind)
         try await withClient(server, protocolVersion: protocolVersion) { client in
             #expect(try await client.rpush("l", "a", "b", "c") == 3)
             #expect(try await client.lpush("l", "z") == 4)
@@ -98,12 +98,12 @@ func clientError<T>(_ body: () async throws -> T) async -> WharfClientError? {
             #expect(try await client.blmove("src", "dst", from: .left, to: .left, timeout: 1) == "x")
             #expect(try await client.lrange("dst", 0, -1) == ["x"])
         }
-        server.stop()
+        await server.stop()
     }
 
     @Test(arguments: cases)
     func hashesAndSets(kind: ServerKind, protocolVersion: Int) async throws {
-        let server = try TestServer(kind)
+        let server = try await TestServer.launch(kind)
         try await withClient(server, protocolVersion: protocolVersion) { client in
             #expect(try await client.hset("h", [("a", "1"), ("b", 2)]) == 2)
             #expect(try await client.hset("h", field: "a", value: "10") == 0)
@@ -130,12 +130,12 @@ func clientError<T>(_ body: () async throws -> T) async -> WharfClientError? {
             let popped = try await client.spop("s")
             #expect(popped == "y" || popped == "z")
         }
-        server.stop()
+        await server.stop()
     }
 
     @Test(arguments: cases)
     func sortedSets(kind: ServerKind, protocolVersion: Int) async throws {
-        let server = try TestServer(kind)
+        let server = try await TestServer.launch(kind)
         try await withClient(server, protocolVersion: protocolVersion) { client in
             let added = try await client.zadd(
                 "z", [ScoredMember("a", score: 1), ScoredMember("b", score: 2), ScoredMember("c", score: 3.5)])
@@ -161,12 +161,12 @@ func clientError<T>(_ body: () async throws -> T) async -> WharfClientError? {
             #expect(popped?.key == "z" && popped?.member == ScoredMember("c", score: 3.5))
             #expect(try await client.bzpopmin(["z"], timeout: 0.1) == nil)
         }
-        server.stop()
+        await server.stop()
     }
 
     @Test(arguments: cases)
     func streamsAndConsumerGroups(kind: ServerKind, protocolVersion: Int) async throws {
-        let server = try TestServer(kind)
+        let server = try await TestServer.launch(kind)
         try await withClient(server, protocolVersion: protocolVersion) { client in
             let first = try await client.xadd("st", id: "1-1", [StreamField("f", "1")])
             #expect(first == "1-1")
@@ -215,12 +215,12 @@ func clientError<T>(_ body: () async throws -> T) async -> WharfClientError? {
             #expect(try await client.xread(streams: [("st", "$")], block: 100).isEmpty)
             #expect(try await client.xgroupDestroy("st", group: "g"))
         }
-        server.stop()
+        await server.stop()
     }
 
     @Test(arguments: cases)
     func pipelinesKeepOrderAndReportErrorsAsValues(kind: ServerKind, protocolVersion: Int) async throws {
-        let server = try TestServer(kind)
+        let server = try await TestServer.launch(kind)
         try await withClient(server, protocolVersion: protocolVersion) { client in
             let replies = try await client.pipeline { batch in
                 batch.append(RESPCommand("SET", "k", "1"))
@@ -239,6 +239,6 @@ func clientError<T>(_ body: () async throws -> T) async -> WharfClientError? {
             #expect(replies[3].string == "2")
             #expect(try await client.send(RESPCommand("SMEMBERS", "none"), as: [String].self).isEmpty)
         }
-        server.stop()
+        await server.stop()
     }
 }

@@ -8,7 +8,7 @@ import WharfProtocol
 /// Metrics and spans per command, when switched on.
 @Suite struct InstrumentationTests {
     @Test func commandsAreCountedTimedAndTraced() async throws {
-        let server = try TestServer(.wharf)
+        let server = try await TestServer.launch(.wharf)
         let metrics = TestMetrics()
         let tracer = InMemoryTracer()
         var configuration = server.configuration()
@@ -45,6 +45,6 @@ import WharfProtocol
         plain.instrumentation.metricsFactory = quiet
         try await withClient(server, configuration: plain) { client in _ = try await client.ping() }
         #expect(quiet.counters.isEmpty)
-        server.stop()
+        await server.stop()
     }
 }

@@ -10,9 +10,12 @@ import WharfProtocol
 /// client writes through Sentinel.
 @Suite struct SentinelTests {
     @Test func failoverKeepsEveryAcknowledgedWrite() async throws {
-        let primary = try TestServer(.redis)
-        let replica = try TestServer(.redis, arguments: ["--replicaof", "127.0.0.1", "\(primary.port)"])
-        let sentinels = try (0..<3).map { _ in try TestServer(sentinelMonitoring: primary.port, name: "orders") }
+        let primary = try await TestServer.launch(.redis)
+        let replica = try await TestServer.launch(.redis, arguments: ["--replicaof", "127.0.0.1", "\(primary.port)"])
+        var sentinels: [TestServer] = []
+        for _ in 0..<3 {
+            sentinels.append(try await TestServer.launchSentinel(monitoring: primary.port, name: "orders"))
+        }
         try await Self.waitUntilMonitored(sentinels: sentinels, replica: replica)
 
         var configuration = WharfClientConfiguration()
@@ -49,7 +52,7 @@ import WharfProtocol
             try await Task.sleep(for: .milliseconds(20))
         }
         #expect(acknowledged.withLock { $0.count } >= 20)
-        primary.stop(kill: true)
+        await primary.stop(kill: true)
         let beforeKill = written.load(ordering: .relaxed)
 
         // The client carries on against the promoted replica (which has no replica of its
@@ -81,7 +84,7 @@ import WharfProtocol
 
         // The old primary comes back (the sentinels make it a replica); a manual failover
         // then demotes the live primary, so the client must follow +switch-master.
-        try primary.start()
+        try await primary.start()
         try await Self.waitUntilMonitored(sentinels: sentinels, replica: primary)
         let sentinel = try await WharfConnection.connect(to: .init(port: sentinels[0].port, protocolVersion: 2))
         try await sentinel.send(RESPCommand("SENTINEL", "FAILOVER", "orders"))
@@ -104,15 +107,15 @@ import WharfProtocol
         #expect(switched, "the client did not follow the manual failover back to port \(primary.port)")
 
         await client.close()
-        for sentinel in sentinels { sentinel.stop() }
-        replica.stop()
-        primary.stop()
+        for sentinel in sentinels { await sentinel.stop() }
+        await replica.stop()
+        await primary.stop()
     }
 
     /// The watcher hears `+switch-master` for its primary (and ignores other names); a plain
     /// server stands in for the sentinel, since only SUBSCRIBE is involved.
     @Test func watcherFollowsSwitchMasterAnnouncements() async throws {
-        let server = try TestServer(.redis)
+        let server = try await TestServer.launch(.redis)
         let resolver = SentinelResolver(
             configuration: SentinelConfiguration(sentinels: [server.address], primaryName: "orders"),
             connection: .init(), eventLoopGroup: MultiThreadedEventLoopGroup.singleton)
@@ -136,7 +139,7 @@ import WharfProtocol
         watcher.cancel()
         await watcher.value
         await publisher.close()
-        server.stop()
+        await server.stop()
     }
 
     /// Waits until the replica is in sync and every sentinel knows the replica and the other

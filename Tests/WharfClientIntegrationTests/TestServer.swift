@@ -39,7 +39,22 @@ final class TestServer: @unchecked Sendable {
             "wharf-client-\(kind.rawValue)-\(UUID().uuidString)")
         self.extraArguments = arguments
         try FileManager.default.createDirectory(at: self.directory, withIntermediateDirectories: true)
-        try self.start()
+    }
+
+    /// Starts a server and waits until it answers PING.
+    static func launch(_ kind: ServerKind, arguments: [String] = [], clusterNode: Bool = false) async throws
+        -> TestServer
+    {
+        let server = try TestServer(kind, arguments: arguments, clusterNode: clusterNode)
+        try await server.start()
+        return server
+    }
+
+    /// Starts a sentinel (see ``init(sentinelMonitoring:name:)``) and waits until it answers.
+    static func launchSentinel(monitoring primaryPort: Int, name: String) async throws -> TestServer {
+        let server = try TestServer(sentinelMonitoring: primaryPort, name: name)
+        try await server.start()
+        return server
     }
 
     /// A `redis-sentinel` monitoring the primary at `primaryPort` under `name`, with quorum 2
@@ -64,7 +79,6 @@ final class TestServer: @unchecked Sendable {
             """
         try text.write(toFile: path, atomically: true, encoding: .utf8)
         self.sentinelConfiguration = path
-        try self.start()
     }
 
     var address: ServerAddress { ServerAddress(host: "127.0.0.1", port: self.port) }
@@ -79,7 +93,8 @@ final class TestServer: @unchecked Sendable {
         return configuration
     }
 
-    func start() throws {
+    /// Starts (or restarts) the process and waits, without blocking a thread, until it answers.
+    func start() async throws {
         let executable: String
         let arguments: [String]
         switch self.kind {
@@ -103,7 +118,7 @@ final class TestServer: @unchecked Sendable {
         }
         self.pid = try Self.spawn(
             executable, arguments, log: self.directory.appendingPathComponent("server.log").path)
-        try self.waitUntilReady()
+        try await self.waitUntilReady()
     }
 
     /// posix_spawn with an empty signal mask and default handlers: a child started by
@@ -132,7 +147,7 @@ final class TestServer: @unchecked Sendable {
         return pid
     }
 
-    private func waitUntilReady() throws {
+    private func waitUntilReady() async throws {
         let deadline = Date().addingTimeInterval(30)
         while Date() < deadline {
             if let pid {
@@ -143,7 +158,7 @@ final class TestServer: @unchecked Sendable {
                 }
             }
             if Self.answersPing(port: self.port) { return }
-            Thread.sleep(forTimeInterval: 0.03)
+            try await Task.sleep(for: .milliseconds(30))
         }
         throw TestServerError("\(self.kind) did not answer on port \(self.port): \(self.log)")
     }
@@ -153,22 +168,27 @@ final class TestServer: @unchecked Sendable {
     }
 
     /// Stops the server: SIGTERM, or SIGKILL with `kill`.
-    func stop(kill: Bool = false) {
+    func stop(kill: Bool = false) async {
         guard let pid else { return }
         Foundation.kill(pid, kill ? SIGKILL : SIGTERM)
         var status: Int32 = 0
-        let deadline = Date().addingTimeInterval(15)
+        let deadline = ContinuousClock.now + .seconds(15)
         while true {
             let reaped = waitpid(pid, &status, WNOHANG)
             if reaped == pid || (reaped < 0 && errno == ECHILD) { break }
-            if Date() > deadline { Foundation.kill(pid, SIGKILL) }
-            usleep(2_000)
+            if ContinuousClock.now > deadline { Foundation.kill(pid, SIGKILL) }
+            try? await Task.sleep(for: .milliseconds(2))
         }
         self.pid = nil
     }
 
     deinit {
-        self.stop(kill: true)
+        // A test that failed before stopping its server: kill it (exits at once) and reap it.
+        if let pid {
+            Foundation.kill(pid, SIGKILL)
+            var status: Int32 = 0
+            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        }
         try? FileManager.default.removeItem(at: self.directory)
     }
 
