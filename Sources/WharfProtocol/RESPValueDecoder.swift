@@ -74,28 +74,38 @@ public struct RESPValueDecoder: Sendable {
         }
     }
 
-    /// Reads `<digits>\r\n` (with an optional minus) without making a String.
+    /// Reads `<digits>\r\n` (with an optional minus) without making a String, scanning the
+    /// bytes in place and moving the reader index once.
     private static func readLength(_ buffer: inout ByteBuffer) throws(RESPProtocolError) -> Int? {
-        var value = 0
-        var negative = false
-        var digits = 0
-        while let byte = buffer.readInteger(as: UInt8.self) {
-            switch byte {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"):
-                guard digits < 18 else { throw RESPProtocolError("invalid length") }
-                value = value * 10 + Int(byte - UInt8(ascii: "0"))
-                digits += 1
-            case UInt8(ascii: "-") where digits == 0 && !negative:
-                negative = true
-            case UInt8(ascii: "\r"):
-                guard let newline = buffer.readInteger(as: UInt8.self) else { return nil }
-                guard newline == UInt8(ascii: "\n"), digits > 0 else { throw RESPProtocolError("invalid length") }
-                return negative ? -value : value
-            default:
-                throw RESPProtocolError("invalid length")
+        let scanned = buffer.withUnsafeReadableBytes { bytes -> (value: Int, consumed: Int)?? in
+            var value = 0
+            var negative = false
+            var digits = 0
+            var index = 0
+            while index < bytes.count {
+                let byte = bytes[index]
+                switch byte {
+                case UInt8(ascii: "0")...UInt8(ascii: "9"):
+                    guard digits < 18 else { return .some(nil) }
+                    value = value &* 10 &+ Int(byte &- UInt8(ascii: "0"))
+                    digits += 1
+                case UInt8(ascii: "-") where digits == 0 && !negative:
+                    negative = true
+                case UInt8(ascii: "\r"):
+                    guard index + 1 < bytes.count else { return nil }
+                    guard bytes[index + 1] == UInt8(ascii: "\n"), digits > 0 else { return .some(nil) }
+                    return .some((negative ? -value : value, index + 2))
+                default:
+                    return .some(nil)
+                }
+                index += 1
             }
+            return nil
         }
-        return nil
+        guard let scanned else { return nil }  // incomplete
+        guard let (value, consumed) = scanned else { throw RESPProtocolError("invalid length") }
+        buffer.moveReaderIndex(forwardBy: consumed)
+        return value
     }
 
     private func decodeValue(_ buffer: inout ByteBuffer, depth: Int) throws(RESPProtocolError) -> RESPValue? {

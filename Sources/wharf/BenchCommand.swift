@@ -153,6 +153,32 @@ final class BenchBudget: Sendable {
     }
 }
 
+/// A key `<prefix><number>` written straight into the request, without building a String.
+struct BenchKey: RESPArgument {
+    let prefix: StaticString
+    let number: Int
+
+    var respArgumentByteCount: Int { self.prefix.utf8CodeUnitCount + self.number.respArgumentByteCount }
+
+    func writeRESPArgumentBytes(into buffer: inout ByteBuffer) {
+        buffer.writeStaticString(self.prefix)
+        buffer.writeString(String(self.number))
+    }
+
+    func copyRESPArgumentBytes(to destination: UnsafeMutableRawBufferPointer) {
+        let prefixLength = self.prefix.utf8CodeUnitCount
+        destination.baseAddress!.copyMemory(from: self.prefix.utf8Start, byteCount: prefixLength)
+        let digits = UnsafeMutableRawBufferPointer(rebasing: destination[prefixLength...])
+        var value = self.number
+        var index = digits.count
+        repeat {
+            index -= 1
+            digits[index] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: value % 10)
+            value /= 10
+        } while value > 0
+    }
+}
+
 /// A small fast random number generator (xorshift64*), one per connection.
 struct FastRandom {
     private var state: UInt64
@@ -259,9 +285,8 @@ struct BenchRunner {
         return histogram
     }
 
-    private func key(_ prefix: String, _ random: inout FastRandom) -> String {
-        let number = random.next(below: self.settings.keyspace)
-        return prefix + String(number)
+    private func key(_ prefix: StaticString, _ random: inout FastRandom) -> BenchKey {
+        BenchKey(prefix: prefix, number: random.next(below: self.settings.keyspace))
     }
 
     private func append(to batch: inout RESPCommandBatch, _ random: inout FastRandom) {

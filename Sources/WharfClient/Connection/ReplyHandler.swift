@@ -12,18 +12,20 @@ final class ReplyHandler: ChannelInboundHandler {
     private let outbox: SharedOutbox
     private let decoder: RESPValueDecoder
     private let maximumReplyBytes: Int
+    // Unchecked exclusivity on the state touched per reply: the handler belongs to its
+    // channel's event loop alone, and the runtime checks cost several percent of a request.
     private var context: ChannelHandlerContext?
-    private var inflight = CircularBuffer<PendingRequest>(initialCapacity: 16)
+    @exclusivity(unchecked) private var inflight = CircularBuffer<PendingRequest>(initialCapacity: 16)
     /// Bytes written by requests made on the event loop, sent at the end of the loop's turn.
-    private var unsent = ByteBuffer()
-    private var flushScheduled = false
-    private var received = ByteBuffer()
-    private var failure: WharfClientError?
+    @exclusivity(unchecked) private var unsent = ByteBuffer()
+    @exclusivity(unchecked) private var flushScheduled = false
+    @exclusivity(unchecked) private var received = ByteBuffer()
+    @exclusivity(unchecked) private var failure: WharfClientError?
 
     /// Receives push messages (RESP3 `>`, or every array on a RESP2 subscriber connection).
     var pushReceiver: ((RESPValue) -> Void)?
     /// On a RESP2 connection in subscribe mode every reply is a message, not an answer.
-    var arraysArePushes = false
+    @exclusivity(unchecked) var arraysArePushes = false
     /// Called once when the connection closes, with the reason.
     var closeReceiver: ((WharfClientError) -> Void)?
 
@@ -171,13 +173,11 @@ final class ReplyHandler: ChannelInboundHandler {
         while true {
             let value: RESPValue?
             do {
-                if self.headDiscardsReplies,
-                    let first = self.received.getInteger(at: self.received.readerIndex, as: UInt8.self),
-                    first != UInt8(ascii: ">") && !(self.arraysArePushes && first == UInt8(ascii: "*"))
-                {
-                    guard let skipped = try self.decoder.skip(&self.received) else { break }
-                    self.deliverSkipped(skipped)
-                    continue
+                if self.headDiscardsReplies {
+                    // Step over as many of the head's replies as have arrived, then settle once.
+                    if try self.skipRepliesOfHead() { continue }
+                    if self.received.readableBytes == 0 { break }
+                    // A push message, or an incomplete reply: the general path decides.
                 }
                 value = try self.decoder.decode(&self.received)
             } catch {
@@ -201,11 +201,35 @@ final class ReplyHandler: ChannelInboundHandler {
     }
 
     private var headDiscardsReplies: Bool {
-        guard let head = self.inflight.first, case .discarding = head.waiter else { return false }
+        guard !self.inflight.isEmpty, case .discarding = self.inflight[self.inflight.startIndex].waiter else {
+            return false
+        }
         return true
     }
 
-    /// Counts a stepped-over reply against the head request (which discards its replies).
+    /// Steps over the replies of the head request (which discards them) that are in the
+    /// buffer, stopping at a push message or an incomplete reply; settles the request when
+    /// its last reply is in. Returns true if the request was settled.
+    private func skipRepliesOfHead() throws(RESPProtocolError) -> Bool {
+        let head = self.inflight.startIndex
+        var remaining = self.inflight[head].remainingReplies
+        var firstError: String?
+        while remaining > 0, let first = self.received.getInteger(at: self.received.readerIndex, as: UInt8.self),
+            first != UInt8(ascii: ">") && !(self.arraysArePushes && first == UInt8(ascii: "*"))
+        {
+            guard let skipped = try self.decoder.skip(&self.received) else { break }
+            if case .error(let line) = skipped, firstError == nil { firstError = line }
+            remaining -= 1
+        }
+        if let firstError, self.inflight[head].firstError == nil { self.inflight[head].firstError = firstError }
+        self.inflight[head].remainingReplies = remaining
+        guard remaining == 0 else { return false }
+        self.settleDiscarding()
+        return true
+    }
+
+    /// Counts a reply decoded by the general path against the head request (which
+    /// discards its replies).
     private func deliverSkipped(_ skipped: RESPValueDecoder.SkippedValue) {
         let head = self.inflight.startIndex
         if case .error(let line) = skipped, self.inflight[head].firstError == nil {
@@ -213,6 +237,10 @@ final class ReplyHandler: ChannelInboundHandler {
         }
         self.inflight[head].remainingReplies -= 1
         guard self.inflight[head].remainingReplies == 0 else { return }
+        self.settleDiscarding()
+    }
+
+    private func settleDiscarding() {
         let request = self.inflight.removeFirst()
         request.timer?.cancel()
         guard case .discarding(let continuation) = request.waiter else { return }
