@@ -21,6 +21,8 @@ public final class WharfClient: WharfCommands, Sendable {
     /// Set for a cluster: it routes every command to its slot's node, each with its own pool.
     private let router: ClusterRouter?
     private let instrumentation: CommandInstrumentation
+    /// Set when Sentinel reads may go to replicas.
+    private let replicaReads: ReplicaReads?
 
     public init(
         configuration: WharfClientConfiguration,
@@ -31,6 +33,13 @@ public final class WharfClient: WharfCommands, Sendable {
         self.instrumentation = CommandInstrumentation(
             configuration.instrumentation,
             server: ServerAddress(host: configuration.connection.host, port: configuration.connection.port))
+        self.replicaReads = configuration.sentinel.flatMap { sentinel in
+            guard sentinel.readFromReplicas else { return nil }
+            return ReplicaReads(
+                resolver: SentinelResolver(
+                    configuration: sentinel, connection: configuration.connection, eventLoopGroup: eventLoopGroup),
+                configuration: configuration, eventLoopGroup: eventLoopGroup)
+        }
         self.router = configuration.cluster.map {
             ClusterRouter(configuration: configuration, cluster: $0, eventLoopGroup: eventLoopGroup)
         }
@@ -59,6 +68,11 @@ public final class WharfClient: WharfCommands, Sendable {
     }
 
     private func route(_ command: RESPCommand, timeout: Duration?) async throws -> RESPValue {
+        if let replicaReads, ReplicaReads.isReadOnly(command),
+            let reply = try await replicaReads.send(command, timeout: timeout ?? self.configuration.commandTimeout)
+        {
+            return try reply.throwingServerError()
+        }
         if let router {
             return try await router.send(command, timeout: timeout ?? self.configuration.commandTimeout)
                 .throwingServerError()
@@ -150,6 +164,7 @@ public final class WharfClient: WharfCommands, Sendable {
     public func close() async {
         self.pool.close()
         self.router?.close()
+        self.replicaReads?.close()
     }
 
     /// A connection outside the pool for a subscription (which keeps it for its lifetime).

@@ -112,6 +112,51 @@ import WharfProtocol
         await primary.stop()
     }
 
+    @Test func readsGoToAReplicaWhenAsked() async throws {
+        let primary = try await TestServer.launch(.redis)
+        let replica = try await TestServer.launch(.redis, arguments: ["--replicaof", "127.0.0.1", "\(primary.port)"])
+        let sentinel = try await TestServer.launchSentinel(monitoring: primary.port, name: "orders")
+        let deadline = ContinuousClock.now + .seconds(30)
+        var known = false
+        while !known && ContinuousClock.now < deadline {
+            let connection = try await WharfConnection.connect(to: .init(port: sentinel.port, protocolVersion: 2))
+            let replicas = try await connection.send(RESPCommand("SENTINEL", "replicas", "orders"))
+            connection.close()
+            known = (replicas.elements ?? []).contains { entry in
+                (try? [String: String](reply: entry))?["master-link-status"] == "ok"
+            }
+            if !known { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(known, "the sentinel never listed a healthy replica")
+
+        var configuration = WharfClientConfiguration()
+        configuration.sentinel = SentinelConfiguration(
+            sentinels: [sentinel.address], primaryName: "orders", readFromReplicas: true)
+        let client = WharfClient(configuration: configuration)
+        try await client.set("greeting", "hello")
+        #expect(try await client.send(RESPCommand("WAIT", 1, 5000), as: Int.self) == 1)
+        #expect(try await client.get("greeting") == "hello")
+        #expect(try await client.lrange("none", 0, -1).isEmpty)
+        // The reads were answered by the replica, the write and WAIT by the primary.
+        let onReplica = try await WharfConnection.connect(to: .init(port: replica.port, protocolVersion: 2))
+        let replicaStats = try await onReplica.info("commandstats")
+        onReplica.close()
+        let onPrimary = try await WharfConnection.connect(to: .init(port: primary.port, protocolVersion: 2))
+        let primaryStats = try await onPrimary.info("commandstats")
+        onPrimary.close()
+        #expect(replicaStats.contains("cmdstat_get:calls=1,"))
+        #expect(replicaStats.contains("cmdstat_lrange:calls=1,"))
+        #expect(!primaryStats.contains("cmdstat_get:"))
+        #expect(primaryStats.contains("cmdstat_set:calls=1,"))
+
+        // With the replica gone, reads fall back to the primary.
+        await replica.stop(kill: true)
+        #expect(try await client.get("greeting") == "hello")
+        await client.close()
+        await sentinel.stop()
+        await primary.stop()
+    }
+
     /// The watcher hears `+switch-master` for its primary (and ignores other names); a plain
     /// server stands in for the sentinel, since only SUBSCRIBE is involved.
     @Test func watcherFollowsSwitchMasterAnnouncements() async throws {

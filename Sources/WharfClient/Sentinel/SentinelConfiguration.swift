@@ -28,14 +28,18 @@ public struct SentinelConfiguration: Sendable, Hashable {
     /// Credentials for the sentinels themselves, when they require them.
     public var sentinelUsername: String?
     public var sentinelPassword: String?
+    /// Send read-only commands (GET, LRANGE, XRANGE …) to a healthy replica, which may lag
+    /// the primary; everything else, and any read no replica can take, goes to the primary.
+    public var readFromReplicas: Bool
 
     public init(
         sentinels: [ServerAddress], primaryName: String, sentinelUsername: String? = nil,
-        sentinelPassword: String? = nil
+        sentinelPassword: String? = nil, readFromReplicas: Bool = false
     ) {
         self.sentinels = sentinels
         self.primaryName = primaryName
         self.sentinelUsername = sentinelUsername
         self.sentinelPassword = sentinelPassword
+        self.readFromReplicas = readFromReplicas
     }
 }

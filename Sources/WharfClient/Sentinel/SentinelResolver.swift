@@ -67,6 +67,36 @@ final class SentinelResolver: Sendable {
                 + failures.joined(separator: "; "))
     }
 
+    /// The healthy replicas of the primary according to the first sentinel that answers:
+    /// not down, not disconnected, their link to the primary up.
+    func replicaAddresses() async throws -> [ServerAddress] {
+        var failures: [String] = []
+        for address in self.configuration.sentinels {
+            do {
+                let sentinel = try await WharfConnection.connect(
+                    to: self.sentinelConfiguration(address), on: self.eventLoopGroup.next())
+                defer { sentinel.close() }
+                let reply = try await sentinel.send(
+                    RESPCommand("SENTINEL", "replicas", self.configuration.primaryName),
+                    timeout: self.connection.connectTimeout)
+                var replicas: [ServerAddress] = []
+                for entry in reply.elements ?? [] {
+                    let fields = try [String: String](reply: entry)
+                    let flags = fields["flags"] ?? ""
+                    guard !flags.contains("down"), !flags.contains("disconnected"),
+                        fields["master-link-status"] == "ok", let host = fields["ip"],
+                        let port = fields["port"].flatMap({ Int($0) })
+                    else { continue }
+                    replicas.append(ServerAddress(host: host, port: port))
+                }
+                return replicas
+            } catch {
+                failures.append("\(address): \(error)")
+            }
+        }
+        throw WharfClientError(.connectFailed, "no sentinel listed the replicas: " + failures.joined(separator: "; "))
+    }
+
     /// Connects to the primary the sentinels name, and checks its ROLE.
     func connectToPrimary(on eventLoop: any EventLoop) async throws -> WharfConnection {
         let address = try await self.primaryAddress()
