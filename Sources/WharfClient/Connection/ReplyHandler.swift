@@ -20,6 +20,7 @@ final class ReplyHandler: ChannelInboundHandler {
     @exclusivity(unchecked) private var unsent = ByteBuffer()
     @exclusivity(unchecked) private var flushScheduled = false
     @exclusivity(unchecked) private var received = ByteBuffer()
+    private let emptyBuffer = ByteBuffer()
     @exclusivity(unchecked) private var failure: WharfClientError?
 
     /// Receives push messages (RESP3 `>`, or every array on a RESP2 subscriber connection).
@@ -190,7 +191,10 @@ final class ReplyHandler: ChannelInboundHandler {
                 return
             }
         }
-        if self.received.readableBytes > self.maximumReplyBytes {
+        if self.received.readableBytes == 0 {
+            // Let go of the read buffer so NIO's receive-buffer pool can reuse it.
+            self.received = self.emptyBuffer
+        } else if self.received.readableBytes > self.maximumReplyBytes {
             self.close(
                 context,
                 WharfClientError(
