@@ -21,7 +21,7 @@ extension RESPArgument {
 
 /// Writes `value` in decimal at the start of `destination`; returns the bytes written.
 @inline(__always)
-func writeDecimal(_ value: Int, to destination: UnsafeMutableRawBufferPointer) -> Int {
+package func writeDecimal(_ value: Int, to destination: UnsafeMutableRawBufferPointer) -> Int {
     var magnitude = value.magnitude
     let count = value.respArgumentByteCount
     var index = count

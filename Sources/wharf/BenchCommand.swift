@@ -167,15 +167,9 @@ struct BenchKey: RESPArgument {
 
     func copyRESPArgumentBytes(to destination: UnsafeMutableRawBufferPointer) {
         let prefixLength = self.prefix.utf8CodeUnitCount
+        // The destination holds respArgumentByteCount bytes, at least the non-empty prefix.
         destination.baseAddress!.copyMemory(from: self.prefix.utf8Start, byteCount: prefixLength)
-        let digits = UnsafeMutableRawBufferPointer(rebasing: destination[prefixLength...])
-        var value = self.number
-        var index = digits.count
-        repeat {
-            index -= 1
-            digits[index] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: value % 10)
-            value /= 10
-        } while value > 0
+        _ = writeDecimal(self.number, to: UnsafeMutableRawBufferPointer(rebasing: destination[prefixLength...]))
     }
 }
 
@@ -320,6 +314,7 @@ struct BenchRunner {
         -> Histogram<UInt64>
     {
         let consumers = try await self.connect(self.settings.consumers)
+        let value = self.settings.value
         defer { for consumer in consumers { consumer.close() } }
         let counters = BenchCounters()
         let epoch = ContinuousClock.now
@@ -355,30 +350,38 @@ struct BenchRunner {
                     }
                 }
             }
-            await withThrowingTaskGroup(of: Void.self) { producersGroup in
-                for producer in producers {
-                    producersGroup.addTask(executorPreference: producer.taskExecutor) {
-                        var batch: [RESPCommand] = []
-                        while true {
-                            let count = budget.take(self.settings.pipeline)
-                            if count == 0 { return }
-                            batch.removeAll(keepingCapacity: true)
-                            let stamp = String(UInt64((ContinuousClock.now - epoch).microseconds))
-                            for _ in 0..<count {
-                                batch.append(
-                                    RESPCommand("XADD", "bench:stream", "*", "t", stamp, "v", self.settings.value))
-                            }
-                            _ = try await producer.pipeline(batch)
-                            counters.produced.add(count, ordering: .relaxed)
-                        }
-                    }
-                }
-                try? await producersGroup.waitForAll()
+            try await self.produce(on: producers, budget: budget, counters: counters, epoch: epoch) { batch, stamp in
+                batch.append("XADD", "bench:stream", "*", "t", stamp, "v", value)
             }
             counters.producing.store(false, ordering: .relaxed)
             var total = Self.makeHistogram()
             for try await histogram in group { total.add(histogram) }
             return total
+        }
+    }
+
+    /// Producers (XADD or PUBLISH) send batches of `--pipeline` commands stamped with their
+    /// send time, until the budget is spent; an error ends the run.
+    private func produce(
+        on producers: [WharfConnection], budget: BenchBudget, counters: BenchCounters, epoch: ContinuousClock.Instant,
+        _ append: @escaping @Sendable (inout RESPCommandBatch, String) -> Void
+    ) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for producer in producers {
+                group.addTask(executorPreference: producer.taskExecutor) {
+                    var batch = RESPCommandBatch()
+                    while true {
+                        let count = budget.take(self.settings.pipeline)
+                        if count == 0 { return }
+                        batch.removeAll()
+                        let stamp = String(UInt64((ContinuousClock.now - epoch).microseconds))
+                        for _ in 0..<count { append(&batch, stamp) }
+                        try await producer.pipelineDiscardingReplies(batch)
+                        counters.produced.add(count, ordering: .relaxed)
+                    }
+                }
+            }
+            try await group.waitForAll()
         }
     }
 
@@ -447,22 +450,8 @@ struct BenchRunner {
                     return histogram
                 }
             }
-            await withThrowingTaskGroup(of: Void.self) { producersGroup in
-                for publisher in publishers {
-                    producersGroup.addTask(executorPreference: publisher.taskExecutor) {
-                        var batch: [RESPCommand] = []
-                        while true {
-                            let count = budget.take(self.settings.pipeline)
-                            if count == 0 { return }
-                            batch.removeAll(keepingCapacity: true)
-                            let stamp = String(UInt64((ContinuousClock.now - epoch).microseconds))
-                            for _ in 0..<count { batch.append(RESPCommand("PUBLISH", "bench:channel", stamp)) }
-                            _ = try await publisher.pipeline(batch)
-                            counters.produced.add(count, ordering: .relaxed)
-                        }
-                    }
-                }
-                try? await producersGroup.waitForAll()
+            try await self.produce(on: publishers, budget: budget, counters: counters, epoch: epoch) { batch, stamp in
+                batch.append("PUBLISH", "bench:channel", stamp)
             }
             counters.producing.store(false, ordering: .relaxed)
             // Wakes subscribers that already have every message, so they notice the end.

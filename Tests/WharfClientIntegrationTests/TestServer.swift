@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import NIOPosix
+import Synchronization
 import Testing
 import WharfClient
 
@@ -214,10 +215,27 @@ final class TestServer: @unchecked Sendable {
         return output
     }
 
+    /// Ports are handed out by this process from counters, each once, below the kernel's
+    /// ephemeral range (32768 and up): a port from `bind(0)` could be taken by another test's
+    /// server, or by a client connection's source port, before this server binds it — and
+    /// the first server would then answer this one's readiness check.
+    private static let nextPort = Atomic<Int>(Int(getpid() % 1000) * 7)
+
+    static func freePort() throws -> Int {
+        for _ in 0..<7000 {
+            let port = 23000 + Self.nextPort.add(1, ordering: .relaxed).newValue % 7000
+            if Self.isFree(port) { return port }
+        }
+        throw TestServerError("no free port in 23000-29999")
+    }
+
+    /// A port in 20000-22767 whose cluster bus port (10,000 higher, 30000-32767) is free too.
+    private static let nextClusterPort = Atomic<Int>(Int(getpid() % 1000) * 3)
+
     static func freeClusterPort() throws -> Int {
-        for _ in 0..<1000 {
-            let port = try Self.freePort()
-            if port <= 55535 && Self.isFree(port + 10000) { return port }
+        for _ in 0..<2768 {
+            let port = 20000 + Self.nextClusterPort.add(1, ordering: .relaxed).newValue % 2768
+            if Self.isFree(port) && Self.isFree(port + 10000) { return port }
         }
         throw TestServerError("no free port pair for a cluster node")
     }
@@ -234,23 +252,6 @@ final class TestServer: @unchecked Sendable {
                 bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
             }
         }
-    }
-
-    static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-                bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
-            }
-        }
-        guard bound else { throw TestServerError("cannot find a free port") }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 
     private static func answersPing(port: Int) -> Bool {

@@ -184,7 +184,15 @@ extension WharfCommands {
     public func xread(streams: [(key: String, id: String)], count: Int? = nil, block: Int? = nil) async throws
         -> [(stream: String, entries: [StreamEntry])]
     {
-        var command = RESPCommand("XREAD")
+        try await self.readStreams(RESPCommand("XREAD"), streams: streams, count: count, block: block, noAck: false)
+    }
+
+    /// The shared tail of XREAD and XREADGROUP: options, STREAMS, and the read itself (on a
+    /// lent connection when it blocks).
+    private func readStreams(
+        _ start: RESPCommand, streams: [(key: String, id: String)], count: Int?, block: Int?, noAck: Bool
+    ) async throws -> [(stream: String, entries: [StreamEntry])] {
+        var command = start
         if let count {
             command.append("COUNT")
             command.append(count)
@@ -193,6 +201,7 @@ extension WharfCommands {
             command.append("BLOCK")
             command.append(block)
         }
+        if noAck { command.append("NOACK") }
         command.append("STREAMS")
         for stream in streams { command.append(stream.key) }
         for stream in streams { command.append(stream.id) }
@@ -244,24 +253,9 @@ extension WharfCommands {
         group: String, consumer: String, streams: [(key: String, id: String)], count: Int? = nil,
         block: Int? = nil, noAck: Bool = false
     ) async throws -> [(stream: String, entries: [StreamEntry])] {
-        var command = RESPCommand("XREADGROUP", "GROUP", group, consumer)
-        if let count {
-            command.append("COUNT")
-            command.append(count)
-        }
-        if let block {
-            command.append("BLOCK")
-            command.append(block)
-        }
-        if noAck { command.append("NOACK") }
-        command.append("STREAMS")
-        for stream in streams { command.append(stream.key) }
-        for stream in streams { command.append(stream.id) }
-        if let block {
-            return try StreamEntry.byStream(
-                try await self.blocking(command, blockSeconds: Double(block) / 1000, as: RESPValue.self))
-        }
-        return try StreamEntry.byStream(try await self.send(command))
+        try await self.readStreams(
+            RESPCommand("XREADGROUP", "GROUP", group, consumer), streams: streams, count: count, block: block,
+            noAck: noAck)
     }
 
     /// XACK; returns how many entries were pending and are now acknowledged.

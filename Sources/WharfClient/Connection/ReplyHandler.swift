@@ -67,20 +67,6 @@ final class ReplyHandler: ChannelInboundHandler {
         self.scheduleFlush()
     }
 
-    /// Queues several commands answered as one batch.
-    func enqueue(batch commands: [RESPCommand], collector: BatchCollector, id: UInt64, deadline: NIODeadline?) {
-        if self.failure != nil {
-            collector.continuation.resume(throwing: self.closedError)
-            return
-        }
-        for command in commands { command.write(into: &self.unsent) }
-        self.track(
-            PendingRequest(id: id, waiter: .batch(collector), remainingReplies: commands.count, deadline: deadline))
-        // A batch is already one write: sending it now lets the server start on it while
-        // this loop handles other connections, instead of at the end of the turn.
-        self.flush()
-    }
-
     /// Queues an encoded batch; `waiter` collects its replies or steps over them.
     func enqueue(encoded batch: RESPCommandBatch, waiter: PendingRequest.Waiter, id: UInt64, deadline: NIODeadline?) {
         if self.failure != nil {

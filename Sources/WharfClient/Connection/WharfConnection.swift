@@ -190,34 +190,9 @@ public final class WharfConnection: Sendable {
 
     /// Sends commands in one write and returns every reply in order, error replies as values.
     public func pipeline(_ commands: [RESPCommand], timeout: Duration? = nil) async throws -> [RESPValue] {
-        guard !commands.isEmpty else { return [] }
-        if Task.isCancelled { throw WharfClientError(.cancelled, "the task was cancelled before sending") }
-        let id = self.requestIDs.wrappingAdd(1, ordering: .relaxed).newValue
-        let deadline = timeout.map { NIODeadline.now() + .nanoseconds($0.nanoseconds) }
-        self.markUsed()
-        return try await withTaskCancellationHandler {
-            try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<[RESPValue], any Error>) in
-                let collector = BatchCollector(expecting: commands.count, continuation: continuation)
-                if self.eventLoop.inEventLoop {
-                    self.handler.value.enqueue(batch: commands, collector: collector, id: id, deadline: deadline)
-                    return
-                }
-                let action = self.outbox.withLock { outbox -> EnqueueAction in
-                    if let failure = outbox.failure { return .fail(failure) }
-                    for command in commands { command.write(into: &outbox.bytes) }
-                    outbox.requests.append(
-                        PendingRequest(
-                            id: id, waiter: .batch(collector), remainingReplies: commands.count, deadline: deadline))
-                    self.outbox.hasWork.store(true, ordering: .releasing)
-                    if outbox.flushScheduled { return .none }
-                    outbox.flushScheduled = true
-                    return .scheduleFlush
-                }
-                self.perform(action) { collector.continuation.resume(throwing: $0) }
-            }
-        } onCancel: {
-            self.abandon(id, WharfClientError(.cancelled, "the task was cancelled", mayHaveBeenApplied: true))
-        }
+        var batch = RESPCommandBatch(capacity: commands.reduce(0) { $0 + $1.body.readableBytes + 8 })
+        for command in commands { batch.append(command) }
+        return try await self.pipeline(batch, timeout: timeout)
     }
 
     /// Sends an encoded batch in one write and returns every reply in order, error replies as values.
