@@ -316,8 +316,14 @@ public final class WharfConnection: Sendable {
 
     /// Closes the connection; requests still waiting fail with ``WharfClientError/Code/clientClosed``.
     public func close() {
+        self.close(failing: WharfClientError(.clientClosed, "the connection was closed by its owner"))
+    }
+
+    /// Closes the connection; requests still waiting fail with `error` (those already
+    /// written say they may have run).
+    func close(failing error: WharfClientError) {
         self.channel.eventLoop.execute { [handler, channel] in
-            handler.value.failAll(WharfClientError(.clientClosed, "the connection was closed by its owner"))
+            handler.value.failAll(error)
             channel.close(promise: nil)
         }
     }

@@ -1,4 +1,3 @@
-import DequeModule
 import NIOCore
 import Synchronization
 
@@ -24,7 +23,7 @@ final class ConnectionPool: Sendable {
         var idle: [WharfConnection] = []
         /// Lent connections, and reservations for ones being opened to be lent.
         var lent = 0
-        var waiters = Deque<Waiter>()
+        var waiters = CircularBuffer<Waiter>()
         /// Connections outside the count (subscriptions), closed with the pool.
         var dedicated: [ObjectIdentifier: WharfConnection] = [:]
         /// Connections lent out now, closed when the primary changes.
@@ -286,7 +285,10 @@ final class ConnectionPool: Sendable {
             state.idle = []
             return connections
         }
-        for connection in connections { connection.close() }
+        let failover = WharfClientError(
+            .connectionLost, "the primary changed (failover); the connection to the old one was closed",
+            mayHaveBeenApplied: true)
+        for connection in connections { connection.close(failing: failover) }
     }
 
     func close() {
