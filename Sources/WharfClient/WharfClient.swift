@@ -21,6 +21,8 @@ public final class WharfClient: WharfCommands, Sendable {
     /// Set for a cluster: it routes every command to its slot's node, each with its own pool.
     private let router: ClusterRouter?
     private let instrumentation: CommandInstrumentation
+    /// In RESP3 (outside a cluster), the subscriptions' registry on a shared connection.
+    private let shared: SharedSubscriptions?
     /// Set when Sentinel reads may go to replicas.
     private let replicaReads: ReplicaReads?
 
@@ -33,6 +35,9 @@ public final class WharfClient: WharfCommands, Sendable {
         self.instrumentation = CommandInstrumentation(
             configuration.instrumentation,
             server: ServerAddress(host: configuration.connection.host, port: configuration.connection.port))
+        self.shared =
+            configuration.connection.protocolVersion == 3 && configuration.cluster == nil
+            ? SharedSubscriptions(pool: self.pool, backoff: configuration.reconnect) : nil
         self.replicaReads = configuration.sentinel.flatMap { sentinel in
             guard sentinel.readFromReplicas else { return nil }
             return ReplicaReads(
@@ -165,6 +170,14 @@ public final class WharfClient: WharfCommands, Sendable {
         self.pool.close()
         self.router?.close()
         self.replicaReads?.close()
+    }
+
+    func sharedSubscriptions() -> SharedSubscriptions? { self.shared }
+
+    /// Whether the shared connection speaks RESP3 (a server that refused `HELLO 3` does
+    /// not send push messages, so subscriptions then get connections of their own).
+    func sharesConnectionForPush() async throws -> Bool {
+        try await self.pool.sharedConnection().protocolVersion == 3
     }
 
     /// A connection outside the pool for a subscription (which keeps it for its lifetime).

@@ -46,9 +46,19 @@ final class TestServer: @unchecked Sendable {
     static func launch(_ kind: ServerKind, arguments: [String] = [], clusterNode: Bool = false) async throws
         -> TestServer
     {
-        let server = try TestServer(kind, arguments: arguments, clusterNode: clusterNode)
-        try await server.start()
-        return server
+        // A port found free can still be taken before the server binds it (by something
+        // outside this process); a server that exits at start is tried again on another.
+        var attempt = 0
+        while true {
+            attempt += 1
+            let server = try TestServer(kind, arguments: arguments, clusterNode: clusterNode)
+            do {
+                try await server.start()
+                return server
+            } catch let error as TestServerError where error.exited && attempt < 3 {
+                continue
+            }
+        }
     }
 
     /// Starts a sentinel (see ``init(sentinelMonitoring:name:)``) and waits until it answers.
@@ -155,7 +165,7 @@ final class TestServer: @unchecked Sendable {
                 var status: Int32 = 0
                 if waitpid(pid, &status, WNOHANG) == pid {
                     self.pid = nil
-                    throw TestServerError("\(self.kind) exited (status \(status)): \(self.log)")
+                    throw TestServerError("\(self.kind) exited (status \(status)): \(self.log)", exited: true)
                 }
             }
             if Self.answersPing(port: self.port) { return }
@@ -277,7 +287,12 @@ final class TestServer: @unchecked Sendable {
 
 struct TestServerError: Error, CustomStringConvertible {
     let description: String
-    init(_ description: String) { self.description = description }
+    /// The server process ended while starting (a taken port, say).
+    var exited = false
+    init(_ description: String, exited: Bool = false) {
+        self.description = description
+        self.exited = exited
+    }
 }
 
 /// Runs `body` with a client of `server` (with `configuration`, or the server's default one

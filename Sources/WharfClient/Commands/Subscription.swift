@@ -25,10 +25,11 @@ public enum PubSubMessage: Sendable, Hashable {
 
 /// Messages from channels, patterns and shard channels, as an `AsyncSequence`.
 ///
-/// The subscription has a connection of its own. When it is lost, the subscription
-/// reconnects (with the client's backoff), subscribes again to everything and yields
-/// ``PubSubMessage/resubscribed``; the sequence ends with an error only when it cannot
-/// reconnect.
+/// In RESP3 the subscriptions of a client share one of its pooled connections (messages
+/// are push messages beside the replies); in RESP2 each has a connection of its own. When
+/// the connection is lost, the subscription reconnects (with the client's backoff),
+/// subscribes again to everything and yields ``PubSubMessage/resubscribed``; the sequence
+/// ends with an error only when it cannot reconnect.
 ///
 /// ```swift
 /// let subscription = try await client.subscribe(channels: ["news"])
@@ -54,12 +55,15 @@ public final class WharfSubscription: AsyncSequence, Sendable {
     }
 
     private let client: WharfClient
+    /// Set in RESP3: the client's registry on its shared connection does the work.
+    private let shared: SharedSubscriptions?
     private let stream: AsyncThrowingStream<PubSubMessage, any Error>
     private let continuation: AsyncThrowingStream<PubSubMessage, any Error>.Continuation
     private let state = Mutex(State())
 
-    init(client: WharfClient) {
+    init(client: WharfClient, shared: SharedSubscriptions? = nil) {
         self.client = client
+        self.shared = shared
         (self.stream, self.continuation) = AsyncThrowingStream.makeStream()
     }
 
@@ -70,21 +74,54 @@ public final class WharfSubscription: AsyncSequence, Sendable {
     public func makeAsyncIterator() -> AsyncIterator { self.stream.makeAsyncIterator() }
 
     /// Adds channels; returns once the server has confirmed them.
-    public func subscribe(channels: [String]) async { await self.change("SUBSCRIBE", channels, \.channels, add: true) }
+    public func subscribe(channels: [String]) async {
+        if let shared { return await self.sharedChange(shared, .channel, channels, add: true) }
+        await self.change("SUBSCRIBE", channels, \.channels, add: true)
+    }
     public func unsubscribe(channels: [String]) async {
+        if let shared { return await self.sharedChange(shared, .channel, channels, add: false) }
         await self.change("UNSUBSCRIBE", channels, \.channels, add: false)
     }
     /// Adds glob-style patterns (PSUBSCRIBE).
-    public func subscribe(patterns: [String]) async { await self.change("PSUBSCRIBE", patterns, \.patterns, add: true) }
+    public func subscribe(patterns: [String]) async {
+        if let shared { return await self.sharedChange(shared, .pattern, patterns, add: true) }
+        await self.change("PSUBSCRIBE", patterns, \.patterns, add: true)
+    }
     public func unsubscribe(patterns: [String]) async {
+        if let shared { return await self.sharedChange(shared, .pattern, patterns, add: false) }
         await self.change("PUNSUBSCRIBE", patterns, \.patterns, add: false)
     }
     /// Adds shard channels (SSUBSCRIBE).
     public func subscribe(shardChannels: [String]) async {
+        if let shared { return await self.sharedChange(shared, .shardChannel, shardChannels, add: true) }
         await self.change("SSUBSCRIBE", shardChannels, \.shardChannels, add: true)
     }
     public func unsubscribe(shardChannels: [String]) async {
+        if let shared { return await self.sharedChange(shared, .shardChannel, shardChannels, add: false) }
         await self.change("SUNSUBSCRIBE", shardChannels, \.shardChannels, add: false)
+    }
+
+    /// A change made through the shared registry; a failure ends the sequence with it.
+    private func sharedChange(
+        _ shared: SharedSubscriptions, _ kind: SharedSubscriptions.Kind, _ names: [String], add: Bool
+    ) async {
+        do {
+            try await shared.change(self, kind, names, add: add)
+        } catch {
+            shared.remove(self)
+            self.end(throwing: error)
+        }
+    }
+
+    /// Hands a message to the sequence (from the shared registry).
+    func deliver(_ message: PubSubMessage) {
+        self.continuation.yield(message)
+    }
+
+    /// Ends the sequence with `error` (from the shared registry).
+    func end(throwing error: any Error) {
+        self.state.withLock { $0.closed = true }
+        self.continuation.finish(throwing: error)
     }
 
     func closeWhenIterationEnds() {
@@ -95,6 +132,12 @@ public final class WharfSubscription: AsyncSequence, Sendable {
 
     /// Ends the subscription: the sequence finishes and the connection closes.
     public func close() {
+        if let shared {
+            shared.remove(self)
+            self.state.withLock { $0.closed = true }
+            self.continuation.finish()
+            return
+        }
         let connection = self.state.withLock { state -> WharfConnection? in
             state.closed = true
             let waiters = state.waiters
@@ -254,7 +297,7 @@ public final class WharfSubscription: AsyncSequence, Sendable {
         }
     }
 
-    private static func bytes(_ value: RESPValue) -> [UInt8] {
+    static func bytes(_ value: RESPValue) -> [UInt8] {
         if case .bulkString(let bytes) = value { return bytes }
         return Array((value.string ?? "").utf8)
     }
@@ -266,6 +309,14 @@ extension WharfClient {
     public func subscribe(channels: [String] = [], patterns: [String] = [], shardChannels: [String] = [])
         async throws -> WharfSubscription
     {
+        if let shared = self.sharedSubscriptions(), try await self.sharesConnectionForPush() {
+            let subscription = WharfSubscription(client: self, shared: shared)
+            try await shared.change(subscription, .channel, channels, add: true)
+            try await shared.change(subscription, .pattern, patterns, add: true)
+            try await shared.change(subscription, .shardChannel, shardChannels, add: true)
+            subscription.closeWhenIterationEnds()
+            return subscription
+        }
         let subscription = WharfSubscription(client: self)
         await subscription.subscribe(channels: channels)
         await subscription.subscribe(patterns: patterns)
