@@ -63,11 +63,17 @@ public struct RESPValueDecoder: Sendable {
             return .value
         case UInt8(ascii: "+"), UInt8(ascii: ":"), UInt8(ascii: "("), UInt8(ascii: ","), UInt8(ascii: "#"),
             UInt8(ascii: "_"):
-            // One line; its content is not needed.
-            let line = buffer.readableBytesView.dropFirst()
-            guard let carriageReturn = line.firstIndex(of: UInt8(ascii: "\r")), carriageReturn + 1 < line.endIndex
-            else { return nil }
-            buffer.moveReaderIndex(to: carriageReturn + 2)
+            // One line; its content is not needed: find its end in place.
+            let consumed = buffer.withUnsafeReadableBytes { bytes -> Int? in
+                var index = 1
+                while index + 1 < bytes.count {
+                    if bytes[index] == UInt8(ascii: "\r") { return index + 2 }
+                    index += 1
+                }
+                return nil
+            }
+            guard let consumed else { return nil }
+            buffer.moveReaderIndex(forwardBy: consumed)
             return .value
         default:
             throw RESPProtocolError("unknown reply type byte \(marker)")
