@@ -61,9 +61,15 @@ public final class WharfClient: WharfCommands, Sendable {
     @discardableResult
     public func send(_ command: RESPCommand, timeout: Duration?) async throws -> RESPValue {
         guard self.instrumentation.enabled else { return try await self.route(command, timeout: timeout) }
+        return try await self.measured(command) { try await self.route(command, timeout: timeout) }
+    }
+
+    /// Runs one command inside the instrumentation, which counts an error reply as such
+    /// (it arrives here thrown) before it is thrown on to the caller.
+    private func measured(_ command: RESPCommand, _ body: () async throws -> RESPValue) async throws -> RESPValue {
         let outcome = try await self.instrumentation.measure(command.name) {
             do {
-                return .single(try await self.route(command, timeout: timeout))
+                return .single(try await body())
             } catch let error as WharfClientError where error.code == .server {
                 return .single(.error(error.message))
             }
@@ -143,15 +149,7 @@ public final class WharfClient: WharfCommands, Sendable {
     /// Blocking commands run on a lent connection, so they never hold up pipelined ones.
     public func sendBlocking(_ command: RESPCommand, timeout: Duration?) async throws -> RESPValue {
         guard self.instrumentation.enabled else { return try await self.routeBlocking(command, timeout: timeout) }
-        let outcome = try await self.instrumentation.measure(command.name) {
-            do {
-                return .single(try await self.routeBlocking(command, timeout: timeout))
-            } catch let error as WharfClientError where error.code == .server {
-                return .single(.error(error.message))
-            }
-        }
-        guard case .single(let reply) = outcome else { return .null }
-        return try reply.throwingServerError()
+        return try await self.measured(command) { try await self.routeBlocking(command, timeout: timeout) }
     }
 
     private func routeBlocking(_ command: RESPCommand, timeout: Duration?) async throws -> RESPValue {

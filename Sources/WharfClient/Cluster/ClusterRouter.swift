@@ -16,6 +16,13 @@ final class ClusterRouter: Sendable {
         var pools: [ServerAddress: ConnectionPool] = [:]
         var refresh: Task<Void, any Error>?
         var closed = false
+
+        /// The index of `node` in `nodes`, added if it is new.
+        mutating func index(of node: ServerAddress) -> Int {
+            if let existing = self.nodes.firstIndex(of: node) { return existing }
+            self.nodes.append(node)
+            return self.nodes.count - 1
+        }
     }
 
     private let configuration: WharfClientConfiguration
@@ -80,20 +87,12 @@ final class ClusterRouter: Sendable {
                     continue
                 }
                 self.state.withLock { state in
-                    var nodes: [ServerAddress] = []
-                    var slots = [Int32](repeating: -1, count: ClusterSlot.count)
+                    state.nodes = []
+                    state.slots = [Int32](repeating: -1, count: ClusterSlot.count)
                     for (range, node) in ranges {
-                        let index: Int
-                        if let existing = nodes.firstIndex(of: node) {
-                            index = existing
-                        } else {
-                            nodes.append(node)
-                            index = nodes.count - 1
-                        }
-                        for slot in range where slot < ClusterSlot.count { slots[slot] = Int32(index) }
+                        let index = state.index(of: node)
+                        for slot in range where slot < ClusterSlot.count { state.slots[slot] = Int32(index) }
                     }
-                    state.nodes = nodes
-                    state.slots = slots
                 }
                 return
             } catch {
@@ -166,16 +165,7 @@ final class ClusterRouter: Sendable {
 
     /// Records a `MOVED` at once; a full reload follows in the background.
     private func moved(_ slot: Int, to address: ServerAddress) {
-        self.state.withLock { state in
-            let index: Int
-            if let existing = state.nodes.firstIndex(of: address) {
-                index = existing
-            } else {
-                state.nodes.append(address)
-                index = state.nodes.count - 1
-            }
-            state.slots[slot] = Int32(index)
-        }
+        self.state.withLock { state in state.slots[slot] = Int32(state.index(of: address)) }
         Task { try? await self.refresh() }
     }
 

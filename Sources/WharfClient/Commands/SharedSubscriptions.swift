@@ -39,9 +39,8 @@ final class SharedSubscriptions: Sendable {
         var counts: [Kind: [String: Int]] = [:]
         var connection: WharfConnection?
         var reconnecting = false
-        var expected = 0
-        var received = 0
-        var waiters: [(target: Int, continuation: CheckedContinuation<Void, Never>)] = []
+        /// For the commands sent on the current connection.
+        var confirmations = SubscriptionConfirmations()
     }
 
     private let pool: ConnectionPool
@@ -78,8 +77,7 @@ final class SharedSubscriptions: Sendable {
                 }
             }
             state.members[id] = member
-            state.expected += send.count
-            return (send, state.expected)
+            return (send, state.confirmations.expect(send.count))
         }
         guard !send.isEmpty else { return }
         var command = RESPCommand(add ? kind.subscribe : kind.unsubscribe)
@@ -108,7 +106,7 @@ final class SharedSubscriptions: Sendable {
                     var command = RESPCommand(kind.unsubscribe)
                     command.append(contentsOf: gone)
                     commands.append(command)
-                    state.expected += gone.count
+                    _ = state.confirmations.expect(gone.count)
                 }
             }
             return (state.connection, commands)
@@ -128,8 +126,7 @@ final class SharedSubscriptions: Sendable {
         self.state.withLock { state in
             if state.connection !== connection {
                 state.connection = connection
-                state.expected = 0
-                state.received = 0
+                state.confirmations.reset()
             }
         }
         return connection
@@ -138,16 +135,15 @@ final class SharedSubscriptions: Sendable {
     /// The shared connection closed: resubscribe on the next one, or end every subscription
     /// if none can be had.
     private func lost(_ connection: WharfConnection) {
-        let start = self.state.withLock { state -> Bool in
-            guard state.connection === connection else { return false }
+        let (start, waiters) = self.state.withLock { state -> (Bool, [CheckedContinuation<Void, Never>]) in
+            guard state.connection === connection else { return (false, []) }
             state.connection = nil
-            let waiters = state.waiters
-            state.waiters = []
-            for waiter in waiters { waiter.continuation.resume() }
-            if state.reconnecting || state.members.isEmpty { return false }
+            let waiters = state.confirmations.releaseAll()
+            if state.reconnecting || state.members.isEmpty { return (false, waiters) }
             state.reconnecting = true
-            return true
+            return (true, waiters)
         }
+        for waiter in waiters { waiter.resume() }
         guard start else { return }
         Task { await self.resubscribe() }
     }
@@ -167,10 +163,10 @@ final class SharedSubscriptions: Sendable {
                         var command = RESPCommand(kind.subscribe)
                         command.append(contentsOf: names)
                         commands.append(command)
-                        state.expected += names.count
+                        _ = state.confirmations.expect(names.count)
                     }
                     state.reconnecting = false
-                    return (commands, state.expected, state.members.values.map(\.subscription))
+                    return (commands, state.confirmations.target, state.members.values.map(\.subscription))
                 }
                 for command in commands { connection.sendWithoutReply(command) }
                 await self.waitForConfirmations(target)
@@ -203,8 +199,8 @@ final class SharedSubscriptions: Sendable {
     private func waitForConfirmations(_ target: Int) async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let ready = self.state.withLock { state -> Bool in
-                if state.received >= target || state.connection == nil { return true }
-                state.waiters.append((target, continuation))
+                if state.confirmations.reached(target) || state.connection == nil { return true }
+                state.confirmations.wait(for: target, continuation)
                 return false
             }
             if ready { continuation.resume() }
@@ -213,38 +209,16 @@ final class SharedSubscriptions: Sendable {
 
     /// Runs on the connection's event loop for every push message.
     private func receive(_ value: RESPValue) {
-        guard let parts = value.elements, let kind = parts.first?.string?.lowercased() else { return }
-        let message: PubSubMessage
-        let key: (Kind, String)
-        switch kind {
-        case "message" where parts.count == 3:
-            let channel = parts[1].string ?? ""
-            message = .message(channel: channel, payload: WharfSubscription.bytes(parts[2]))
-            key = (.channel, channel)
-        case "smessage" where parts.count == 3:
-            let channel = parts[1].string ?? ""
-            message = .shardMessage(channel: channel, payload: WharfSubscription.bytes(parts[2]))
-            key = (.shardChannel, channel)
-        case "pmessage" where parts.count == 4:
-            let pattern = parts[1].string ?? ""
-            message = .patternMessage(
-                pattern: pattern, channel: parts[2].string ?? "", payload: WharfSubscription.bytes(parts[3]))
-            key = (.pattern, pattern)
-        case "subscribe", "psubscribe", "ssubscribe", "unsubscribe", "punsubscribe", "sunsubscribe":
-            let resumed = self.state.withLock { state -> [CheckedContinuation<Void, Never>] in
-                state.received += 1
-                let due = state.waiters.filter { $0.target <= state.received }.map(\.continuation)
-                state.waiters.removeAll { $0.target <= state.received }
-                return due
+        switch PubSubPush(value) {
+        case .message(let message, let kind, let name)?:
+            let receivers = self.state.withLock { state in
+                state.members.values.filter { $0.names[kind]?.contains(name) == true }.map(\.subscription)
             }
-            for continuation in resumed { continuation.resume() }
-            return
-        default:
-            return
+            for subscription in receivers { subscription.deliver(message) }
+        case .confirmation?:
+            for continuation in self.state.withLock({ $0.confirmations.confirm() }) { continuation.resume() }
+        case nil:
+            break
         }
-        let receivers = self.state.withLock { state in
-            state.members.values.filter { $0.names[key.0]?.contains(key.1) == true }.map(\.subscription)
-        }
-        for subscription in receivers { subscription.deliver(message) }
     }
 }

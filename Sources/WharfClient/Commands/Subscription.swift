@@ -23,6 +23,86 @@ public enum PubSubMessage: Sendable, Hashable {
     }
 }
 
+/// One push message on a subscribed connection, as both kinds of subscription read it.
+enum PubSubPush {
+    /// A message, with the channel, pattern or shard channel it was delivered for.
+    case message(PubSubMessage, kind: SharedSubscriptions.Kind, name: String)
+    /// The server's confirmation of one name of a (P|S)(UN)SUBSCRIBE.
+    case confirmation
+
+    /// nil for anything else (a RESP2 `pong`, RESP3 pushes meant for others).
+    init?(_ value: RESPValue) {
+        guard let parts = value.elements, let kind = parts.first?.string?.lowercased() else { return nil }
+        switch kind {
+        case "message" where parts.count == 3:
+            let channel = parts[1].string ?? ""
+            self = .message(.message(channel: channel, payload: Self.bytes(parts[2])), kind: .channel, name: channel)
+        case "smessage" where parts.count == 3:
+            let channel = parts[1].string ?? ""
+            self = .message(
+                .shardMessage(channel: channel, payload: Self.bytes(parts[2])), kind: .shardChannel, name: channel)
+        case "pmessage" where parts.count == 4:
+            let pattern = parts[1].string ?? ""
+            self = .message(
+                .patternMessage(pattern: pattern, channel: parts[2].string ?? "", payload: Self.bytes(parts[3])),
+                kind: .pattern, name: pattern)
+        case "subscribe", "psubscribe", "ssubscribe", "unsubscribe", "punsubscribe", "sunsubscribe":
+            self = .confirmation
+        default:
+            return nil
+        }
+    }
+
+    private static func bytes(_ value: RESPValue) -> [UInt8] {
+        if case .bulkString(let bytes) = value { return bytes }
+        return Array((value.string ?? "").utf8)
+    }
+}
+
+/// The confirmations the server owes for subscription commands sent on one connection, and
+/// those received; a caller waits until the count received reaches its target. Kept
+/// inside its owner's lock; continuations it returns are resumed after the lock.
+struct SubscriptionConfirmations {
+    private var expected = 0
+    private var received = 0
+    private var waiters: [(target: Int, continuation: CheckedContinuation<Void, Never>)] = []
+
+    /// `count` more confirmations are owed; returns the count to wait for.
+    mutating func expect(_ count: Int) -> Int {
+        self.expected += count
+        return self.expected
+    }
+
+    /// A new connection: nothing is owed on it yet.
+    mutating func reset() {
+        self.expected = 0
+        self.received = 0
+    }
+
+    /// The count to wait for: every confirmation owed so far.
+    var target: Int { self.expected }
+
+    func reached(_ target: Int) -> Bool { self.received >= target }
+
+    mutating func wait(for target: Int, _ continuation: CheckedContinuation<Void, Never>) {
+        self.waiters.append((target, continuation))
+    }
+
+    /// One confirmation arrived; returns the waiters it satisfies.
+    mutating func confirm() -> [CheckedContinuation<Void, Never>] {
+        self.received += 1
+        let due = self.waiters.filter { $0.target <= self.received }.map(\.continuation)
+        self.waiters.removeAll { $0.target <= self.received }
+        return due
+    }
+
+    /// Every waiter, released because the connection ended or the subscription closed.
+    mutating func releaseAll() -> [CheckedContinuation<Void, Never>] {
+        defer { self.waiters = [] }
+        return self.waiters.map(\.continuation)
+    }
+}
+
 /// Messages from channels, patterns and shard channels, as an `AsyncSequence`.
 ///
 /// In RESP3 the subscriptions of a client share one of its pooled connections (messages
@@ -47,11 +127,8 @@ public final class WharfSubscription: AsyncSequence, Sendable {
         var shardChannels: Set<String> = []
         var connection: WharfConnection?
         var closed = false
-        /// Confirmations the server owes for commands sent on the current connection, and
-        /// those received; a caller waits until `received` reaches its target.
-        var expected = 0
-        var received = 0
-        var waiters: [(target: Int, continuation: CheckedContinuation<Void, Never>)] = []
+        /// For the commands sent on the current connection.
+        var confirmations = SubscriptionConfirmations()
     }
 
     private let client: WharfClient
@@ -138,13 +215,11 @@ public final class WharfSubscription: AsyncSequence, Sendable {
             self.continuation.finish()
             return
         }
-        let connection = self.state.withLock { state -> WharfConnection? in
+        let (connection, waiters) = self.state.withLock { state in
             state.closed = true
-            let waiters = state.waiters
-            state.waiters = []
-            for waiter in waiters { waiter.continuation.resume() }
-            return state.connection
+            return (state.connection, state.confirmations.releaseAll())
         }
+        for waiter in waiters { waiter.resume() }
         connection?.close()
         self.continuation.finish()
     }
@@ -157,8 +232,7 @@ public final class WharfSubscription: AsyncSequence, Sendable {
                 if add { state[keyPath: set].insert(item) } else { state[keyPath: set].remove(item) }
             }
             guard let connection = state.connection else { return (nil, 0) }
-            state.expected += names.count
-            return (connection, state.expected)
+            return (connection, state.confirmations.expect(names.count))
         }
         guard let connection else { return }  // the next connection subscribes to the new set
         var command = RESPCommand(name)
@@ -170,8 +244,8 @@ public final class WharfSubscription: AsyncSequence, Sendable {
     private func waitForConfirmations(_ target: Int) async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let ready = self.state.withLock { state -> Bool in
-                if state.received >= target || state.closed { return true }
-                state.waiters.append((target, continuation))
+                if state.confirmations.reached(target) || state.closed { return true }
+                state.confirmations.wait(for: target, continuation)
                 return false
             }
             if ready { continuation.resume() }
@@ -204,8 +278,7 @@ public final class WharfSubscription: AsyncSequence, Sendable {
             let (commands, target, closed) = self.state.withLock {
                 state -> (commands: [RESPCommand], target: Int, closed: Bool) in
                 state.connection = connection
-                state.expected = 0
-                state.received = 0
+                state.confirmations.reset()
                 var commands: [RESPCommand] = []
                 for (name, names) in [
                     ("SUBSCRIBE", state.channels), ("PSUBSCRIBE", state.patterns), ("SSUBSCRIBE", state.shardChannels),
@@ -213,9 +286,9 @@ public final class WharfSubscription: AsyncSequence, Sendable {
                     var command = RESPCommand(name)
                     command.append(contentsOf: names.sorted())
                     commands.append(command)
-                    state.expected += names.count
+                    _ = state.confirmations.expect(names.count)
                 }
-                return (commands, state.expected, state.closed)
+                return (commands, state.confirmations.target, state.closed)
             }
             if closed {
                 connection.close()
@@ -228,12 +301,11 @@ public final class WharfSubscription: AsyncSequence, Sendable {
             first = false
             self.readyOnce()
             for await _ in ended {}
-            self.state.withLock { state in
+            let waiters = self.state.withLock { state in
                 state.connection = nil
-                let waiters = state.waiters
-                state.waiters = []
-                for waiter in waiters { waiter.continuation.resume() }
+                return state.confirmations.releaseAll()
             }
+            for waiter in waiters { waiter.resume() }
             if !self.state.withLock({ $0.closed }) {
                 try? await Task.sleep(for: self.client.configuration.reconnect.initial)
             }
@@ -273,33 +345,14 @@ public final class WharfSubscription: AsyncSequence, Sendable {
 
     /// Runs on the connection's event loop for every push message.
     private func receive(_ value: RESPValue) {
-        guard let parts = value.elements, let kind = parts.first?.string?.lowercased() else { return }
-        switch kind {
-        case "message" where parts.count == 3:
-            self.continuation.yield(.message(channel: parts[1].string ?? "", payload: Self.bytes(parts[2])))
-        case "smessage" where parts.count == 3:
-            self.continuation.yield(.shardMessage(channel: parts[1].string ?? "", payload: Self.bytes(parts[2])))
-        case "pmessage" where parts.count == 4:
-            self.continuation.yield(
-                .patternMessage(
-                    pattern: parts[1].string ?? "", channel: parts[2].string ?? "", payload: Self.bytes(parts[3]))
-            )
-        case "subscribe", "psubscribe", "ssubscribe", "unsubscribe", "punsubscribe", "sunsubscribe":
-            let resumed = self.state.withLock { state -> [CheckedContinuation<Void, Never>] in
-                state.received += 1
-                let due = state.waiters.filter { $0.target <= state.received }.map(\.continuation)
-                state.waiters.removeAll { $0.target <= state.received }
-                return due
-            }
-            for continuation in resumed { continuation.resume() }
-        default:
-            break  // pong, and RESP3 pushes meant for others (client tracking)
+        switch PubSubPush(value) {
+        case .message(let message, _, _)?:
+            self.continuation.yield(message)
+        case .confirmation?:
+            for continuation in self.state.withLock({ $0.confirmations.confirm() }) { continuation.resume() }
+        case nil:
+            break
         }
-    }
-
-    static func bytes(_ value: RESPValue) -> [UInt8] {
-        if case .bulkString(let bytes) = value { return bytes }
-        return Array((value.string ?? "").utf8)
     }
 }
 

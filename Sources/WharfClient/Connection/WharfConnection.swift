@@ -227,19 +227,8 @@ public final class WharfConnection: Sendable {
                     self.handler.value.enqueue(encoded: batch, waiter: waiter, id: id, deadline: deadline)
                     return
                 }
-                let action = self.outbox.withLock { outbox -> EnqueueAction in
-                    if let failure = outbox.failure { return .fail(failure) }
-                    outbox.bytes.writeImmutableBuffer(batch.bytes)
-                    outbox.requests.append(
-                        PendingRequest(id: id, waiter: waiter, remainingReplies: batch.count, deadline: deadline))
-                    self.outbox.hasWork.store(true, ordering: .releasing)
-                    if outbox.flushScheduled { return .none }
-                    outbox.flushScheduled = true
-                    return .scheduleFlush
-                }
-                self.perform(action) { error in
-                    var request = PendingRequest(id: id, waiter: waiter, remainingReplies: 0, deadline: nil)
-                    request.fail(error)
+                self.enqueueOffLoop(waiter, id: id, replies: batch.count, deadline: deadline) { bytes in
+                    bytes.writeImmutableBuffer(batch.bytes)
                 }
             }
         } onCancel: {
@@ -252,37 +241,42 @@ public final class WharfConnection: Sendable {
         self.channel.eventLoop.execute { [handler] in handler.value.enqueueWithoutReply(command) }
     }
 
-    private enum EnqueueAction {
-        case none
-        case scheduleFlush
-        case fail(WharfClientError)
-    }
-
     private func enqueue(_ command: RESPCommand, waiter: PendingRequest.Waiter, id: UInt64, deadline: NIODeadline?) {
         if self.eventLoop.inEventLoop {
             self.handler.value.enqueue(command, waiter: waiter, replies: 1, id: id, deadline: deadline)
             return
         }
-        let action = self.outbox.withLock { outbox -> EnqueueAction in
+        self.enqueueOffLoop(waiter, id: id, replies: 1, deadline: deadline) { bytes in command.write(into: &bytes) }
+    }
+
+    /// Queues a request made off the event loop in the outbox (`write` adds its bytes); the
+    /// first request of a turn schedules the loop's flush. On a closed connection the
+    /// request fails at once.
+    private func enqueueOffLoop(
+        _ waiter: PendingRequest.Waiter, id: UInt64, replies: Int, deadline: NIODeadline?,
+        write: (inout ByteBuffer) -> Void
+    ) {
+        enum Action {
+            case none
+            case scheduleFlush
+            case fail(WharfClientError)
+        }
+        let action = self.outbox.withLock { outbox -> Action in
             if let failure = outbox.failure { return .fail(failure) }
-            command.write(into: &outbox.bytes)
-            outbox.requests.append(PendingRequest(id: id, waiter: waiter, remainingReplies: 1, deadline: deadline))
+            write(&outbox.bytes)
+            outbox.requests.append(
+                PendingRequest(id: id, waiter: waiter, remainingReplies: replies, deadline: deadline))
             self.outbox.hasWork.store(true, ordering: .releasing)
             if outbox.flushScheduled { return .none }
             outbox.flushScheduled = true
             return .scheduleFlush
         }
-        self.perform(action) { error in
-            var request = PendingRequest(id: id, waiter: waiter, remainingReplies: 0, deadline: nil)
-            request.fail(error)
-        }
-    }
-
-    private func perform(_ action: EnqueueAction, failing: (WharfClientError) -> Void) {
         switch action {
         case .none: break
         case .scheduleFlush: self.channel.eventLoop.execute { [handler] in handler.value.flush() }
-        case .fail(let error): failing(error)
+        case .fail(let error):
+            var request = PendingRequest(id: id, waiter: waiter, remainingReplies: 0, deadline: nil)
+            request.fail(error)
         }
     }
 

@@ -33,6 +33,42 @@ final class SentinelResolver: Sendable {
 
     /// The primary's address according to the first sentinel that knows it.
     func primaryAddress() async throws -> ServerAddress {
+        try await self.ask(
+            "SENTINEL", "get-master-addr-by-name", failure: "no sentinel gave the address of the primary"
+        ) { reply throws(WharfClientError) -> ServerAddress? in
+            guard let parts = reply.elements, parts.count == 2, let host = parts[0].string,
+                let port = parts[1].string.flatMap({ Int($0) })
+            else { return nil }
+            return ServerAddress(host: host, port: port)
+        }
+    }
+
+    /// The healthy replicas of the primary according to the first sentinel that answers:
+    /// not down, not disconnected, their link to the primary up.
+    func replicaAddresses() async throws -> [ServerAddress] {
+        try await self.ask("SENTINEL", "replicas", failure: "no sentinel listed the replicas of the primary") {
+            reply throws(WharfClientError) -> [ServerAddress]? in
+            var replicas: [ServerAddress] = []
+            for entry in reply.elements ?? [] {
+                let fields = try [String: String](reply: entry)
+                let flags = fields["flags"] ?? ""
+                guard !flags.contains("down"), !flags.contains("disconnected"),
+                    fields["master-link-status"] == "ok", let host = fields["ip"],
+                    let port = fields["port"].flatMap({ Int($0) })
+                else { continue }
+                replicas.append(ServerAddress(host: host, port: port))
+            }
+            return replicas
+        }
+    }
+
+    /// Sends `SENTINEL <subcommand> <primary name>` to the sentinels in turn (the one that
+    /// answered last first) until `read` makes something of a reply; nil from `read` means
+    /// that sentinel does not know the primary.
+    private func ask<Result>(
+        _ command: String, _ subcommand: String, failure: String,
+        read: (RESPValue) throws(WharfClientError) -> Result?
+    ) async throws -> Result {
         let sentinels = self.configuration.sentinels
         guard !sentinels.isEmpty else {
             throw WharfClientError(.invalidConfiguration, "no sentinels configured (SentinelConfiguration.sentinels)")
@@ -47,54 +83,20 @@ final class SentinelResolver: Sendable {
                     to: self.sentinelConfiguration(address), on: self.eventLoopGroup.next())
                 defer { sentinel.close() }
                 let reply = try await sentinel.send(
-                    RESPCommand("SENTINEL", "get-master-addr-by-name", self.configuration.primaryName),
+                    RESPCommand(command, subcommand, self.configuration.primaryName),
                     timeout: self.connection.connectTimeout)
-                guard let parts = reply.elements, parts.count == 2, let host = parts[0].string,
-                    let port = parts[1].string.flatMap({ Int($0) })
-                else {
+                guard let result = try read(reply) else {
                     failures.append("\(address): does not know '\(self.configuration.primaryName)'")
                     continue
                 }
                 self.preferred.store(index, ordering: .relaxed)
-                return ServerAddress(host: host, port: port)
+                return result
             } catch {
                 failures.append("\(address): \(error)")
             }
         }
         throw WharfClientError(
-            .connectFailed,
-            "no sentinel gave the primary '\(self.configuration.primaryName)': "
-                + failures.joined(separator: "; "))
-    }
-
-    /// The healthy replicas of the primary according to the first sentinel that answers:
-    /// not down, not disconnected, their link to the primary up.
-    func replicaAddresses() async throws -> [ServerAddress] {
-        var failures: [String] = []
-        for address in self.configuration.sentinels {
-            do {
-                let sentinel = try await WharfConnection.connect(
-                    to: self.sentinelConfiguration(address), on: self.eventLoopGroup.next())
-                defer { sentinel.close() }
-                let reply = try await sentinel.send(
-                    RESPCommand("SENTINEL", "replicas", self.configuration.primaryName),
-                    timeout: self.connection.connectTimeout)
-                var replicas: [ServerAddress] = []
-                for entry in reply.elements ?? [] {
-                    let fields = try [String: String](reply: entry)
-                    let flags = fields["flags"] ?? ""
-                    guard !flags.contains("down"), !flags.contains("disconnected"),
-                        fields["master-link-status"] == "ok", let host = fields["ip"],
-                        let port = fields["port"].flatMap({ Int($0) })
-                    else { continue }
-                    replicas.append(ServerAddress(host: host, port: port))
-                }
-                return replicas
-            } catch {
-                failures.append("\(address): \(error)")
-            }
-        }
-        throw WharfClientError(.connectFailed, "no sentinel listed the replicas: " + failures.joined(separator: "; "))
+            .connectFailed, "\(failure) '\(self.configuration.primaryName)': " + failures.joined(separator: "; "))
     }
 
     /// Connects to the primary the sentinels name, and checks its ROLE.
