@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "WharfEngine", targets: ["WharfEngine"]),
         .library(name: "WharfServer", targets: ["WharfServer"]),
         .library(name: "WharfClient", targets: ["WharfClient"]),
+        .library(name: "Wharf", targets: ["Wharf"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -48,6 +49,22 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "Wharf",
+            dependencies: [
+                "WharfClient",
+                "WharfEngine",
+                "WharfStorage",
+                "WharfProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Atomics", package: "swift-atomics"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -128,9 +145,14 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "WharfTests",
+            dependencies: ["Wharf", "WharfEngine", "WharfProtocol", .product(name: "MetricsTestKit", package: "swift-metrics")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "WharfClientIntegrationTests",
             dependencies: [
-                "WharfClient", "WharfProtocol",
+                "Wharf", "WharfClient", "WharfProtocol",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),

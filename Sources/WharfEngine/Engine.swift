@@ -113,6 +113,9 @@ public final class Engine: @unchecked Sendable {
         context.readyKeys.append(contentsOf: keys)
     }
 
+    /// In-process callers waiting for durable log records.
+    package let durabilityWaiters = DurabilityWaiters()
+
     /// CLIENT PAUSE and UNPAUSE.
     package let pause = ClientPause()
 

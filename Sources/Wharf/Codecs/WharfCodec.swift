@@ -1,0 +1,80 @@
+public import Foundation
+
+/// Turns a container's values into bytes and back. JSON is the default; binary property
+/// lists and raw bytes are built in, and any type conforming to this protocol can be used.
+///
+/// ```swift
+/// let thumbnails = wharf.cache("thumbnails", of: Data.self, codec: RawBytesCodec())
+/// ```
+public protocol WharfCodec<Value>: Sendable {
+    associatedtype Value
+    func encode(_ value: Value) throws -> [UInt8]
+    func decode(_ bytes: [UInt8]) throws -> Value
+}
+
+/// JSON (the default): readable by any other client of the same keys.
+public struct JSONCodec<Value: Codable>: WharfCodec {
+    public init() {}
+
+    public func encode(_ value: Value) throws -> [UInt8] {
+        Array(try JSONEncoder().encode(value))
+    }
+
+    public func decode(_ bytes: [UInt8]) throws -> Value {
+        try JSONDecoder().decode(Value.self, from: Data(bytes))
+    }
+}
+
+/// Binary property lists: smaller and faster than JSON for numbers and dates.
+public struct PropertyListCodec<Value: Codable>: WharfCodec {
+    public init() {}
+
+    public func encode(_ value: Value) throws -> [UInt8] {
+        let encoder = PropertyListEncoder()
+        encoder.outputFormat = .binary
+        return Array(try encoder.encode(value))
+    }
+
+    public func decode(_ bytes: [UInt8]) throws -> Value {
+        try PropertyListDecoder().decode(Value.self, from: Data(bytes))
+    }
+}
+
+/// The bytes as they are, for `Data` values (images, pre-encoded payloads).
+public struct RawBytesCodec: WharfCodec {
+    public init() {}
+    public func encode(_ value: Data) throws -> [UInt8] { Array(value) }
+    public func decode(_ bytes: [UInt8]) throws -> Data { Data(bytes) }
+}
+
+/// UTF-8 text as it is.
+public struct StringCodec: WharfCodec {
+    public init() {}
+    public func encode(_ value: String) throws -> [UInt8] { Array(value.utf8) }
+    public func decode(_ bytes: [UInt8]) throws -> String { String(decoding: bytes, as: UTF8.self) }
+}
+
+extension WharfCodec {
+    /// Encodes, turning failures and oversized results into ``WharfError``s.
+    func encodeChecked(_ value: Value, limit: Int, what: String) throws(WharfError) -> [UInt8] {
+        let bytes: [UInt8]
+        do {
+            bytes = try self.encode(value)
+        } catch {
+            throw WharfError(.encodingFailed, "\(what): \(error)")
+        }
+        guard bytes.count <= limit else {
+            throw WharfError(
+                .valueTooLarge, "\(what): the encoded value is \(bytes.count) bytes, over maximumValueBytes (\(limit))")
+        }
+        return bytes
+    }
+
+    func decodeChecked(_ bytes: [UInt8], what: String) throws(WharfError) -> Value {
+        do {
+            return try self.decode(bytes)
+        } catch {
+            throw WharfError(.decodingFailed, "\(what): \(error)")
+        }
+    }
+}

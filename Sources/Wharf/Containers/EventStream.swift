@@ -1,0 +1,439 @@
+import CoreMetrics
+public import Foundation
+import Synchronization
+public import Tracing
+
+/// How an ``EventStream`` names, trims, consumes and checks its stream.
+public struct EventStreamConfiguration<Event: Sendable>: Sendable {
+    /// Trimming, by length or by age; `approximate` lets the backend drop whole nodes (`~`).
+    public enum Trim: Sendable, Hashable {
+        case maxLength(Int, approximate: Bool = true)
+        case maxAge(Duration, approximate: Bool = true)
+    }
+
+    /// Environment in front of the name (`prod`, `test`); nil for none.
+    public var prefix: String?
+    /// After the name (replay runs); nil for none.
+    public var postfix: String?
+    /// Every part of the stream's name must match this regular expression.
+    public var namePattern = "^[a-z0-9][a-z0-9_-]{0,99}$"
+    public var trim: Trim?
+    /// Trim on every publish (true) or only when ``EventStream/trimNow()`` runs (on a schedule).
+    public var trimOnPublish = true
+    /// Create a consumer group when a consumer first uses it; otherwise a missing group is
+    /// an error.
+    public var createGroupsOnDemand = true
+    /// Entries pending longer than this with a consumer are claimed by another (XAUTOCLAIM).
+    public var claimIdleAfter: Duration = .seconds(30)
+    /// After this many deliveries an entry goes to the dead-letter stream `<stream>:dead`.
+    public var maximumDeliveries = 5
+    /// Thresholds for the ``EventStreamSignal`` events of ``EventStream/measure()``.
+    public var slowConsumerPending = 1000
+    public var backpressureLag = 10_000
+    /// A closure run on each event before publishing; a throw rejects it.
+    public var validator: (@Sendable (Event) throws -> Void)?
+    /// Largest encoded event accepted.
+    public var maximumValueBytes = 1 << 20
+    /// Replicas that must have an entry before ``EventStream/publish(_:)`` returns (Redis
+    /// WAIT): with Sentinel, an acknowledged entry then survives a failover. 0: no wait.
+    public var replicasToAcknowledge = 0
+    public var replicaTimeout: Duration = .seconds(1)
+
+    public init(prefix: String? = nil, postfix: String? = nil, trim: Trim? = nil) {
+        self.prefix = prefix
+        self.postfix = postfix
+        self.trim = trim
+    }
+}
+
+/// A condition ``EventStream/measure()`` reports.
+public enum EventStreamSignal: Sendable, Hashable {
+    /// A group's pending list passed ``EventStreamConfiguration/slowConsumerPending``.
+    case slowConsumer(group: String, pending: Int)
+    /// A group's lag passed ``EventStreamConfiguration/backpressureLag``.
+    case backpressure(group: String, lag: Int)
+    /// Trimming removed this many entries.
+    case trimmed(Int)
+    /// An event failed validation and was not published.
+    case validationFailed(String)
+    /// An entry went to the dead-letter stream after too many deliveries.
+    case deadLettered(id: String)
+}
+
+/// A stream's figures at one moment.
+public struct EventStreamMeasurement: Sendable {
+    public var length: Int
+    public var memoryBytes: Int?
+    public var groups: [(name: String, pending: Int, lag: Int?)]
+}
+
+/// One event as a consumer receives it.
+public struct EventDelivery<Event: Sendable>: Sendable {
+    /// The entry's stream ID.
+    public let id: String
+    public let event: Event
+    /// Which producer published it and its sequence number there: together they identify
+    /// an event that a failover made a producer publish twice.
+    public let producer: String
+    public let sequence: Int
+    /// The trace context carried in the entry (W3C `traceparent`), to make the
+    /// publishing span the parent of the consumer's work.
+    public let serviceContext: ServiceContext
+    let stream: EventStream<Event>
+    let group: String
+
+    /// Acknowledges the event: it leaves the group's pending list.
+    public func acknowledge() async throws {
+        _ = try await self.stream.backend.acknowledge(self.stream.key, group: self.group, ids: [self.id])
+    }
+}
+
+/// An event stream with consumer groups: explicit validated names, trimming, at-least-once
+/// consumers with acknowledgement and claiming of stuck entries, a dead-letter stream,
+/// measurements with slow-consumer and backpressure signals, replay into isolated streams,
+/// validation, trace propagation and producer sequence numbers for deduplication.
+///
+/// ```swift
+/// let orders = try wharf.eventStream("orders", of: OrderEvent.self, configuration: .init(prefix: "prod"))
+/// try await orders.publish(OrderEvent(id: 7))
+/// for try await delivery in try await orders.consume(group: "billing", consumer: "billing-1") {
+///     try await bill(delivery.event)
+///     try await delivery.acknowledge()
+/// }
+/// ```
+public final class EventStream<Event: Sendable>: Sendable {
+    /// The stream's full name: prefix, name and postfix joined by `.`.
+    public let streamName: String
+    public let configuration: EventStreamConfiguration<Event>
+    let backend: any StreamBackend
+    private let codec: any WharfCodec<Event>
+    let key: [UInt8]
+    private let deadKey: [UInt8]
+    /// Identifies this publisher; with ``sequence`` it makes every event unique.
+    public let producerID: String
+    private let sequence = Atomic<Int>(0)
+    private let lengthGauge: Gauge
+    private let signals: AsyncStream<EventStreamSignal>.Continuation
+    /// Conditions seen while publishing, consuming and measuring.
+    public let events: AsyncStream<EventStreamSignal>
+    private let validationFailures: Counter
+    private let name: String
+
+    init(
+        name: String, backend: any StreamBackend, codec: any WharfCodec<Event>,
+        configuration: EventStreamConfiguration<Event>
+    ) throws(WharfError) {
+        let parts = [configuration.prefix, name, configuration.postfix].compactMap { $0 }
+        let pattern: NSRegularExpression
+        do {
+            pattern = try NSRegularExpression(pattern: configuration.namePattern)
+        } catch {
+            throw WharfError(.invalidConfiguration, "namePattern '\(configuration.namePattern)' is not a regular expression")
+        }
+        for part in parts {
+            let range = NSRange(part.startIndex..., in: part)
+            guard pattern.firstMatch(in: part, range: range) != nil else {
+                throw WharfError(
+                    .invalidName, "stream name part '\(part.prefix(64))' does not match '\(configuration.namePattern)'")
+            }
+        }
+        self.name = name
+        self.streamName = parts.joined(separator: ".")
+        self.configuration = configuration
+        self.backend = backend
+        self.codec = codec
+        self.key = Array("stream:\(self.streamName)".utf8)
+        self.deadKey = Array("stream:\(self.streamName):dead".utf8)
+        self.producerID = UUID().uuidString.lowercased()
+        let dimensions = [("stream", self.streamName)]
+        self.lengthGauge = Gauge(label: "wharf_stream_length", dimensions: dimensions)
+        self.validationFailures = Counter(label: "wharf_stream_validation_failures_total", dimensions: dimensions)
+        (self.events, self.signals) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(256))
+    }
+
+    private func trimSpec() -> StreamTrim? {
+        switch self.configuration.trim {
+        case nil: return nil
+        case .maxLength(let length, let approximate): return .maxLength(length, approximate: approximate)
+        case .maxAge(let age, let approximate):
+            let cutoff = Int(Date().timeIntervalSince1970 * 1000) - age.milliseconds
+            return .minimumID("\(max(0, cutoff))-0", approximate: approximate)
+        }
+    }
+
+    // MARK: Publishing
+
+    /// Validates, encodes and appends `event`; returns its stream ID. The current trace
+    /// context travels with it.
+    @discardableResult
+    public func publish(_ event: Event) async throws -> String {
+        if let validator = self.configuration.validator {
+            do {
+                try validator(event)
+            } catch {
+                self.validationFailures.increment()
+                self.signals.yield(.validationFailed("\(error)"))
+                throw WharfError(.validationFailed, "stream '\(self.streamName)': \(error)")
+            }
+        }
+        let payload = try self.codec.encodeChecked(
+            event, limit: self.configuration.maximumValueBytes, what: "stream '\(self.streamName)' event")
+        var fields: [(String, [UInt8])] = [
+            ("data", payload), ("producer", Array(self.producerID.utf8)),
+            ("seq", Array(String(self.sequence.wrappingAdd(1, ordering: .relaxed).newValue).utf8)),
+        ]
+        var carrier: [String: String] = [:]
+        InstrumentationSystem.instrument.inject(ServiceContext.current ?? .topLevel, into: &carrier, using: HeaderInjector())
+        for (name, value) in carrier.sorted(by: { $0.key < $1.key }) { fields.append((name, Array(value.utf8))) }
+        let trim = self.configuration.trimOnPublish ? self.trimSpec() : nil
+        if self.configuration.replicasToAcknowledge > 0 {
+            return try await self.backend.append(
+                self.key, fields, trim: trim, replicas: self.configuration.replicasToAcknowledge,
+                timeout: self.configuration.replicaTimeout)
+        }
+        return try await self.backend.append(self.key, fields, trim: trim)
+    }
+
+    /// Trims now as configured (for `trimOnPublish: false`, on a schedule); returns how
+    /// many entries went.
+    @discardableResult
+    public func trimNow() async throws -> Int {
+        guard let trim = self.trimSpec() else { return 0 }
+        let removed = try await self.backend.trim(self.key, trim)
+        if removed > 0 { self.signals.yield(.trimmed(removed)) }
+        return removed
+    }
+
+    // MARK: Consuming
+
+    /// Makes sure `group` exists (created at the stream's end, or at `from`).
+    public func createGroup(_ group: String, from id: String = "$") async throws {
+        try Names.validate(group, what: "group name")
+        _ = try await self.backend.createGroup(self.key, group, from: id)
+    }
+
+    /// A consumer in `group`: an `AsyncSequence` of deliveries, at least once. It reads
+    /// only when iterated (its buffer never overflows), claims entries left idle by dead
+    /// consumers for ``EventStreamConfiguration/claimIdleAfter``, and moves entries
+    /// delivered ``EventStreamConfiguration/maximumDeliveries`` times to the dead-letter
+    /// stream. With `deduplicate`, an event already seen (same producer, same or lower
+    /// sequence) is acknowledged and skipped.
+    public func consume(
+        group: String, consumer: String, batchSize: Int = 100, deduplicate: Bool = false
+    ) async throws -> EventConsumer<Event> {
+        try Names.validate(group, what: "group name")
+        try Names.validate(consumer, what: "consumer name")
+        if self.configuration.createGroupsOnDemand {
+            _ = try await self.backend.createGroup(self.key, group, from: "0")
+        } else if try await !self.backend.groupExists(self.key, group) {
+            throw WharfError(.invalidConfiguration, "stream '\(self.streamName)' has no group '\(group)'")
+        }
+        return EventConsumer(stream: self, group: group, consumer: consumer, batchSize: batchSize, deduplicate: deduplicate)
+    }
+
+    func decode(_ record: StreamRecord, group: String) -> EventDelivery<Event>? {
+        guard let data = record.field("data"), let event = try? self.codec.decode(data) else { return nil }
+        var carrier: [String: String] = [:]
+        for (name, value) in record.fields where name == "traceparent" || name == "tracestate" {
+            carrier[name] = String(decoding: value, as: UTF8.self)
+        }
+        var context = ServiceContext.topLevel
+        InstrumentationSystem.instrument.extract(carrier, into: &context, using: HeaderExtractor())
+        return EventDelivery(
+            id: record.id, event: event, producer: String(decoding: record.field("producer") ?? [], as: UTF8.self),
+            sequence: Int(String(decoding: record.field("seq") ?? [], as: UTF8.self)) ?? 0, serviceContext: context,
+            stream: self, group: group)
+    }
+
+    /// Entries of `group` delivered too often: copied to the dead-letter stream and acknowledged.
+    func deadLetterExhausted(group: String) async throws {
+        let pending = try await self.backend.pending(self.key, group: group, count: 100)
+        for entry in pending where entry.deliveries > self.configuration.maximumDeliveries {
+            if let record = try await self.backend.range(self.key, from: entry.id, to: entry.id, count: 1).first {
+                _ = try await self.backend.append(
+                    self.deadKey, record.fields + [("origin-id", Array(entry.id.utf8)), ("group", Array(group.utf8))],
+                    trim: nil)
+            }
+            _ = try await self.backend.acknowledge(self.key, group: group, ids: [entry.id])
+            self.signals.yield(.deadLettered(id: entry.id))
+        }
+    }
+
+    /// The dead-letter stream's events, oldest first.
+    public func deadLetters(count: Int = 100) async throws -> [Event] {
+        try await self.backend.range(self.deadKey, from: "-", to: "+", count: count).compactMap { record in
+            record.field("data").flatMap { try? self.codec.decode($0) }
+        }
+    }
+
+    // MARK: Measuring and housekeeping
+
+    /// Length, memory and per-group pending and lag; updates the gauges `wharf_stream_length`,
+    /// `wharf_stream_group_lag`, `wharf_stream_pending` and `wharf_stream_memory_bytes`,
+    /// and raises ``EventStreamSignal/slowConsumer(group:pending:)`` and
+    /// ``EventStreamSignal/backpressure(group:lag:)`` past the thresholds.
+    public func measure() async throws -> EventStreamMeasurement {
+        let length = try await self.backend.streamLength(self.key)
+        self.lengthGauge.record(length)
+        let memory = try? await self.backend.memoryUsage(self.key)
+        if let memory {
+            Gauge(label: "wharf_stream_memory_bytes", dimensions: [("stream", self.streamName)]).record(memory)
+        }
+        var groups: [(name: String, pending: Int, lag: Int?)] = []
+        for group in (try? await self.backend.groups(self.key)) ?? [] {
+            groups.append((group.name, group.pending, group.lag))
+            let dimensions = [("stream", self.streamName), ("group", group.name)]
+            Gauge(label: "wharf_stream_pending", dimensions: dimensions).record(group.pending)
+            if let lag = group.lag { Gauge(label: "wharf_stream_group_lag", dimensions: dimensions).record(lag) }
+            if group.pending > self.configuration.slowConsumerPending {
+                self.signals.yield(.slowConsumer(group: group.name, pending: group.pending))
+            }
+            if let lag = group.lag, lag > self.configuration.backpressureLag {
+                self.signals.yield(.backpressure(group: group.name, lag: lag))
+            }
+        }
+        return EventStreamMeasurement(length: length, memoryBytes: memory ?? nil, groups: groups)
+    }
+
+    /// Measures (and trims, when not trimming on publish) every `interval` until cancelled.
+    public func monitor(every interval: Duration) async throws {
+        while !Task.isCancelled {
+            _ = try await self.measure()
+            if !self.configuration.trimOnPublish { try await self.trimNow() }
+            try await Task.sleep(for: interval)
+        }
+    }
+
+    /// Removes consumers of `group` idle longer than `idle` that hold no pending entries;
+    /// returns their names.
+    @discardableResult
+    public func removeIdleConsumers(group: String, idle: Duration) async throws -> [String] {
+        var removed: [String] = []
+        for consumer in try await self.backend.consumers(self.key, group: group)
+        where consumer.pending == 0 && consumer.idle > idle.milliseconds {
+            try await self.backend.deleteConsumer(self.key, group: group, consumer: consumer.name)
+            removed.append(consumer.name)
+        }
+        return removed
+    }
+
+    /// Destroys `group` (its pending entries are forgotten).
+    public func removeGroup(_ group: String) async throws {
+        try await self.backend.destroyGroup(self.key, group: group)
+    }
+
+    // MARK: Replay
+
+    /// Copies the entries between two IDs (`-` and `+` for the ends; or times, as
+    /// ``replay(from:to:postfix:)-(Date,Date,String)``) into an isolated stream with
+    /// `postfix`, which is returned to be consumed like any other.
+    public func replay(fromID start: String = "-", toID end: String = "+", postfix: String) async throws
+        -> EventStream<Event>
+    {
+        var configuration = self.configuration
+        configuration.postfix = postfix
+        configuration.trim = nil
+        let replay = try EventStream(name: self.name, backend: self.backend, codec: self.codec, configuration: configuration)
+        var cursor = start
+        while true {
+            let batch = try await self.backend.range(self.key, from: cursor, to: end, count: 500)
+            for record in batch { _ = try await self.backend.append(replay.key, record.fields, trim: nil) }
+            guard batch.count == 500, let last = batch.last else { break }
+            cursor = "(" + last.id
+        }
+        return replay
+    }
+
+    /// As ``replay(fromID:toID:postfix:)``, by the entries' times.
+    public func replay(from start: Date, to end: Date, postfix: String) async throws -> EventStream<Event> {
+        try await self.replay(
+            fromID: "\(Int(start.timeIntervalSince1970 * 1000))-0",
+            toID: "\(Int(end.timeIntervalSince1970 * 1000))-\(UInt64.max)", postfix: postfix)
+    }
+
+    /// Deletes this stream and its dead letters (for replay streams once used).
+    public func delete() async throws {
+        try await self.backend.deleteStream(self.key)
+        try await self.backend.deleteStream(self.deadKey)
+    }
+}
+
+/// A consumer of an ``EventStream``'s group; see ``EventStream/consume(group:consumer:batchSize:deduplicate:)``.
+public final class EventConsumer<Event: Sendable>: AsyncSequence, Sendable {
+    public typealias Element = EventDelivery<Event>
+
+    let stream: EventStream<Event>
+    let group: String
+    let consumer: String
+    let batchSize: Int
+    let deduplicate: Bool
+
+    init(stream: EventStream<Event>, group: String, consumer: String, batchSize: Int, deduplicate: Bool) {
+        self.stream = stream
+        self.group = group
+        self.consumer = consumer
+        self.batchSize = batchSize
+        self.deduplicate = deduplicate
+    }
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        let owner: EventConsumer<Event>
+        var buffer: [EventDelivery<Event>] = []
+        var lastClaim = ContinuousClock.now
+        /// First its own pending entries (after a restart), then new ones.
+        var readingHistory = true
+        var historyID = "0"
+        var seen: [String: Int] = [:]
+
+        public mutating func next() async throws -> EventDelivery<Event>? {
+            let stream = self.owner.stream
+            while true {
+                if !self.buffer.isEmpty {
+                    let delivery = self.buffer.removeFirst()
+                    if self.owner.deduplicate {
+                        if let last = self.seen[delivery.producer], delivery.sequence <= last {
+                            try await delivery.acknowledge()
+                            continue
+                        }
+                        self.seen[delivery.producer] = delivery.sequence
+                    }
+                    return delivery
+                }
+                try Task.checkCancellation()
+                if ContinuousClock.now - self.lastClaim >= stream.configuration.claimIdleAfter / 2 {
+                    self.lastClaim = .now
+                    try await stream.deadLetterExhausted(group: self.owner.group)
+                    let claimed = try await stream.backend.claimIdle(
+                        stream.key, group: self.owner.group, consumer: self.owner.consumer,
+                        idle: stream.configuration.claimIdleAfter, count: self.owner.batchSize)
+                    self.buffer = claimed.compactMap { stream.decode($0, group: self.owner.group) }
+                    if !self.buffer.isEmpty { continue }
+                }
+                let records = try await stream.backend.readGroup(
+                    stream.key, group: self.owner.group, consumer: self.owner.consumer, count: self.owner.batchSize,
+                    wait: self.readingHistory ? nil : .seconds(1), id: self.readingHistory ? self.historyID : ">")
+                if self.readingHistory && records.isEmpty {
+                    self.readingHistory = false
+                    continue
+                }
+                self.buffer = records.compactMap { stream.decode($0, group: self.owner.group) }
+                // Its own history is read in pages; the next page starts after this one.
+                if self.readingHistory, let last = records.last { self.historyID = last.id }
+            }
+        }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(owner: self) }
+}
+
+private struct HeaderInjector: Injector {
+    func inject(_ value: String, forKey key: String, into carrier: inout [String: String]) {
+        carrier[key] = value
+    }
+}
+
+private struct HeaderExtractor: Extractor {
+    func extract(key: String, from carrier: [String: String]) -> String? {
+        carrier[key]
+    }
+}

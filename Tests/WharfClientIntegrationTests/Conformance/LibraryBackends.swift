@@ -1,0 +1,78 @@
+import Foundation
+import Testing
+import Wharf
+import WharfClient
+
+/// The backends the library's conformance suite runs against.
+enum LibraryBackendKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    case embedded
+    case wharf
+    case redis
+    case sentinel
+    case cluster
+
+    var testDescription: String { self.rawValue }
+}
+
+/// The servers behind one backend, started for a test and stopped by it.
+final class LibraryBackend: @unchecked Sendable {
+    let kind: LibraryBackendKind
+    var servers: [TestServer] = []
+    var sentinels: [TestServer] = []
+    var directory: String?
+
+    init(_ kind: LibraryBackendKind) {
+        self.kind = kind
+    }
+
+    /// Starts what the backend needs and opens a handle on it.
+    func open() async throws -> Wharf {
+        switch self.kind {
+        case .embedded:
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("wharf-lib-\(UUID().uuidString)")
+                .path
+            self.directory = directory
+            return try await Wharf.open(.embedded(directory: directory))
+        case .wharf:
+            let server = try await TestServer.launch(.wharf)
+            self.servers = [server]
+            return try await Wharf.open(.server("wharf://127.0.0.1:\(server.port)"))
+        case .redis:
+            let server = try await TestServer.launch(.redis)
+            self.servers = [server]
+            return try await Wharf.open(.redis(server.url))
+        case .sentinel:
+            let primary = try await TestServer.launch(.redis)
+            let replica = try await TestServer.launch(.redis, arguments: ["--replicaof", "127.0.0.1", "\(primary.port)"])
+            self.servers = [primary, replica]
+            for _ in 0..<3 { self.sentinels.append(try await TestServer.launchSentinel(monitoring: primary.port, name: "lib")) }
+            try await SentinelTests.waitUntilMonitored(sentinels: self.sentinels, replica: replica)
+            return try await Wharf.open(
+                .redisSentinel(sentinels: self.sentinels.map { "127.0.0.1:\($0.port)" }, primaryName: "lib"))
+        case .cluster:
+            for _ in 0..<3 {
+                self.servers.append(
+                    try await TestServer.launch(
+                        .redis,
+                        arguments: [
+                            "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout",
+                            "5000",
+                        ],
+                        clusterNode: true))
+            }
+            _ = try await TestServer.run(
+                "/usr/bin/redis-cli",
+                ["--cluster", "create"] + self.servers.map { "127.0.0.1:\($0.port)" } + [
+                    "--cluster-replicas", "0", "--cluster-yes",
+                ])
+            try await ClusterTests.waitUntilClusterIsUp(self.servers)
+            return try await Wharf.open(.redisCluster(seeds: self.servers.map { "127.0.0.1:\($0.port)" }))
+        }
+    }
+
+    func stop() async {
+        for sentinel in self.sentinels { await sentinel.stop() }
+        for server in self.servers { await server.stop() }
+        if let directory { try? FileManager.default.removeItem(atPath: directory) }
+    }
+}
