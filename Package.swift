@@ -146,7 +146,9 @@ let package = Package(
         ),
         .testTarget(
             name: "WharfTests",
-            dependencies: ["Wharf", "WharfEngine", "WharfProtocol", .product(name: "MetricsTestKit", package: "swift-metrics")],
+            dependencies: [
+                "Wharf", "WharfEngine", "WharfProtocol", .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -16,7 +16,9 @@ import WharfProtocol
         #expect(await session.run(bytes("GET", "k")) == .bulkString(Array("v".utf8)))
         #expect(await session.run(bytes("HSET", "h", "f", "1")) == .integer(1))
         // RESP3: maps keep their type.
-        #expect(await session.run(bytes("HGETALL", "h")) == .map([.bulkString(Array("f".utf8)), .bulkString(Array("1".utf8))]))
+        #expect(
+            await session.run(bytes("HGETALL", "h"))
+                == .map([.bulkString(Array("f".utf8)), .bulkString(Array("1".utf8))]))
         if case .error(let message) = await session.run(bytes("NOSUCH")) {
             #expect(message.hasPrefix("ERR unknown command"))
         } else {
@@ -53,7 +55,12 @@ import WharfProtocol
         #expect(await EmbeddedSession(engine: engine).run(bytes("PUBLISH", "news", "hello")) == .integer(1))
         var iterator = received.stream.makeAsyncIterator()
         let push = await iterator.next()
-        #expect(push == .push([.bulkString(Array("message".utf8)), .bulkString(Array("news".utf8)), .bulkString(Array("hello".utf8))]))
+        #expect(
+            push
+                == .push([
+                    .bulkString(Array("message".utf8)), .bulkString(Array("news".utf8)),
+                    .bulkString(Array("hello".utf8)),
+                ]))
     }
 }
 

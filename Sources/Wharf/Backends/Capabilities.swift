@@ -160,7 +160,10 @@ package struct CommandBackend: KeyValueBackend, QueueBackend, PubSubBackend, Str
 
     package func set(_ key: [UInt8], _ value: [UInt8], ttl: Duration?, condition: SetCondition) async throws -> Bool {
         var command = BackendCommand("SET", key, value)
-        if let ttl { command.append("PX"); command.append(max(1, ttl.milliseconds)) }
+        if let ttl {
+            command.append("PX")
+            command.append(max(1, ttl.milliseconds))
+        }
         switch condition {
         case .always: break
         case .ifAbsent: command.append("NX")
@@ -172,7 +175,10 @@ package struct CommandBackend: KeyValueBackend, QueueBackend, PubSubBackend, Str
     package func set(many pairs: [([UInt8], [UInt8])], ttl: Duration?) async throws {
         let commands = pairs.map { pair in
             var command = BackendCommand("SET", pair.0, pair.1)
-            if let ttl { command.append("PX"); command.append(max(1, ttl.milliseconds)) }
+            if let ttl {
+                command.append("PX")
+                command.append(max(1, ttl.milliseconds))
+            }
             return command
         }
         for reply in try await self.transport.pipeline(commands) { _ = try reply.throwingError() }
@@ -324,7 +330,8 @@ package struct CommandBackend: KeyValueBackend, QueueBackend, PubSubBackend, Str
 
     package func move(from source: [UInt8], to destination: [UInt8], wait: Duration?) async throws -> [UInt8]? {
         guard let wait else {
-            return Self.bytes(try await self.transport.run(BackendCommand("LMOVE", source, destination, "RIGHT", "LEFT")))
+            return Self.bytes(
+                try await self.transport.run(BackendCommand("LMOVE", source, destination, "RIGHT", "LEFT")))
         }
         return Self.bytes(
             try await self.transport.runBlocking(
@@ -429,12 +436,16 @@ package struct CommandBackend: KeyValueBackend, QueueBackend, PubSubBackend, Str
             command.append(name)
             command.append(value)
         }
-        let replies = try await self.transport.pipeline([command, BackendCommand("WAIT", replicas, timeout.milliseconds)])
+        let replies = try await self.transport.pipeline([
+            command, BackendCommand("WAIT", replicas, timeout.milliseconds),
+        ])
         let id = try replies[0].throwingError().string ?? ""
         let confirmed = try replies[1].throwingError().integer ?? 0
         guard confirmed >= replicas else {
             throw WharfError(
-                .timeout, "entry \(id) reached \(confirmed) of \(replicas) replicas within \(timeout); it may be lost in a failover")
+                .timeout,
+                "entry \(id) reached \(confirmed) of \(replicas) replicas within \(timeout); it may be lost in a failover"
+            )
         }
         return id
     }
@@ -473,7 +484,10 @@ package struct CommandBackend: KeyValueBackend, QueueBackend, PubSubBackend, Str
         _ key: [UInt8], group: String, consumer: String, count: Int, wait: Duration?, id: String
     ) async throws -> [StreamRecord] {
         var command = BackendCommand("XREADGROUP", "GROUP", group, consumer, "COUNT", count)
-        if let wait { command.append("BLOCK"); command.append(max(1, wait.milliseconds)) }
+        if let wait {
+            command.append("BLOCK")
+            command.append(max(1, wait.milliseconds))
+        }
         command.append("STREAMS")
         command.append(key)
         command.append(id)
@@ -513,10 +527,12 @@ package struct CommandBackend: KeyValueBackend, QueueBackend, PubSubBackend, Str
         }
     }
 
-    package func range(_ key: [UInt8], from start: String, to end: String, count: Int?) async throws -> [StreamRecord]
-    {
+    package func range(_ key: [UInt8], from start: String, to end: String, count: Int?) async throws -> [StreamRecord] {
         var command = BackendCommand("XRANGE", key, start, end)
-        if let count { command.append("COUNT"); command.append(count) }
+        if let count {
+            command.append("COUNT")
+            command.append(count)
+        }
         return Self.records(try await self.transport.run(command))
     }
 
@@ -607,7 +623,6 @@ package struct CommandBackend: KeyValueBackend, QueueBackend, PubSubBackend, Str
         }
     }
 }
-
 
 extension Duration {
     /// Whole milliseconds, rounded down.

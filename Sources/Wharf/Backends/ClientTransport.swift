@@ -45,8 +45,9 @@ package final class ClientTransport: CommandTransport {
         routingKey: [UInt8]?, _ body: (any CommandSession) async throws -> T
     ) async throws -> T {
         do {
-            return try await self.client.withConnection(routingKey: routingKey.map { String(decoding: $0, as: UTF8.self) })
-            { connection in
+            return try await self.client.withConnection(
+                routingKey: routingKey.map { String(decoding: $0, as: UTF8.self) }
+            ) { connection in
                 do {
                     return try await body(Lent(connection: connection))
                 } catch {

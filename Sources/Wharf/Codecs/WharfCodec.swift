@@ -12,12 +12,15 @@ public protocol WharfCodec<Value>: Sendable {
     func decode(_ bytes: [UInt8]) throws -> Value
 }
 
-/// JSON (the default): readable by any other client of the same keys.
+/// JSON (the default): readable by any other client of the same keys. Keys are sorted, so
+/// equal values encode to equal bytes (compare-and-set on a value compares bytes).
 public struct JSONCodec<Value: Codable>: WharfCodec {
     public init() {}
 
     public func encode(_ value: Value) throws -> [UInt8] {
-        Array(try JSONEncoder().encode(value))
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return Array(try encoder.encode(value))
     }
 
     public func decode(_ bytes: [UInt8]) throws -> Value {

@@ -128,7 +128,8 @@ public final class EventStream<Event: Sendable>: Sendable {
         do {
             pattern = try NSRegularExpression(pattern: configuration.namePattern)
         } catch {
-            throw WharfError(.invalidConfiguration, "namePattern '\(configuration.namePattern)' is not a regular expression")
+            throw WharfError(
+                .invalidConfiguration, "namePattern '\(configuration.namePattern)' is not a regular expression")
         }
         for part in parts {
             let range = NSRange(part.startIndex..., in: part)
@@ -183,7 +184,8 @@ public final class EventStream<Event: Sendable>: Sendable {
             ("seq", Array(String(self.sequence.wrappingAdd(1, ordering: .relaxed).newValue).utf8)),
         ]
         var carrier: [String: String] = [:]
-        InstrumentationSystem.instrument.inject(ServiceContext.current ?? .topLevel, into: &carrier, using: HeaderInjector())
+        InstrumentationSystem.instrument.inject(
+            ServiceContext.current ?? .topLevel, into: &carrier, using: HeaderInjector())
         for (name, value) in carrier.sorted(by: { $0.key < $1.key }) { fields.append((name, Array(value.utf8))) }
         let trim = self.configuration.trimOnPublish ? self.trimSpec() : nil
         if self.configuration.replicasToAcknowledge > 0 {
@@ -228,7 +230,8 @@ public final class EventStream<Event: Sendable>: Sendable {
         } else if try await !self.backend.groupExists(self.key, group) {
             throw WharfError(.invalidConfiguration, "stream '\(self.streamName)' has no group '\(group)'")
         }
-        return EventConsumer(stream: self, group: group, consumer: consumer, batchSize: batchSize, deduplicate: deduplicate)
+        return EventConsumer(
+            stream: self, group: group, consumer: consumer, batchSize: batchSize, deduplicate: deduplicate)
     }
 
     func decode(_ record: StreamRecord, group: String) -> EventDelivery<Event>? {
@@ -333,7 +336,8 @@ public final class EventStream<Event: Sendable>: Sendable {
         var configuration = self.configuration
         configuration.postfix = postfix
         configuration.trim = nil
-        let replay = try EventStream(name: self.name, backend: self.backend, codec: self.codec, configuration: configuration)
+        let replay = try EventStream(
+            name: self.name, backend: self.backend, codec: self.codec, configuration: configuration)
         var cursor = start
         while true {
             let batch = try await self.backend.range(self.key, from: cursor, to: end, count: 500)

@@ -143,7 +143,9 @@ public final class KeyValueStore<Value: Sendable>: Sendable {
     {
         let bytes = try self.encode(value, key: key)
         let ttl = timeToLive ?? self.configuration.defaultTimeToLive
-        guard let version = try await self.backend.writeRecord(try self.storageKey(key), bytes, ttl: ttl, expecting: expecting)
+        guard
+            let version = try await self.backend.writeRecord(
+                try self.storageKey(key), bytes, ttl: ttl, expecting: expecting)
         else {
             throw WharfError(.conflict, "store '\(self.name)' key '\(key)' changed since it was read")
         }

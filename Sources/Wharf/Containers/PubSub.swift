@@ -39,7 +39,8 @@ public final class PubSubSubscription<Message: Sendable>: AsyncSequence, Sendabl
         let droppedCount = ManagedAtomic<Int>(0)
         self.droppedCount = droppedCount
         let policy: AsyncThrowingStream<Element, any Error>.Continuation.BufferingPolicy =
-            overflow == .dropOldest ? .bufferingNewest(Swift.max(1, bufferSize)) : .bufferingOldest(Swift.max(1, bufferSize))
+            overflow == .dropOldest
+            ? .bufferingNewest(Swift.max(1, bufferSize)) : .bufferingOldest(Swift.max(1, bufferSize))
         let (stream, continuation) = AsyncThrowingStream<Element, any Error>.makeStream(bufferingPolicy: policy)
         self.stream = stream
         self.pump = Task {
@@ -49,11 +50,13 @@ public final class PubSubSubscription<Message: Sendable>: AsyncSequence, Sendabl
                     switch message {
                     case .message(let channel, let payload):
                         guard let decoded = try? codec.decode(payload) else { continue }
-                        delivery = Element(channel: String(channel.dropFirst(prefix.count)), pattern: nil, message: decoded)
+                        delivery = Element(
+                            channel: String(channel.dropFirst(prefix.count)), pattern: nil, message: decoded)
                     case .patternMessage(let pattern, let channel, let payload):
                         guard let decoded = try? codec.decode(payload) else { continue }
                         delivery = Element(
-                            channel: String(channel.dropFirst(prefix.count)), pattern: String(pattern.dropFirst(prefix.count)),
+                            channel: String(channel.dropFirst(prefix.count)),
+                            pattern: String(pattern.dropFirst(prefix.count)),
                             message: decoded)
                     default:
                         continue

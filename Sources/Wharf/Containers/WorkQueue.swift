@@ -140,7 +140,8 @@ public final class WorkQueue<Element: Sendable>: Sendable {
         let dimensions = [("queue", name)]
         self.size = Gauge(label: "wharf_queue_size", dimensions: dimensions)
         self.enqueued = Counter(label: "wharf_enqueue_ops_total", dimensions: dimensions)
-        self.latency = CoreMetrics.Timer(label: "wharf_dequeue_latency_seconds", dimensions: dimensions, preferredDisplayUnit: .seconds)
+        self.latency = CoreMetrics.Timer(
+            label: "wharf_dequeue_latency_seconds", dimensions: dimensions, preferredDisplayUnit: .seconds)
     }
 
     // MARK: Envelope: marker, version, attempt, enqueue time (ms), then the payload
@@ -274,7 +275,8 @@ public final class WorkQueue<Element: Sendable>: Sendable {
             while bytes == nil && ContinuousClock.now < deadline {
                 if try await self.isClosed() { return nil }
                 let slice = min(deadline - .now, .seconds(1))
-                bytes = try await self.backend.move(from: self.queueKey, to: processing, wait: max(slice, .milliseconds(1)))
+                bytes = try await self.backend.move(
+                    from: self.queueKey, to: processing, wait: max(slice, .milliseconds(1)))
             }
         }
         guard let bytes else { return nil }
@@ -283,7 +285,8 @@ public final class WorkQueue<Element: Sendable>: Sendable {
     }
 
     func acknowledge(_ delivery: WorkQueueDelivery<Element>) async throws {
-        _ = try await self.backend.remove(Array((self.processingPrefix + delivery.consumer).utf8), element: delivery.envelope)
+        _ = try await self.backend.remove(
+            Array((self.processingPrefix + delivery.consumer).utf8), element: delivery.envelope)
     }
 
     func fail(_ delivery: WorkQueueDelivery<Element>) async throws {

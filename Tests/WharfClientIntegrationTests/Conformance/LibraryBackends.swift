@@ -12,6 +12,12 @@ enum LibraryBackendKind: String, CaseIterable, Sendable, CustomTestStringConvert
     case cluster
 
     var testDescription: String { self.rawValue }
+
+    /// $WHARF_LIBRARY_BACKENDS (comma-separated) narrows the run while iterating; all by default.
+    static var selected: [LibraryBackendKind] {
+        guard let names = ProcessInfo.processInfo.environment["WHARF_LIBRARY_BACKENDS"] else { return allCases }
+        return names.split(separator: ",").compactMap { LibraryBackendKind(rawValue: String($0)) }
+    }
 }
 
 /// The servers behind one backend, started for a test and stopped by it.
@@ -29,8 +35,10 @@ final class LibraryBackend: @unchecked Sendable {
     func open() async throws -> Wharf {
         switch self.kind {
         case .embedded:
-            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("wharf-lib-\(UUID().uuidString)")
-                .path
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+                "wharf-lib-\(UUID().uuidString)"
+            )
+            .path
             self.directory = directory
             return try await Wharf.open(.embedded(directory: directory))
         case .wharf:
@@ -43,12 +51,15 @@ final class LibraryBackend: @unchecked Sendable {
             return try await Wharf.open(.redis(server.url))
         case .sentinel:
             let primary = try await TestServer.launch(.redis)
-            let replica = try await TestServer.launch(.redis, arguments: ["--replicaof", "127.0.0.1", "\(primary.port)"])
+            let replica = try await TestServer.launch(
+                .redis, arguments: ["--replicaof", "127.0.0.1", "\(primary.port)"])
             self.servers = [primary, replica]
-            for _ in 0..<3 { self.sentinels.append(try await TestServer.launchSentinel(monitoring: primary.port, name: "lib")) }
+            for _ in 0..<3 {
+                self.sentinels.append(try await TestServer.launchSentinel(monitoring: primary.port, name: "orders"))
+            }
             try await SentinelTests.waitUntilMonitored(sentinels: self.sentinels, replica: replica)
             return try await Wharf.open(
-                .redisSentinel(sentinels: self.sentinels.map { "127.0.0.1:\($0.port)" }, primaryName: "lib"))
+                .redisSentinel(sentinels: self.sentinels.map { "127.0.0.1:\($0.port)" }, primaryName: "orders"))
         case .cluster:
             for _ in 0..<3 {
                 self.servers.append(

@@ -7,8 +7,8 @@ import WharfClient
 /// One suite, written once, run against every backend: the embedded engine, `wharf serve`,
 /// Redis standalone, Redis behind Sentinel and a three-primary Redis Cluster. Each backend
 /// starts once and every container check runs against it in turn.
-@Suite struct LibraryConformanceTests {
-    @Test(arguments: LibraryBackendKind.allCases)
+@Suite(.serialized) struct LibraryConformanceTests {
+    @Test(arguments: LibraryBackendKind.selected)
     func containersBehaveTheSame(on kind: LibraryBackendKind) async throws {
         let backend = LibraryBackend(kind)
         do {
@@ -19,7 +19,7 @@ import WharfClient
             try await CacheChecks.run(wharf)
             try await KeyValueChecks.run(wharf, watches: kind != .cluster)
             try await QueueChecks.run(wharf)
-            try await PubSubChecks.run(wharf)
+            try await PubSubChecks.run(wharf, countsReceivers: kind != .cluster)
             try await EventStreamChecks.run(wharf)
             try await wharf.close()
         } catch {
@@ -30,8 +30,10 @@ import WharfClient
     }
 
     @Test func embeddedDataSurvivesReopening() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("wharf-reopen-\(UUID().uuidString)")
-            .path
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "wharf-reopen-\(UUID().uuidString)"
+        )
+        .path
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let first = try await Wharf.open(.embedded(directory: directory, durability: .always))
         let store = try first.keyValueStore("durable", of: String.self)
@@ -83,9 +85,7 @@ import WharfClient
             }
             writer.cancel()
             _ = await writer.value
-            let stored = Set(
-                try await stream.replay(postfix: "check").deadLetters(count: 0)
-                    + (try await Self.allValues(stream)))
+            let stored = Set(try await Self.allValues(stream))
             let lost = acknowledged.withLock { $0 }.filter { !stored.contains($0) }
             #expect(lost.isEmpty, "acknowledged but lost: \(lost.prefix(10))")
             try await wharf.close()
@@ -212,7 +212,8 @@ enum KeyValueChecks {
                         while true {
                             let entry = try await counters.entry("n")!
                             do {
-                                try await counters.compareAndSet("n", expectedVersion: entry.version, to: entry.value + 1)
+                                try await counters.compareAndSet(
+                                    "n", expectedVersion: entry.version, to: entry.value + 1)
                                 break
                             } catch let error as WharfError where error.code == .conflict {
                                 continue
@@ -329,7 +330,9 @@ enum QueueChecks {
         #expect(try await reliable.dequeue(consumer: "w2", timeout: .seconds(1))?.element == "report")
 
         // Rate limits: local token bucket and shared sliding window, failing fast.
-        for algorithm in [RateLimit.Algorithm.tokenBucket(rate: 0.5, burst: 2), .slidingWindow(limit: 2, window: .seconds(10))] {
+        for algorithm in [
+            RateLimit.Algorithm.tokenBucket(rate: 0.5, burst: 2), .slidingWindow(limit: 2, window: .seconds(10)),
+        ] {
             let limited = try wharf.workQueue(
                 unique("limited"), of: Int.self, configuration: .init(rateLimit: RateLimit(algorithm, overflow: .fail)))
             try await limited.enqueue(1)
@@ -345,10 +348,13 @@ enum QueueChecks {
 }
 
 enum PubSubChecks {
-    static func run(_ wharf: Wharf) async throws {
+    /// `countsReceivers`: PUBLISH counts every receiver and messages keep their order (in a
+    /// cluster the count is the node's own, and order holds only per node).
+    static func run(_ wharf: Wharf, countsReceivers: Bool) async throws {
         let pubsub = try wharf.pubSub(unique("events"), of: Profile.self, prefix: unique("ps") + ":")
         let subscription = try await pubsub.subscribe(channels: ["news"], patterns: ["user.*"])
-        #expect(try await pubsub.publish(Profile(name: "N", visits: 1), to: "news") >= 1)
+        let receivers = try await pubsub.publish(Profile(name: "N", visits: 1), to: "news")
+        if countsReceivers { #expect(receivers == 1) }
         try await pubsub.publish(Profile(name: "U", visits: 2), to: "user.7")
         var iterator = subscription.makeAsyncIterator()
         let news = try await iterator.next()
@@ -364,7 +370,9 @@ enum PubSubChecks {
         while slow.dropped < 4 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
         #expect(slow.dropped == 4)
         var slowIterator = slow.makeAsyncIterator()
-        #expect(try await slowIterator.next()?.message.visits == 0)
+        // In a cluster, messages published through different nodes may arrive in any order.
+        let kept = try await slowIterator.next()?.message.visits
+        if countsReceivers { #expect(kept == 0) } else { #expect(kept != nil) }
         await slow.close()
     }
 }
@@ -432,20 +440,20 @@ enum EventStreamChecks {
         let payments = try wharf.eventStream(dlqName, of: OrderEvent.self, configuration: dlqConfiguration)
         try await payments.publish(OrderEvent(order: 99))
         let failing = try await payments.consume(group: "g", consumer: "c")
-        var failingIterator = failing.makeAsyncIterator()
-        var deliveries = 0
+        // A consumer that never acknowledges: the entry comes back (claimed) until it is
+        // dead-lettered.
+        let deliveries = LoadCounter()
+        let reader = Task {
+            for try await _ in failing { deliveries.count.withLock { $0 += 1 } }
+        }
         let deadline = ContinuousClock.now + .seconds(10)
         while try await payments.deadLetters().isEmpty && ContinuousClock.now < deadline {
-            let task = Task { [failingIterator] in
-                var copy = failingIterator
-                return try await copy.next()
-            }
-            if try await task.value != nil { deliveries += 1 }
-            failingIterator = failing.makeAsyncIterator()
-            try await Task.sleep(for: .milliseconds(5))
+            try await Task.sleep(for: .milliseconds(20))
         }
+        reader.cancel()
+        _ = try? await reader.value
         #expect(try await payments.deadLetters() == [OrderEvent(order: 99)])
-        #expect(deliveries >= 2)
+        #expect(deliveries.count.withLock { $0 } >= 2)
 
         // Trimming by length.
         let trimmed = try wharf.eventStream(
