@@ -112,6 +112,7 @@ let package = Package(
                 "CWharfSystem",
                 "WharfEngine",
                 "WharfClient",
+                "Wharf",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "NIOCore", package: "swift-nio"),

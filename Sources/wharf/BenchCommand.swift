@@ -14,6 +14,10 @@ struct BenchCommand: AsyncParsableCommand {
         abstract: "Measure a server's throughput and latency with WharfClient.",
         discussion: """
             Scenarios: \(BenchScenario.allCases.map(\.rawValue).joined(separator: ", ")). \
+            cache-get, cache-set, queue and events drive the Wharf library's Cache, WorkQueue and \
+            EventStream on --backend (embedded: in this process; server, redis: --host/--port) \
+            with --connections concurrent tasks; cache-get on the embedded backend also measures \
+            a Mutex<[String: Data]> lookup in the same run (baseline_ops_per_sec). \
             Each connection keeps --pipeline requests in flight, as redis-benchmark's -P does. \
             xreadgroup runs --connections producers (XADD) and --consumers consumers \
             (XREADGROUP + XACK) and counts delivered entries; publish runs --connections \
@@ -35,6 +39,8 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Subscribers in the publish scenario.") var subscribers = 4
     @Option(help: "Password (AUTH) for the server.") var password: String?
     @Option(help: "Protocol to speak: 2 or 3.") var resp = 2
+    @Option(help: "For the library scenarios (cache-get, cache-set, queue, events): embedded, server or redis.")
+    var backend: LibraryBenchBackend = .server
     @Flag(help: "Print one JSON object per scenario.") var json = false
     @Argument(help: "Scenarios to run, in order.") var scenarios: [BenchScenario] = [.set, .get]
 
@@ -60,6 +66,15 @@ struct BenchCommand: AsyncParsableCommand {
         let limit: BenchLimit =
             self.duration.map { .seconds($0) } ?? .requests(self.requests ?? 100_000)
         for scenario in self.scenarios {
+            if scenario.isLibraryScenario {
+                let bench = LibraryBench(
+                    scenario: scenario, backend: self.backend, host: self.host, port: self.port,
+                    password: self.password, resp: self.resp, connections: self.connections, consumers: self.consumers,
+                    limit: limit, keyspace: self.keyspace, valueSize: self.valueSize)
+                let result = try await bench.run()
+                print(self.json ? result.json : result.text)
+                continue
+            }
             let settings = BenchSettings(
                 connection: connection, connections: self.connections, pipeline: self.pipeline, limit: limit,
                 keyspace: self.keyspace, value: [UInt8](repeating: UInt8(ascii: "x"), count: self.valueSize),
@@ -73,6 +88,12 @@ struct BenchCommand: AsyncParsableCommand {
 
 enum BenchScenario: String, CaseIterable, ExpressibleByArgument, Sendable {
     case ping, set, get, incr, mset, lpush, lpop, hset, zadd, xadd, xreadgroup, publish
+    case cacheGet = "cache-get"
+    case cacheSet = "cache-set"
+    case queue, events
+
+    /// Scenarios that drive the `Wharf` library's containers rather than raw commands.
+    var isLibraryScenario: Bool { [.cacheGet, .cacheSet, .queue, .events].contains(self) }
 }
 
 enum BenchLimit: Sendable {
@@ -302,7 +323,7 @@ struct BenchRunner {
         case .hset: batch.append("HSET", "bench:hash", self.key("field:", &random), value)
         case .zadd: batch.append("ZADD", "bench:zset", random.next(below: 1_000_000), self.key("member:", &random))
         case .xadd: batch.append("XADD", "bench:xadd", "*", "field", value)
-        case .xreadgroup, .publish: batch.append("PING")
+        case .xreadgroup, .publish, .cacheGet, .cacheSet, .queue, .events: batch.append("PING")
         }
     }
 

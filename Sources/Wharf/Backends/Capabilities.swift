@@ -28,6 +28,8 @@ package enum WriteExpectation: Sendable, Hashable {
 /// Plain and versioned keys: what ``Cache`` and ``KeyValueStore`` need from a backend.
 package protocol KeyValueBackend: Sendable {
     func get(_ key: [UInt8]) async throws -> [UInt8]?
+    /// The value of `prefix` + `key` as `body` makes it from the bytes.
+    func get<T>(prefix: [UInt8], key: String, _ body: (UnsafeRawBufferPointer) throws -> T) async throws -> T?
     func get(many keys: [[UInt8]]) async throws -> [[UInt8]?]
     func set(_ key: [UInt8], _ value: [UInt8], ttl: Duration?, condition: SetCondition) async throws -> Bool
     func set(many pairs: [([UInt8], [UInt8])], ttl: Duration?) async throws
@@ -107,6 +109,8 @@ package struct StreamGroupInfo: Sendable, Hashable {
 /// Streams with consumer groups: what ``EventStream`` needs.
 package protocol StreamBackend: Sendable {
     func append(_ key: [UInt8], _ fields: [(String, [UInt8])], trim: StreamTrim?) async throws -> String
+    /// Appends several entries in one round trip.
+    func append(many key: [UInt8], _ entries: [[(String, [UInt8])]], trim: StreamTrim?) async throws -> [String]
     /// Appends, then waits (WAIT, on the same connection) until `replicas` replicas have it;
     /// throws when fewer confirm within `timeout`.
     func append(
@@ -146,6 +150,12 @@ package struct CommandBackend: KeyValueBackend, QueueBackend, PubSubBackend, Str
 
     package func get(_ key: [UInt8]) async throws -> [UInt8]? {
         try await self.transport.readString(key)
+    }
+
+    package func get<T>(prefix: [UInt8], key: String, _ body: (UnsafeRawBufferPointer) throws -> T) async throws
+        -> T?
+    {
+        try await self.transport.readString(prefix: prefix, key: key, body)
     }
 
     package func get(many keys: [[UInt8]]) async throws -> [[UInt8]?] {
@@ -416,6 +426,18 @@ package struct CommandBackend: KeyValueBackend, QueueBackend, PubSubBackend, Str
     // MARK: Streams
 
     package func append(_ key: [UInt8], _ fields: [(String, [UInt8])], trim: StreamTrim?) async throws -> String {
+        try await self.transport.run(Self.xadd(key, fields, trim: trim)).string ?? ""
+    }
+
+    package func append(many key: [UInt8], _ entries: [[(String, [UInt8])]], trim: StreamTrim?) async throws
+        -> [String]
+    {
+        try await self.transport.pipeline(entries.map { Self.xadd(key, $0, trim: trim) }).map {
+            try $0.throwingError().string ?? ""
+        }
+    }
+
+    private static func xadd(_ key: [UInt8], _ fields: [(String, [UInt8])], trim: StreamTrim?) -> BackendCommand {
         var command = BackendCommand("XADD", key)
         if let trim { Self.appendTrim(trim, to: &command) }
         command.append("*")
@@ -423,7 +445,7 @@ package struct CommandBackend: KeyValueBackend, QueueBackend, PubSubBackend, Str
             command.append(name)
             command.append(value)
         }
-        return try await self.transport.run(command).string ?? ""
+        return command
     }
 
     package func append(

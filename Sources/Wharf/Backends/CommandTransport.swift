@@ -57,6 +57,9 @@ package protocol CommandTransport: Sendable {
     func subscribe(channels: [String], patterns: [String]) async throws -> any MessageSubscription
     /// GET, possibly by a faster path.
     func readString(_ key: [UInt8]) async throws -> [UInt8]?
+    /// GET of `prefix` + `key`, handing the value's bytes to `body` (embedded: while the
+    /// key's shard is locked, so `body` must be quick and must not call the backend).
+    func readString<T>(prefix: [UInt8], key: String, _ body: (UnsafeRawBufferPointer) throws -> T) async throws -> T?
     /// A health probe.
     func health() async -> HealthStatus
     /// Closes connections (or flushes and closes the embedded engine's log).
@@ -74,6 +77,15 @@ package protocol CommandSession: Sendable {
 package protocol MessageSubscription: Sendable {
     var messages: AsyncThrowingStream<PubSubMessage, any Error> { get }
     func close() async
+}
+
+extension CommandTransport {
+    package func readString<T>(prefix: [UInt8], key: String, _ body: (UnsafeRawBufferPointer) throws -> T)
+        async throws -> T?
+    {
+        guard let bytes = try await self.readString(prefix + Array(key.utf8)) else { return nil }
+        return try bytes.withUnsafeBytes { try body($0) }
+    }
 }
 
 extension RESPValue {

@@ -125,6 +125,39 @@ package final class EmbeddedTransport: CommandTransport {
         }
     }
 
+    package func readString<T>(prefix: [UInt8], key: String, _ body: (UnsafeRawBufferPointer) throws -> T)
+        async throws -> T?
+    {
+        try self.checkOpen()
+        var key = key
+        let session = self.sharedSession
+        // The key is assembled on the stack: no allocation on the cache's hit path.
+        let outcome: Result<T?, any Error> = key.withUTF8 { keyBytes in
+            withUnsafeTemporaryAllocation(byteCount: prefix.count + keyBytes.count, alignment: 1) { buffer in
+                prefix.withUnsafeBytes { buffer.copyMemory(from: $0) }
+                UnsafeMutableRawBufferPointer(rebasing: buffer[prefix.count...]).copyMemory(
+                    from: UnsafeRawBufferPointer(keyBytes))
+                var failure: (any Error)?
+                var found: T?
+                do {
+                    try session.readString(UnsafeRawBufferPointer(buffer)) { bytes in
+                        do {
+                            found = try body(bytes)
+                        } catch {
+                            failure = error
+                        }
+                    }
+                } catch {
+                    return .failure(
+                        WharfError(.wrongType, "WRONGTYPE Operation against a key holding the wrong kind of value"))
+                }
+                if let failure { return .failure(failure) }
+                return .success(found)
+            }
+        }
+        return try outcome.get()
+    }
+
     package func subscribe(channels: [String], patterns: [String]) async throws -> any MessageSubscription {
         try self.checkOpen()
         let subscription = EmbeddedSubscription(session: EmbeddedSession(engine: self.engine, name: "subscriber"))

@@ -10,6 +10,16 @@ public protocol WharfCodec<Value>: Sendable {
     associatedtype Value
     func encode(_ value: Value) throws -> [UInt8]
     func decode(_ bytes: [UInt8]) throws -> Value
+    /// Whether ``decode(buffer:)`` is quick enough to run while the embedded engine holds
+    /// the key's shard lock (a copy, not a parse). False by default.
+    var decodesInPlace: Bool { get }
+    /// Decodes straight from the stored bytes (default: copies them, then ``decode(_:)``).
+    func decode(buffer: UnsafeRawBufferPointer) throws -> Value
+}
+
+extension WharfCodec {
+    public var decodesInPlace: Bool { false }
+    public func decode(buffer: UnsafeRawBufferPointer) throws -> Value { try self.decode(Array(buffer)) }
 }
 
 /// JSON (the default): readable by any other client of the same keys. Keys are sorted, so
@@ -48,6 +58,8 @@ public struct RawBytesCodec: WharfCodec {
     public init() {}
     public func encode(_ value: Data) throws -> [UInt8] { Array(value) }
     public func decode(_ bytes: [UInt8]) throws -> Data { Data(bytes) }
+    public var decodesInPlace: Bool { true }
+    public func decode(buffer: UnsafeRawBufferPointer) throws -> Data { Data(buffer) }
 }
 
 /// UTF-8 text as it is.
@@ -55,6 +67,8 @@ public struct StringCodec: WharfCodec {
     public init() {}
     public func encode(_ value: String) throws -> [UInt8] { Array(value.utf8) }
     public func decode(_ bytes: [UInt8]) throws -> String { String(decoding: bytes, as: UTF8.self) }
+    public var decodesInPlace: Bool { true }
+    public func decode(buffer: UnsafeRawBufferPointer) throws -> String { String(decoding: buffer, as: UTF8.self) }
 }
 
 extension WharfCodec {

@@ -114,12 +114,24 @@ public final class Cache<Value: Sendable>: Sendable {
             self.hits.increment()
             return value
         }
-        guard let bytes = try await self.backend.get(try self.storageKey(key)) else {
+        try Names.validateKey(key, limit: self.configuration.maximumKeyBytes)
+        let value: Value?
+        if self.codec.decodesInPlace {
+            let codec = self.codec
+            value = try await self.backend.get(prefix: self.prefix, key: key) { bytes in
+                try codec.decode(buffer: bytes)
+            }
+        } else {
+            value = try await self.backend.get(prefix: self.prefix, key: key) { Array($0) }.map {
+                bytes throws(WharfError) in
+                try self.codec.decodeChecked(bytes, what: "cache '\(self.name)' key '\(key)'")
+            }
+        }
+        guard let value else {
             self.misses.increment()
             return nil
         }
         self.hits.increment()
-        let value = try self.codec.decodeChecked(bytes, what: "cache '\(self.name)' key '\(key)'")
         self.local?.set(key, value, ttl: nil)
         return value
     }

@@ -88,6 +88,14 @@ public struct EventDelivery<Event: Sendable>: Sendable {
     }
 }
 
+extension Array {
+    /// Acknowledges several deliveries of one group in one round trip.
+    public func acknowledge<Event: Sendable>() async throws where Element == EventDelivery<Event> {
+        guard let first = self.first else { return }
+        _ = try await first.stream.backend.acknowledge(first.stream.key, group: first.group, ids: self.map(\.id))
+    }
+}
+
 /// An event stream with consumer groups: explicit validated names, trimming, at-least-once
 /// consumers with acknowledgement and claiming of stuck entries, a dead-letter stream,
 /// measurements with slow-consumer and backpressure signals, replay into isolated streams,
@@ -168,6 +176,18 @@ public final class EventStream<Event: Sendable>: Sendable {
     /// context travels with it.
     @discardableResult
     public func publish(_ event: Event) async throws -> String {
+        let fields = try self.fields(for: event)
+        let trim = self.configuration.trimOnPublish ? self.trimSpec() : nil
+        if self.configuration.replicasToAcknowledge > 0 {
+            return try await self.backend.append(
+                self.key, fields, trim: trim, replicas: self.configuration.replicasToAcknowledge,
+                timeout: self.configuration.replicaTimeout)
+        }
+        return try await self.backend.append(self.key, fields, trim: trim)
+    }
+
+    /// Validates and encodes an event into the entry's fields.
+    private func fields(for event: Event) throws(WharfError) -> [(String, [UInt8])] {
         if let validator = self.configuration.validator {
             do {
                 try validator(event)
@@ -187,13 +207,19 @@ public final class EventStream<Event: Sendable>: Sendable {
         InstrumentationSystem.instrument.inject(
             ServiceContext.current ?? .topLevel, into: &carrier, using: HeaderInjector())
         for (name, value) in carrier.sorted(by: { $0.key < $1.key }) { fields.append((name, Array(value.utf8))) }
+        return fields
+    }
+
+    /// Publishes several events in one round trip; returns their IDs in order.
+    @discardableResult
+    public func publish(contentsOf events: [Event]) async throws -> [String] {
+        var ids: [String] = []
+        ids.reserveCapacity(events.count)
+        var batch: [[(String, [UInt8])]] = []
+        batch.reserveCapacity(events.count)
+        for event in events { batch.append(try self.fields(for: event)) }
         let trim = self.configuration.trimOnPublish ? self.trimSpec() : nil
-        if self.configuration.replicasToAcknowledge > 0 {
-            return try await self.backend.append(
-                self.key, fields, trim: trim, replicas: self.configuration.replicasToAcknowledge,
-                timeout: self.configuration.replicaTimeout)
-        }
-        return try await self.backend.append(self.key, fields, trim: trim)
+        return try await self.backend.append(many: self.key, batch, trim: trim)
     }
 
     /// Trims now as configured (for `trimOnPublish: false`, on a schedule); returns how

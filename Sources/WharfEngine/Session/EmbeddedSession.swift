@@ -111,26 +111,57 @@ public final class EmbeddedSession: Sendable {
 
     /// Reads a string value without running a command: the fast path for caches. Returns
     /// nil for a missing key, and throws ``WrongTypeError`` for a key of another type.
-    /// Counts a keyspace hit or miss and refreshes the key's LRU/LFU clock as GET does.
+    /// Counts a keyspace hit or miss, sends the `keymiss` notification and refreshes the
+    /// key's LRU/LFU clock as GET does.
     public func readString(_ key: [UInt8], database: Int = 0) throws(WrongTypeError) -> [UInt8]? {
-        let result: [UInt8]?? = self.core.withLock { core in
-            key.withUnsafeBytes { key in
-                core.context.now = self.engine.clock.nowMilliseconds()
-                let hash = core.context.hash(key)
-                let shard = core.context.session.keyspaceDatabase(database).shard(for: hash)
-                shard.lock.lock()
-                defer { shard.lock.unlock() }
-                guard let entry = core.context.lookupRead(shard, key, hash: hash) else { return .some(nil) }
-                switch entry.kind {
-                case .string: return Array(entry.rawValueBytes)
-                case .integer: return Array(String(entry.integerValue).utf8)
-                case .growableString: return entry.payload(as: GrowableString.self).bytes
-                default: return nil
-                }
-            }
+        var value: [UInt8]?
+        let found = key.withUnsafeBytes { key in
+            Result { () throws(WrongTypeError) in try self.readString(key, database: database) { value = Array($0) } }
         }
-        guard let found = result else { throw WrongTypeError() }
-        return found
+        _ = try found.get()
+        return value
+    }
+
+    /// As ``readString(_:database:)-(_,_)``, handing the value's bytes to `body` while the
+    /// key's shard is locked (so the value is copied once, into what `body` makes of it).
+    /// `body` must not call into the engine.
+    /// Returns whether the key was found. Not generic, so that callers in other modules
+    /// call it directly rather than through generic metadata.
+    @discardableResult
+    public func readString(
+        _ key: UnsafeRawBufferPointer, database: Int = 0, _ body: (UnsafeRawBufferPointer) -> Void
+    ) throws(WrongTypeError) -> Bool {
+        // No session state is involved, so this runs without the session's lock: only the
+        // key's shard is locked, as a GET would.
+        let engine = self.engine
+        let now = engine.clock.nowMilliseconds()
+        let hash = engine.keyspace.hasher.hash(key)
+        let shard = engine.keyspace.databases[database].shard(for: hash)
+        let stats = engine.stats.sharedSlab
+        shard.lock.lock()
+        defer { shard.lock.unlock() }
+        guard let slot = shard.lookup(key, hash: hash, now: now) else {
+            stats.add(.keyspaceMisses)
+            engine.notify(KeyspaceEvents.keyMiss, "keymiss", key: key, database: database)
+            return false
+        }
+        stats.add(.keyspaceHits)
+        let entry = shard.entry(at: slot)
+        let settings = engine.settings
+        if !settings.tracksLFU.load(ordering: .relaxed) {
+            entry.accessClock = AccessTracking.lruClock(now: now)
+        } else {
+            AccessTracking.touch(
+                entry, now: now, lfu: true, logFactor: settings.lfuLogFactor.load(ordering: .relaxed),
+                decayTime: settings.lfuDecayTime.load(ordering: .relaxed))
+        }
+        switch entry.kind {
+        case .string: body(entry.rawValueBytes)
+        case .integer: Array(String(entry.integerValue).utf8).withUnsafeBytes { body($0) }
+        case .growableString: entry.payload(as: GrowableString.self).bytes.withUnsafeBytes { body($0) }
+        default: throw WrongTypeError()
+        }
+        return true
     }
 
     /// A key holds a value of another type than the operation expects.
