@@ -1,5 +1,7 @@
+public import CoreMetrics
 public import Logging
 public import ServiceLifecycle
+public import Tracing
 
 /// A handle on one backend, from which containers are made: ``Cache``, ``KeyValueStore``,
 /// ``WorkQueue``, ``PubSub`` and ``EventStream`` behave the same on every backend.
@@ -20,10 +22,20 @@ public final class Wharf: Service, Sendable {
         /// Wraps every command in a span (swift-distributed-tracing); off by default.
         public var tracing = false
         public var logger = Logger(label: "wharf")
+        /// Where the containers' metrics go; nil: the bootstrapped `MetricsSystem`.
+        public var metricsFactory: (any MetricsFactory)?
+        /// The tracer for command spans and for the trace context carried in stream entries;
+        /// nil: the bootstrapped `InstrumentationSystem`.
+        public var tracer: (any Tracer)?
 
-        public init(tracing: Bool = false, logger: Logger = Logger(label: "wharf")) {
+        public init(
+            tracing: Bool = false, logger: Logger = Logger(label: "wharf"), metricsFactory: (any MetricsFactory)? = nil,
+            tracer: (any Tracer)? = nil
+        ) {
             self.tracing = tracing
             self.logger = logger
+            self.metricsFactory = metricsFactory
+            self.tracer = tracer
         }
     }
 
@@ -33,13 +45,18 @@ public final class Wharf: Service, Sendable {
     let backend: CommandBackend
     private let embedded: EmbeddedTransport?
     private let logger: Logger
+    let metrics: any MetricsFactory
+    let tracer: (any Tracer)?
 
     private init(transport: any CommandTransport, embedded: EmbeddedTransport?, options: Options) {
         self.backendName = transport.backendName
-        self.transport = options.tracing ? TracingTransport(inner: transport) : transport
+        self.transport =
+            options.tracing ? TracingTransport(inner: transport, tracer: options.tracer ?? InstrumentationSystem.tracer) : transport
+        self.tracer = options.tracer
         self.backend = CommandBackend(transport: self.transport)
         self.embedded = embedded
         self.logger = options.logger
+        self.metrics = options.metricsFactory ?? MetricsSystem.factory
     }
 
     /// Opens a handle on `backend`. The embedded engine recovers its directory first; a
@@ -60,6 +77,12 @@ public final class Wharf: Service, Sendable {
         }
     }
 
+    /// The embedded transport when containers may call it directly (tracing off: with it
+    /// on, every command goes through the middleware).
+    private var directEmbedded: EmbeddedTransport? {
+        self.transport is TracingTransport ? nil : self.embedded
+    }
+
     // MARK: Containers
 
     /// A cache of `Value`s encoded with `codec`.
@@ -67,14 +90,18 @@ public final class Wharf: Service, Sendable {
         _ name: String, of type: Value.Type = Value.self, codec: some WharfCodec<Value>,
         configuration: CacheConfiguration = CacheConfiguration()
     ) throws -> Cache<Value> {
-        try Cache(name: name, backend: self.backend, codec: codec, configuration: configuration)
+        try Cache(
+            name: name, backend: self.backend, codec: codec, configuration: configuration, metrics: self.metrics,
+            embedded: self.directEmbedded)
     }
 
     /// A cache of `Value`s encoded as JSON.
     public func cache<Value: Codable & Sendable>(
         _ name: String, of type: Value.Type = Value.self, configuration: CacheConfiguration = CacheConfiguration()
     ) throws -> Cache<Value> {
-        try Cache(name: name, backend: self.backend, codec: JSONCodec<Value>(), configuration: configuration)
+        try Cache(
+            name: name, backend: self.backend, codec: JSONCodec<Value>(), configuration: configuration,
+            metrics: self.metrics, embedded: self.directEmbedded)
     }
 
     /// A versioned key-value store of `Value`s encoded with `codec` (JSON by default).
@@ -93,7 +120,7 @@ public final class Wharf: Service, Sendable {
     ) throws -> WorkQueue<Element> {
         try WorkQueue(
             name: name, backend: self.backend, transport: self.transport, codec: codec ?? JSONCodec<Element>(),
-            configuration: configuration)
+            configuration: configuration, metrics: self.metrics)
     }
 
     /// Typed publish/subscribe; channel names get `prefix` on the wire.
@@ -103,7 +130,7 @@ public final class Wharf: Service, Sendable {
     ) throws -> PubSub<Message> {
         try PubSub(
             name: name, prefix: prefix, backend: self.backend, codec: codec ?? JSONCodec<Message>(),
-            maximumValueBytes: maximumValueBytes)
+            maximumValueBytes: maximumValueBytes, metrics: self.metrics)
     }
 
     /// An event stream of `Event`s, named `name` between the configuration's prefix and postfix.
@@ -112,7 +139,8 @@ public final class Wharf: Service, Sendable {
         configuration: EventStreamConfiguration<Event> = EventStreamConfiguration()
     ) throws -> EventStream<Event> {
         try EventStream(
-            name: name, backend: self.backend, codec: codec ?? JSONCodec<Event>(), configuration: configuration)
+            name: name, backend: self.backend, codec: codec ?? JSONCodec<Event>(), configuration: configuration,
+            metrics: self.metrics, instrument: self.tracer)
     }
 
     // MARK: Health and lifecycle

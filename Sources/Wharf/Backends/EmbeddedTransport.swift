@@ -128,34 +128,46 @@ package final class EmbeddedTransport: CommandTransport {
     package func readString<T>(prefix: [UInt8], key: String, _ body: (UnsafeRawBufferPointer) throws -> T)
         async throws -> T?
     {
+        var found: T?
+        var failure: (any Error)?
+        _ = try self.read(prefix: prefix, key: key) { bytes in
+            do {
+                found = try body(bytes)
+            } catch {
+                failure = error
+            }
+        }
+        if let failure { throw failure }
+        return found
+    }
+
+    /// The cache's hit path, synchronous and not generic: the value of `prefix` + `key`
+    /// (assembled on the stack, no allocation) goes to `body` while its shard is locked.
+    /// Returns whether the key exists.
+    package func read(prefix: [UInt8], key: String, _ body: (UnsafeRawBufferPointer) -> Void) throws(WharfError)
+        -> Bool
+    {
         try self.checkOpen()
         var key = key
         let session = self.sharedSession
-        // The key is assembled on the stack: no allocation on the cache's hit path.
-        let outcome: Result<T?, any Error> = key.withUTF8 { keyBytes in
+        var wrongType = false
+        let found = key.withUTF8 { keyBytes in
             withUnsafeTemporaryAllocation(byteCount: prefix.count + keyBytes.count, alignment: 1) { buffer in
                 prefix.withUnsafeBytes { buffer.copyMemory(from: $0) }
                 UnsafeMutableRawBufferPointer(rebasing: buffer[prefix.count...]).copyMemory(
                     from: UnsafeRawBufferPointer(keyBytes))
-                var failure: (any Error)?
-                var found: T?
                 do {
-                    try session.readString(UnsafeRawBufferPointer(buffer)) { bytes in
-                        do {
-                            found = try body(bytes)
-                        } catch {
-                            failure = error
-                        }
-                    }
+                    return try session.readString(UnsafeRawBufferPointer(buffer), body)
                 } catch {
-                    return .failure(
-                        WharfError(.wrongType, "WRONGTYPE Operation against a key holding the wrong kind of value"))
+                    wrongType = true
+                    return false
                 }
-                if let failure { return .failure(failure) }
-                return .success(found)
             }
         }
-        return try outcome.get()
+        if wrongType {
+            throw WharfError(.wrongType, "WRONGTYPE Operation against a key holding the wrong kind of value")
+        }
+        return found
     }
 
     package func subscribe(channels: [String], patterns: [String]) async throws -> any MessageSubscription {

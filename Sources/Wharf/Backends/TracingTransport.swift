@@ -6,11 +6,12 @@ import WharfProtocol
 /// `db.system` and the backend's name), for handles opened with tracing on.
 struct TracingTransport: CommandTransport {
     let inner: any CommandTransport
+    let tracer: any Tracer
 
     var backendName: String { self.inner.backendName }
 
     private func traced<T>(_ name: String, _ body: () async throws -> T) async throws -> T {
-        try await withSpan(name, ofKind: .client) { span in
+        try await self.tracer.withSpan(name, ofKind: .client) { span in
             span.attributes["db.system"] = self.backendName == "embedded" ? "wharf" : "redis"
             span.attributes["wharf.backend"] = self.backendName
             return try await body()

@@ -71,6 +71,8 @@ public final class Cache<Value: Sendable>: Sendable {
     public let name: String
     public let configuration: CacheConfiguration
     private let backend: any KeyValueBackend
+    /// Set for the embedded engine (without tracing): gets read the engine directly.
+    private let embedded: EmbeddedTransport?
     private let codec: any WharfCodec<Value>
     private let prefix: [UInt8]
     private let local: LocalTier<Value>?
@@ -83,18 +85,20 @@ public final class Cache<Value: Sendable>: Sendable {
     private let loadDurations = Mutex<[String: Duration]>([:])
 
     init(
-        name: String, backend: any KeyValueBackend, codec: any WharfCodec<Value>, configuration: CacheConfiguration
+        name: String, backend: any KeyValueBackend, codec: any WharfCodec<Value>, configuration: CacheConfiguration,
+        metrics: any MetricsFactory, embedded: EmbeddedTransport? = nil
     ) throws(WharfError) {
         try Names.validate(name, what: "cache name")
+        self.embedded = embedded
         self.name = name
         self.configuration = configuration
         self.backend = backend
         self.codec = codec
         self.prefix = Array((configuration.prefix ?? "cache:\(name):").utf8)
         let dimensions = [("cache", name)]
-        self.hits = Counter(label: "wharf_cache_hits_total", dimensions: dimensions)
-        self.misses = Counter(label: "wharf_cache_miss_total", dimensions: dimensions)
-        let evictions = Counter(label: "wharf_cache_evictions_total", dimensions: dimensions)
+        self.hits = Counter(label: "wharf_cache_hits_total", dimensions: dimensions, factory: metrics)
+        self.misses = Counter(label: "wharf_cache_miss_total", dimensions: dimensions, factory: metrics)
+        let evictions = Counter(label: "wharf_cache_evictions_total", dimensions: dimensions, factory: metrics)
         self.evictions = evictions
         self.local = configuration.localTier.map { tier in
             LocalTier(capacity: tier.capacity, policy: tier.eviction, timeToLive: tier.timeToLive) {
@@ -116,7 +120,9 @@ public final class Cache<Value: Sendable>: Sendable {
         }
         try Names.validateKey(key, limit: self.configuration.maximumKeyBytes)
         let value: Value?
-        if self.codec.decodesInPlace {
+        if let embedded {
+            value = try self.readEmbedded(embedded, key)
+        } else if self.codec.decodesInPlace {
             let codec = self.codec
             value = try await self.backend.get(prefix: self.prefix, key: key) { bytes in
                 try codec.decode(buffer: bytes)
@@ -133,6 +139,31 @@ public final class Cache<Value: Sendable>: Sendable {
         }
         self.hits.increment()
         self.local?.set(key, value, ttl: nil)
+        return value
+    }
+
+    /// The embedded engine's hit path: no suspension, no existential backend call.
+    private func readEmbedded(_ embedded: EmbeddedTransport, _ key: String) throws(WharfError) -> Value? {
+        let codec = self.codec
+        var value: Value?
+        var copied: [UInt8]?
+        var failure: (any Error)?
+        let inPlace = codec.decodesInPlace
+        guard
+            try embedded.read(prefix: self.prefix, key: key, { bytes in
+                guard inPlace else {
+                    copied = Array(bytes)
+                    return
+                }
+                do {
+                    value = try codec.decode(buffer: bytes)
+                } catch {
+                    failure = error
+                }
+            })
+        else { return nil }
+        if let failure { throw WharfError(.decodingFailed, "cache '\(self.name)' key '\(key)': \(failure)") }
+        if let copied { return try codec.decodeChecked(copied, what: "cache '\(self.name)' key '\(key)'") }
         return value
     }
 

@@ -32,6 +32,8 @@ public struct EventStreamConfiguration<Event: Sendable>: Sendable {
     public var backpressureLag = 10_000
     /// A closure run on each event before publishing; a throw rejects it.
     public var validator: (@Sendable (Event) throws -> Void)?
+    /// A JSON Schema the encoded event must satisfy (for the JSON codec); nil: none.
+    public var schema: JSONSchema?
     /// Largest encoded event accepted.
     public var maximumValueBytes = 1 << 20
     /// Replicas that must have an entry before ``EventStream/publish(_:)`` returns (Redis
@@ -126,10 +128,14 @@ public final class EventStream<Event: Sendable>: Sendable {
     public let events: AsyncStream<EventStreamSignal>
     private let validationFailures: Counter
     private let name: String
+    private let metrics: any MetricsFactory
+    /// Injects and extracts trace context: the handle's tracer, or the bootstrapped instrument.
+    private let instrument: any Instrument
 
     init(
         name: String, backend: any StreamBackend, codec: any WharfCodec<Event>,
-        configuration: EventStreamConfiguration<Event>
+        configuration: EventStreamConfiguration<Event>, metrics: any MetricsFactory = MetricsSystem.factory,
+        instrument: (any Instrument)? = nil
     ) throws(WharfError) {
         let parts = [configuration.prefix, name, configuration.postfix].compactMap { $0 }
         let pattern: NSRegularExpression
@@ -155,8 +161,11 @@ public final class EventStream<Event: Sendable>: Sendable {
         self.deadKey = Array("stream:\(self.streamName):dead".utf8)
         self.producerID = UUID().uuidString.lowercased()
         let dimensions = [("stream", self.streamName)]
-        self.lengthGauge = Gauge(label: "wharf_stream_length", dimensions: dimensions)
-        self.validationFailures = Counter(label: "wharf_stream_validation_failures_total", dimensions: dimensions)
+        self.metrics = metrics
+        self.instrument = instrument ?? InstrumentationSystem.instrument
+        self.lengthGauge = Gauge(label: "wharf_stream_length", dimensions: dimensions, factory: metrics)
+        self.validationFailures = Counter(
+            label: "wharf_stream_validation_failures_total", dimensions: dimensions, factory: metrics)
         (self.events, self.signals) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(256))
     }
 
@@ -199,12 +208,17 @@ public final class EventStream<Event: Sendable>: Sendable {
         }
         let payload = try self.codec.encodeChecked(
             event, limit: self.configuration.maximumValueBytes, what: "stream '\(self.streamName)' event")
+        if let schema = self.configuration.schema, let problem = schema.violation(in: payload) {
+            self.validationFailures.increment()
+            self.signals.yield(.validationFailed(problem))
+            throw WharfError(.validationFailed, "stream '\(self.streamName)': \(problem)")
+        }
         var fields: [(String, [UInt8])] = [
             ("data", payload), ("producer", Array(self.producerID.utf8)),
             ("seq", Array(String(self.sequence.wrappingAdd(1, ordering: .relaxed).newValue).utf8)),
         ]
         var carrier: [String: String] = [:]
-        InstrumentationSystem.instrument.inject(
+        self.instrument.inject(
             ServiceContext.current ?? .topLevel, into: &carrier, using: HeaderInjector())
         for (name, value) in carrier.sorted(by: { $0.key < $1.key }) { fields.append((name, Array(value.utf8))) }
         return fields
@@ -260,14 +274,18 @@ public final class EventStream<Event: Sendable>: Sendable {
             stream: self, group: group, consumer: consumer, batchSize: batchSize, deduplicate: deduplicate)
     }
 
+    /// The entry fields Wharf writes itself; the others are trace context.
+    private static var reservedFields: Set<String> { ["data", "producer", "seq", "origin-id", "group"] }
+
     func decode(_ record: StreamRecord, group: String) -> EventDelivery<Event>? {
         guard let data = record.field("data"), let event = try? self.codec.decode(data) else { return nil }
         var carrier: [String: String] = [:]
-        for (name, value) in record.fields where name == "traceparent" || name == "tracestate" {
+        // Whatever the instrument injected (W3C `traceparent` and `tracestate` for OpenTelemetry).
+        for (name, value) in record.fields where !Self.reservedFields.contains(name) {
             carrier[name] = String(decoding: value, as: UTF8.self)
         }
         var context = ServiceContext.topLevel
-        InstrumentationSystem.instrument.extract(carrier, into: &context, using: HeaderExtractor())
+        self.instrument.extract(carrier, into: &context, using: HeaderExtractor())
         return EventDelivery(
             id: record.id, event: event, producer: String(decoding: record.field("producer") ?? [], as: UTF8.self),
             sequence: Int(String(decoding: record.field("seq") ?? [], as: UTF8.self)) ?? 0, serviceContext: context,
@@ -306,14 +324,17 @@ public final class EventStream<Event: Sendable>: Sendable {
         self.lengthGauge.record(length)
         let memory = try? await self.backend.memoryUsage(self.key)
         if let memory {
-            Gauge(label: "wharf_stream_memory_bytes", dimensions: [("stream", self.streamName)]).record(memory)
+            Gauge(label: "wharf_stream_memory_bytes", dimensions: [("stream", self.streamName)], factory: self.metrics)
+                .record(memory)
         }
         var groups: [(name: String, pending: Int, lag: Int?)] = []
         for group in (try? await self.backend.groups(self.key)) ?? [] {
             groups.append((group.name, group.pending, group.lag))
             let dimensions = [("stream", self.streamName), ("group", group.name)]
-            Gauge(label: "wharf_stream_pending", dimensions: dimensions).record(group.pending)
-            if let lag = group.lag { Gauge(label: "wharf_stream_group_lag", dimensions: dimensions).record(lag) }
+            Gauge(label: "wharf_stream_pending", dimensions: dimensions, factory: self.metrics).record(group.pending)
+            if let lag = group.lag {
+                Gauge(label: "wharf_stream_group_lag", dimensions: dimensions, factory: self.metrics).record(lag)
+            }
             if group.pending > self.configuration.slowConsumerPending {
                 self.signals.yield(.slowConsumer(group: group.name, pending: group.pending))
             }
@@ -363,7 +384,8 @@ public final class EventStream<Event: Sendable>: Sendable {
         configuration.postfix = postfix
         configuration.trim = nil
         let replay = try EventStream(
-            name: self.name, backend: self.backend, codec: self.codec, configuration: configuration)
+            name: self.name, backend: self.backend, codec: self.codec, configuration: configuration,
+            metrics: self.metrics, instrument: self.instrument)
         var cursor = start
         while true {
             let batch = try await self.backend.range(self.key, from: cursor, to: end, count: 500)

@@ -115,7 +115,7 @@ public final class PubSub<Message: Sendable>: Sendable {
 
     init(
         name: String, prefix: String, backend: any PubSubBackend, codec: any WharfCodec<Message>,
-        maximumValueBytes: Int
+        maximumValueBytes: Int, metrics: any MetricsFactory
     ) throws(WharfError) {
         try Names.validate(name, what: "pub/sub name")
         self.name = name
@@ -123,7 +123,7 @@ public final class PubSub<Message: Sendable>: Sendable {
         self.backend = backend
         self.codec = codec
         self.maximumValueBytes = maximumValueBytes
-        self.dropped = Counter(label: "wharf_pubsub_dropped_total", dimensions: [("pubsub", name)])
+        self.dropped = Counter(label: "wharf_pubsub_dropped_total", dimensions: [("pubsub", name)], factory: metrics)
     }
 
     /// Publishes `message` to `channel`; returns how many subscribers received it.

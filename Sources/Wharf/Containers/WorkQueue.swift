@@ -117,7 +117,7 @@ public final class WorkQueue<Element: Sendable>: Sendable {
 
     init(
         name: String, backend: any QueueBackend, transport: any CommandTransport, codec: any WharfCodec<Element>,
-        configuration: WorkQueueConfiguration
+        configuration: WorkQueueConfiguration, metrics: any MetricsFactory
     ) throws(WharfError) {
         try Names.validate(name, what: "queue name")
         if let bound = configuration.bound, bound < 1 {
@@ -138,10 +138,10 @@ public final class WorkQueue<Element: Sendable>: Sendable {
             RateLimiter($0, key: Array("\(base):rate".utf8), transport: transport)
         }
         let dimensions = [("queue", name)]
-        self.size = Gauge(label: "wharf_queue_size", dimensions: dimensions)
-        self.enqueued = Counter(label: "wharf_enqueue_ops_total", dimensions: dimensions)
+        self.size = Gauge(label: "wharf_queue_size", dimensions: dimensions, factory: metrics)
+        self.enqueued = Counter(label: "wharf_enqueue_ops_total", dimensions: dimensions, factory: metrics)
         self.latency = CoreMetrics.Timer(
-            label: "wharf_dequeue_latency_seconds", dimensions: dimensions, preferredDisplayUnit: .seconds)
+            label: "wharf_dequeue_latency_seconds", dimensions: dimensions, factory: metrics)
     }
 
     // MARK: Envelope: marker, version, attempt, enqueue time (ms), then the payload
