@@ -51,7 +51,8 @@ public final class Wharf: Service, Sendable {
     private init(transport: any CommandTransport, embedded: EmbeddedTransport?, options: Options) {
         self.backendName = transport.backendName
         self.transport =
-            options.tracing ? TracingTransport(inner: transport, tracer: options.tracer ?? InstrumentationSystem.tracer) : transport
+            options.tracing
+            ? TracingTransport(inner: transport, tracer: options.tracer ?? InstrumentationSystem.tracer) : transport
         self.tracer = options.tracer
         self.backend = CommandBackend(transport: self.transport)
         self.embedded = embedded

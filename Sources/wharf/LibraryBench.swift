@@ -240,7 +240,7 @@ struct LibraryBench {
                     while true {
                         let count = budget.take(100)
                         if count == 0 { break }
-                        var stamp = UInt64(ContinuousClock.now.microsecondsSinceStart)
+                        var stamp = Self.monotonicMicroseconds()
                         let event = withUnsafeBytes(of: &stamp) { Data($0) } + value
                         try await stream.publish(contentsOf: Array(repeating: event, count: count))
                         counters.produced.add(count, ordering: .relaxed)
@@ -257,6 +257,11 @@ struct LibraryBench {
         return try await consumers.value
     }
 
+    /// Monotonic microseconds, for the publish stamps carried in events.
+    private static func monotonicMicroseconds() -> UInt64 {
+        DispatchTime.now().uptimeNanoseconds / 1000
+    }
+
     private static func consume(_ stream: EventStream<Data>, index: Int, budget: BenchBudget) async throws
         -> Histogram<UInt64>
     {
@@ -267,7 +272,7 @@ struct LibraryBench {
         do {
             while let delivery = try await iterator.next() {
                 let stamp = delivery.event.prefix(8).withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
-                let now = UInt64(ContinuousClock.now.microsecondsSinceStart)
+                let now = Self.monotonicMicroseconds()
                 _ = histogram.record(now > stamp ? now - stamp : 0)
                 unacknowledged.append(delivery)
                 if unacknowledged.count >= 200 {
@@ -283,12 +288,3 @@ struct LibraryBench {
         return histogram
     }
 }
-
-extension ContinuousClock.Instant {
-    /// Microseconds since a fixed instant of this process (for latency stamps).
-    fileprivate var microsecondsSinceStart: Int64 {
-        (self - processStart).microseconds
-    }
-}
-
-private let processStart = ContinuousClock.now

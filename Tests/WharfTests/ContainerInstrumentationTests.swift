@@ -99,7 +99,8 @@ import Tracing
     }
 
     @Test func theHandleRunsAsAServiceAndClosesOnShutdown() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("wharf-service-\(UUID().uuidString)")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "wharf-service-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
         let wharf = try await Wharf.open(.embedded(directory: directory.path))
         let group = ServiceGroup(services: [wharf], logger: .init(label: "test"))

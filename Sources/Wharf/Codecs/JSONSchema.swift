@@ -125,7 +125,8 @@ public struct JSONSchema: Sendable {
         if case .array(let all) = rules["allOf"] {
             for part in all { if let problem = self.check(value, against: part, at: path) { return problem } }
         }
-        if case .array(let any) = rules["anyOf"], !any.contains(where: { self.check(value, against: $0, at: path) == nil })
+        if case .array(let any) = rules["anyOf"],
+            !any.contains(where: { self.check(value, against: $0, at: path) == nil })
         {
             return "\(path): matches none of anyOf"
         }

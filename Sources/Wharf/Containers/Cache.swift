@@ -150,17 +150,19 @@ public final class Cache<Value: Sendable>: Sendable {
         var failure: (any Error)?
         let inPlace = codec.decodesInPlace
         guard
-            try embedded.read(prefix: self.prefix, key: key, { bytes in
-                guard inPlace else {
-                    copied = Array(bytes)
-                    return
-                }
-                do {
-                    value = try codec.decode(buffer: bytes)
-                } catch {
-                    failure = error
-                }
-            })
+            try embedded.read(
+                prefix: self.prefix, key: key,
+                { bytes in
+                    guard inPlace else {
+                        copied = Array(bytes)
+                        return
+                    }
+                    do {
+                        value = try codec.decode(buffer: bytes)
+                    } catch {
+                        failure = error
+                    }
+                })
         else { return nil }
         if let failure { throw WharfError(.decodingFailed, "cache '\(self.name)' key '\(key)': \(failure)") }
         if let copied { return try codec.decodeChecked(copied, what: "cache '\(self.name)' key '\(key)'") }
