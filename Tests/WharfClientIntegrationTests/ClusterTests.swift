@@ -9,24 +9,7 @@ import WharfProtocol
 /// create`; slots move with `redis-cli --cluster reshard` while the client writes.
 @Suite struct ClusterTests {
     @Test func writesLandWhileSlotsMove() async throws {
-        var nodes: [TestServer] = []
-        for _ in 0..<3 {
-            nodes.append(
-                try await TestServer.launch(
-                    .redis,
-                    arguments: [
-                        "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout",
-                        "5000",
-                    ],
-                    clusterNode: true))
-        }
-        _ = try await TestServer.run(
-            "/usr/bin/redis-cli",
-            ["--cluster", "create"] + nodes.map { "127.0.0.1:\($0.port)" } + [
-                "--cluster-replicas", "0", "--cluster-yes",
-            ]
-        )
-        try await Self.waitUntilClusterIsUp(nodes)
+        let nodes = try await Self.launchCluster()
 
         var configuration = WharfClientConfiguration()
         configuration.cluster = ClusterConfiguration(seeds: [nodes[0].address])
@@ -177,6 +160,30 @@ import WharfProtocol
         let connection = try await WharfConnection.connect(to: .init(port: node.port, protocolVersion: 2))
         defer { connection.close() }
         return try await connection.send(RESPCommand("CLUSTER", "MYID"), as: String.self)
+    }
+
+    /// Three `redis-server --cluster-enabled yes` primaries joined with `redis-cli --cluster
+    /// create`, once the cluster reports itself up.
+    static func launchCluster() async throws -> [TestServer] {
+        var nodes: [TestServer] = []
+        for _ in 0..<3 {
+            nodes.append(
+                try await TestServer.launch(
+                    .redis,
+                    arguments: [
+                        "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout",
+                        "5000",
+                    ],
+                    clusterNode: true))
+        }
+        _ = try await TestServer.run(
+            "/usr/bin/redis-cli",
+            ["--cluster", "create"] + nodes.map { "127.0.0.1:\($0.port)" } + [
+                "--cluster-replicas", "0", "--cluster-yes",
+            ]
+        )
+        try await Self.waitUntilClusterIsUp(nodes)
+        return nodes
     }
 
     static func waitUntilClusterIsUp(_ nodes: [TestServer]) async throws {

@@ -451,15 +451,8 @@ package struct CommandBackend: KeyValueBackend, QueueBackend, PubSubBackend, Str
     package func append(
         _ key: [UInt8], _ fields: [(String, [UInt8])], trim: StreamTrim?, replicas: Int, timeout: Duration
     ) async throws -> String {
-        var command = BackendCommand("XADD", key)
-        if let trim { Self.appendTrim(trim, to: &command) }
-        command.append("*")
-        for (name, value) in fields {
-            command.append(name)
-            command.append(value)
-        }
         let replies = try await self.transport.pipeline([
-            command, BackendCommand("WAIT", replicas, timeout.milliseconds),
+            Self.xadd(key, fields, trim: trim), BackendCommand("WAIT", replicas, timeout.milliseconds),
         ])
         let id = try replies[0].throwingError().string ?? ""
         let confirmed = try replies[1].throwingError().integer ?? 0

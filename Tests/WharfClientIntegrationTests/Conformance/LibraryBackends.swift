@@ -61,22 +61,7 @@ final class LibraryBackend: @unchecked Sendable {
             return try await Wharf.open(
                 .redisSentinel(sentinels: self.sentinels.map { "127.0.0.1:\($0.port)" }, primaryName: "orders"))
         case .cluster:
-            for _ in 0..<3 {
-                self.servers.append(
-                    try await TestServer.launch(
-                        .redis,
-                        arguments: [
-                            "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout",
-                            "5000",
-                        ],
-                        clusterNode: true))
-            }
-            _ = try await TestServer.run(
-                "/usr/bin/redis-cli",
-                ["--cluster", "create"] + self.servers.map { "127.0.0.1:\($0.port)" } + [
-                    "--cluster-replicas", "0", "--cluster-yes",
-                ])
-            try await ClusterTests.waitUntilClusterIsUp(self.servers)
+            self.servers = try await ClusterTests.launchCluster()
             return try await Wharf.open(.redisCluster(seeds: self.servers.map { "127.0.0.1:\($0.port)" }))
         }
     }
