@@ -118,11 +118,13 @@ package final class EmbeddedTransport: CommandTransport {
 
     package func readString(_ key: [UInt8]) async throws -> [UInt8]? {
         try self.checkOpen()
-        do {
-            return try self.sharedSession.readString(key)
-        } catch {
-            throw WharfError(.wrongType, error.message)
+        var value: [UInt8]?
+        let engine = self.engine
+        let found = key.withUnsafeBytes { key in
+            Result { () throws(EmbeddedSession.WrongTypeError) in try engine.readString(key) { value = Array($0) } }
         }
+        if case .failure(let error) = found { throw WharfError(.wrongType, error.message) }
+        return value
     }
 
     package func readString<T>(prefix: [UInt8], key: String, _ body: (UnsafeRawBufferPointer) throws -> T)
@@ -149,7 +151,7 @@ package final class EmbeddedTransport: CommandTransport {
     {
         try self.checkOpen()
         var key = key
-        let session = self.sharedSession
+        let engine = self.engine
         var wrongType = false
         let found = key.withUTF8 { keyBytes in
             withUnsafeTemporaryAllocation(byteCount: prefix.count + keyBytes.count, alignment: 1) { buffer in
@@ -157,7 +159,7 @@ package final class EmbeddedTransport: CommandTransport {
                 UnsafeMutableRawBufferPointer(rebasing: buffer[prefix.count...]).copyMemory(
                     from: UnsafeRawBufferPointer(keyBytes))
                 do {
-                    return try session.readString(UnsafeRawBufferPointer(buffer), body)
+                    return try engine.readString(UnsafeRawBufferPointer(buffer), body)
                 } catch {
                     wrongType = true
                     return false

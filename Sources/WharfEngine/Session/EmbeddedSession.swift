@@ -123,45 +123,12 @@ public final class EmbeddedSession: Sendable {
     }
 
     /// As ``readString(_:database:)-(_,_)``, handing the value's bytes to `body` while the
-    /// key's shard is locked (so the value is copied once, into what `body` makes of it).
-    /// `body` must not call into the engine.
-    /// Returns whether the key was found. Not generic, so that callers in other modules
-    /// call it directly rather than through generic metadata.
+    /// key's shard is locked; see ``Engine/readString(_:database:_:)``.
     @discardableResult
     public func readString(
         _ key: UnsafeRawBufferPointer, database: Int = 0, _ body: (UnsafeRawBufferPointer) -> Void
     ) throws(WrongTypeError) -> Bool {
-        // No session state is involved, so this runs without the session's lock: only the
-        // key's shard is locked, as a GET would.
-        let engine = self.engine
-        let now = engine.clock.nowMilliseconds()
-        let hash = engine.keyspace.hasher.hash(key)
-        let shard = engine.keyspace.databases[database].shard(for: hash)
-        let stats = engine.stats.sharedSlab
-        shard.lock.lock()
-        defer { shard.lock.unlock() }
-        guard let slot = shard.lookup(key, hash: hash, now: now) else {
-            stats.add(.keyspaceMisses)
-            engine.notify(KeyspaceEvents.keyMiss, "keymiss", key: key, database: database)
-            return false
-        }
-        stats.add(.keyspaceHits)
-        let entry = shard.entry(at: slot)
-        let settings = engine.settings
-        if !settings.tracksLFU.load(ordering: .relaxed) {
-            entry.accessClock = AccessTracking.lruClock(now: now)
-        } else {
-            AccessTracking.touch(
-                entry, now: now, lfu: true, logFactor: settings.lfuLogFactor.load(ordering: .relaxed),
-                decayTime: settings.lfuDecayTime.load(ordering: .relaxed))
-        }
-        switch entry.kind {
-        case .string: body(entry.rawValueBytes)
-        case .integer: Array(String(entry.integerValue).utf8).withUnsafeBytes { body($0) }
-        case .growableString: entry.payload(as: GrowableString.self).bytes.withUnsafeBytes { body($0) }
-        default: throw WrongTypeError()
-        }
-        return true
+        try self.engine.readString(key, database: database, body)
     }
 
     /// A key holds a value of another type than the operation expects.
@@ -345,5 +312,49 @@ package final class DurabilityWaiters: Sendable {
             return ready
         }
         for continuation in ready { continuation.resume() }
+    }
+}
+
+extension Engine {
+    /// Reads a string value without running a command — the embedded cache's hit path:
+    /// hands the value's bytes to `body` while the key's shard is locked (so the value is
+    /// copied once, into what `body` makes of it); `body` must not call into the engine.
+    /// Counts a keyspace hit or miss, sends the `keymiss` notification and refreshes the
+    /// key's LRU/LFU clock as GET does. Returns whether the key was found. Not generic, so
+    /// that callers in other modules call it directly rather than through generic metadata.
+    @discardableResult
+    public func readString(
+        _ key: UnsafeRawBufferPointer, database: Int = 0, _ body: (UnsafeRawBufferPointer) -> Void
+    ) throws(EmbeddedSession.WrongTypeError) -> Bool {
+        // No session state is involved: only the key's shard is locked, as a GET would.
+        let engine = self
+        let now = engine.clock.nowMilliseconds()
+        let hash = engine.keyspace.hasher.hash(key)
+        let shard = engine.keyspace.databases[database].shard(for: hash)
+        let stats = engine.stats.sharedSlab
+        shard.lock.lock()
+        defer { shard.lock.unlock() }
+        guard let slot = shard.lookup(key, hash: hash, now: now) else {
+            stats.add(.keyspaceMisses)
+            engine.notify(KeyspaceEvents.keyMiss, "keymiss", key: key, database: database)
+            return false
+        }
+        stats.add(.keyspaceHits)
+        let entry = shard.entry(at: slot)
+        let settings = engine.settings
+        if !settings.tracksLFU.load(ordering: .relaxed) {
+            entry.accessClock = AccessTracking.lruClock(now: now)
+        } else {
+            AccessTracking.touch(
+                entry, now: now, lfu: true, logFactor: settings.lfuLogFactor.load(ordering: .relaxed),
+                decayTime: settings.lfuDecayTime.load(ordering: .relaxed))
+        }
+        switch entry.kind {
+        case .string: body(entry.rawValueBytes)
+        case .integer: Array(String(entry.integerValue).utf8).withUnsafeBytes { body($0) }
+        case .growableString: entry.payload(as: GrowableString.self).bytes.withUnsafeBytes { body($0) }
+        default: throw EmbeddedSession.WrongTypeError()
+        }
+        return true
     }
 }
