@@ -21,9 +21,8 @@ public final class EmbeddedSession: Sendable {
     /// The engine, and the session's command state under a lock: one command at a time.
     private let engine: Engine
     private let core: Mutex<Core>
-    private let blocking = Mutex<BlockedState>(BlockedState())
-    /// Receives pub/sub messages (decoded pushes) as they are delivered; set before subscribing.
-    private let pushHandler = Mutex<(@Sendable (RESPValue) -> Void)?>(nil)
+    /// Where deliveries land: the blocked command's state and the push handler.
+    private let inbox = EmbeddedInbox()
     /// The mailbox through which other clients' writes answer this session's blocking
     /// commands and pub/sub messages arrive.
     private let mailbox: ClientMailbox
@@ -49,11 +48,13 @@ public final class EmbeddedSession: Sendable {
             id: engine.clients.makeID(), address: name, localAddress: "", createdAt: engine.clock.nowMilliseconds(),
             close: nil)
         // The mailbox's wake runs on the deliverer's thread; it hands the delivery on at once.
-        let box = WeakSessionBox()
-        let mailbox = ClientMailbox(wake: { box.session?.takeDeliveries() })
+        // The inbox, not the session, is what it reaches: nothing refers to the session
+        // weakly, which would send every retain of it down the slow (side-table) path.
+        let inbox = self.inbox
+        let mailbox = ClientMailbox(wake: { inbox.takeDeliveries() })
+        inbox.mailbox = mailbox
         self.mailbox = mailbox
         self.core = Mutex(Self.makeCore(engine: engine, info: info, mailbox: mailbox))
-        box.session = self
     }
 
     deinit {
@@ -72,7 +73,7 @@ public final class EmbeddedSession: Sendable {
 
     /// Sets the function that receives this session's pub/sub messages (RESP3 pushes).
     public func onPush(_ handler: (@Sendable (RESPValue) -> Void)?) {
-        self.pushHandler.withLock { $0 = handler }
+        self.inbox.pushHandler.withLock { $0 = handler }
     }
 
     /// Runs one command and returns its reply (an error reply is returned, not thrown).
@@ -173,7 +174,7 @@ public final class EmbeddedSession: Sendable {
                     var reply = Self.timeoutReply(waiter)
                     return .done(Self.decode(&reply), 0)
                 }
-                self.blocking.withLock { $0.waiter = waiter }
+                self.inbox.blocking.withLock { $0.waiter = waiter }
                 return .blocked(waiter)
             }
             return .done(Self.decode(&core.context.reply.buffer), core.context.appendedLSN)
@@ -197,16 +198,16 @@ public final class EmbeddedSession: Sendable {
     /// task is cancelled.
     private func waitForServing(_ waiter: Waiter) async -> (ByteBuffer, UInt64) {
         let deadlineTask: Task<Void, Never>? = waiter.deadline.map { deadline in
-            Task { [weak self] in
+            Task {
                 let now = EngineClock.monotonicNanoseconds() / 1_000_000
                 try? await Task.sleep(for: .milliseconds(max(0, deadline - now)))
-                self?.endWait(waiter)
+                if !Task.isCancelled { self.endWait(waiter) }
             }
         }
         defer { deadlineTask?.cancel() }
         let (reply, lsn) = await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<(ByteBuffer?, UInt64), Never>) in
-                let early = self.blocking.withLock { state -> (ByteBuffer?, UInt64)? in
+                let early = self.inbox.blocking.withLock { state -> (ByteBuffer?, UInt64)? in
                     if let early = state.early {
                         state.early = nil
                         state.waiter = nil
@@ -227,10 +228,31 @@ public final class EmbeddedSession: Sendable {
     private func endWait(_ waiter: Waiter) {
         guard waiter.claim() else { return }
         self.engine.blocking.remove(waiter)
-        self.resumeWait(waiter, reply: nil, lsn: 0)
+        self.inbox.resumeWait(waiter, reply: nil, lsn: 0)
     }
 
-    private func resumeWait(_ waiter: Waiter, reply: ByteBuffer?, lsn: UInt64) {
+    // MARK: Durability
+
+    /// Returns once the log has written through `lsn` (and synced it under `always`).
+    private func waitUntilLogged(_ lsn: UInt64) async {
+        guard lsn > 0, let log = self.engine.persistence?.log else { return }
+        if lsn > log.written { log.writePending() }
+        guard log.policy == .always, lsn > log.durable else { return }
+        await self.engine.durabilityWaiters.wait(for: lsn, log: log)
+    }
+}
+
+/// What a session's mailbox delivers to: the wait of its blocking command and its pub/sub
+/// push handler.
+final class EmbeddedInbox: @unchecked Sendable {
+    let blocking = Mutex<EmbeddedSession.BlockedState>(EmbeddedSession.BlockedState())
+    /// Receives pub/sub messages (decoded pushes) as they are delivered; set before subscribing.
+    let pushHandler = Mutex<(@Sendable (RESPValue) -> Void)?>(nil)
+    /// The mailbox that calls ``takeDeliveries()``. Unowned: the mailbox owns the closure
+    /// that owns this inbox, and calls it only while alive. Written once, before any delivery.
+    unowned(unsafe) var mailbox: ClientMailbox?
+
+    func resumeWait(_ waiter: Waiter, reply: ByteBuffer?, lsn: UInt64) {
         let continuation = self.blocking.withLock { state -> CheckedContinuation<(ByteBuffer?, UInt64), Never>? in
             guard state.waiter === waiter else { return nil }
             guard let continuation = state.continuation else {
@@ -245,8 +267,9 @@ public final class EmbeddedSession: Sendable {
     }
 
     /// Called (on the deliverer's thread) when the mailbox received something.
-    fileprivate func takeDeliveries() {
-        let delivery = self.mailbox.drain()
+    func takeDeliveries() {
+        guard let mailbox = self.mailbox else { return }
+        let delivery = mailbox.drain()
         if var messages = delivery.messages, let handler = self.pushHandler.withLock({ $0 }) {
             let decoder = RESPValueDecoder()
             while let message = try? decoder.decode(&messages) { handler(message) }
@@ -255,22 +278,6 @@ public final class EmbeddedSession: Sendable {
             self.resumeWait(unblocked.waiter, reply: unblocked.reply, lsn: unblocked.requiredLSN)
         }
     }
-
-    // MARK: Durability
-
-    /// Returns once the log has written through `lsn` (and synced it under `always`).
-    private func waitUntilLogged(_ lsn: UInt64) async {
-        guard lsn > 0, let log = self.engine.persistence?.log else { return }
-        if lsn > log.written { log.writePending() }
-        guard log.policy == .always, lsn > log.durable else { return }
-        await self.engine.durabilityWaiters.wait(for: lsn, log: log)
-    }
-}
-
-/// Lets the mailbox's wake closure reach its session without keeping it alive.
-private final class WeakSessionBox: @unchecked Sendable {
-    // Written once, before the mailbox can deliver anything.
-    weak var session: EmbeddedSession?
 }
 
 /// In-process callers waiting for their log records to become durable (`appendfsync
