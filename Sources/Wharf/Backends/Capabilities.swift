@@ -124,8 +124,12 @@ package protocol StreamBackend: Sendable {
     func claimIdle(_ key: [UInt8], group: String, consumer: String, idle: Duration, count: Int) async throws
         -> [StreamRecord]
     /// Pending entries (id, consumer, idle ms, deliveries), oldest first.
-    func pending(_ key: [UInt8], group: String, count: Int) async throws
+    func pending(_ key: [UInt8], group: String, count: Int, consumer: String?) async throws
         -> [(id: String, consumer: String, idle: Int, deliveries: Int)]
+    /// XCLAIM of `ids` for `consumer`; `justID` leaves the delivery count alone (a hand-over,
+    /// not a delivery) and returns no entries.
+    func claim(_ key: [UInt8], group: String, consumer: String, ids: [String], justID: Bool) async throws
+        -> [StreamRecord]
     func range(_ key: [UInt8], from start: String, to end: String, count: Int?) async throws -> [StreamRecord]
     func streamLength(_ key: [UInt8]) async throws -> Int
     func trim(_ key: [UInt8], _ trim: StreamTrim) async throws -> Int
@@ -530,16 +534,29 @@ package struct CommandBackend: KeyValueBackend, QueueBackend, PubSubBackend, Str
         return Self.records(parts[1])
     }
 
-    package func pending(_ key: [UInt8], group: String, count: Int) async throws
+    package func pending(_ key: [UInt8], group: String, count: Int, consumer: String?) async throws
         -> [(id: String, consumer: String, idle: Int, deliveries: Int)]
     {
-        let reply = try await self.transport.run(BackendCommand("XPENDING", key, group, "-", "+", count))
+        var command = BackendCommand("XPENDING", key, group, "-", "+", count)
+        if let consumer { command.append(consumer) }
+        let reply = try await self.transport.run(command)
         return (reply.elements ?? []).compactMap { entry in
             guard let parts = entry.elements, parts.count == 4 else { return nil }
             return (
                 parts[0].string ?? "", parts[1].string ?? "", Int(parts[2].integer ?? 0), Int(parts[3].integer ?? 0)
             )
         }
+    }
+
+    package func claim(_ key: [UInt8], group: String, consumer: String, ids: [String], justID: Bool) async throws
+        -> [StreamRecord]
+    {
+        guard !ids.isEmpty else { return [] }
+        var command = BackendCommand("XCLAIM", key, group, consumer, 0)
+        for id in ids { command.append(id) }
+        if justID { command.append("JUSTID") }
+        let reply = try await self.transport.run(command)
+        return justID ? [] : Self.records(reply)
     }
 
     package func range(_ key: [UInt8], from start: String, to end: String, count: Int?) async throws -> [StreamRecord] {

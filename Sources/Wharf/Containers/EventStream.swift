@@ -27,6 +27,12 @@ public struct EventStreamConfiguration<Event: Sendable>: Sendable {
     public var claimIdleAfter: Duration = .seconds(30)
     /// After this many deliveries an entry goes to the dead-letter stream `<stream>:dead`.
     public var maximumDeliveries = 5
+    /// How long an entry a consumer failed (``EventDelivery/fail()``) waits before it is
+    /// delivered again, by its number of deliveries so far.
+    public var retryBackoff = RetryBackoff(initial: .milliseconds(100), maximum: .seconds(60))
+    /// Turns a group's logical name into the stored one (say, prefixing the service's name);
+    /// the identity by default.
+    public var groupNaming: @Sendable (String) -> String = { $0 }
     /// Thresholds for the ``EventStreamSignal`` events of ``EventStream/measure()``.
     public var slowConsumerPending = 1000
     public var backpressureLag = 10_000
@@ -84,9 +90,22 @@ public struct EventDelivery<Event: Sendable>: Sendable {
     let stream: EventStream<Event>
     let group: String
 
+    /// How many times the entry has been delivered to the group, this time included
+    /// (known for retried and claimed entries; 1 for a first delivery).
+    public let deliveries: Int
+
     /// Acknowledges the event: it leaves the group's pending list.
     public func acknowledge() async throws {
         _ = try await self.stream.backend.acknowledge(self.stream.key, group: self.group, ids: [self.id])
+    }
+
+    /// Processing failed: the entry is delivered again (to any consumer of the group) after
+    /// ``EventStreamConfiguration/retryBackoff``, and goes to the dead-letter stream after
+    /// ``EventStreamConfiguration/maximumDeliveries``.
+    public func fail() async throws {
+        _ = try await self.stream.backend.claim(
+            self.stream.key, group: self.group, consumer: EventStream<Event>.retryConsumer, ids: [self.id], justID: true
+        )
     }
 }
 
@@ -250,6 +269,7 @@ public final class EventStream<Event: Sendable>: Sendable {
 
     /// Makes sure `group` exists (created at the stream's end, or at `from`).
     public func createGroup(_ group: String, from id: String = "$") async throws {
+        let group = self.configuration.groupNaming(group)
         try Names.validate(group, what: "group name")
         _ = try await self.backend.createGroup(self.key, group, from: id)
     }
@@ -263,6 +283,7 @@ public final class EventStream<Event: Sendable>: Sendable {
     public func consume(
         group: String, consumer: String, batchSize: Int = 100, deduplicate: Bool = false
     ) async throws -> EventConsumer<Event> {
+        let group = self.configuration.groupNaming(group)
         try Names.validate(group, what: "group name")
         try Names.validate(consumer, what: "consumer name")
         if self.configuration.createGroupsOnDemand {
@@ -277,7 +298,10 @@ public final class EventStream<Event: Sendable>: Sendable {
     /// The entry fields Wharf writes itself; the others are trace context.
     private static var reservedFields: Set<String> { ["data", "producer", "seq", "origin-id", "group"] }
 
-    func decode(_ record: StreamRecord, group: String) -> EventDelivery<Event>? {
+    /// The pseudo-consumer that holds failed entries until their retry is due.
+    static var retryConsumer: String { "wharf-retry" }
+
+    func decode(_ record: StreamRecord, group: String, deliveries: Int = 1) -> EventDelivery<Event>? {
         guard let data = record.field("data"), let event = try? self.codec.decode(data) else { return nil }
         var carrier: [String: String] = [:]
         // Whatever the instrument injected (W3C `traceparent` and `tracestate` for OpenTelemetry).
@@ -289,13 +313,17 @@ public final class EventStream<Event: Sendable>: Sendable {
         return EventDelivery(
             id: record.id, event: event, producer: String(decoding: record.field("producer") ?? [], as: UTF8.self),
             sequence: Int(String(decoding: record.field("seq") ?? [], as: UTF8.self)) ?? 0, serviceContext: context,
-            stream: self, group: group)
+            stream: self, group: group, deliveries: deliveries)
     }
 
     /// Entries of `group` delivered too often: copied to the dead-letter stream and acknowledged.
     func deadLetterExhausted(group: String) async throws {
-        let pending = try await self.backend.pending(self.key, group: group, count: 100)
-        for entry in pending where entry.deliveries > self.configuration.maximumDeliveries {
+        let pending = try await self.backend.pending(self.key, group: group, count: 100, consumer: nil)
+        let maximum = self.configuration.maximumDeliveries
+        // Failed (waiting for a retry) after the last allowed delivery, or delivered past it
+        // (claimed again from consumers that died): never one still being worked on.
+        for entry in pending
+        where (entry.consumer == Self.retryConsumer && entry.deliveries >= maximum) || entry.deliveries > maximum {
             if let record = try await self.backend.range(self.key, from: entry.id, to: entry.id, count: 1).first {
                 _ = try await self.backend.append(
                     self.deadKey, record.fields + [("origin-id", Array(entry.id.utf8)), ("group", Array(group.utf8))],
@@ -304,6 +332,35 @@ public final class EventStream<Event: Sendable>: Sendable {
             _ = try await self.backend.acknowledge(self.key, group: group, ids: [entry.id])
             self.signals.yield(.deadLettered(id: entry.id))
         }
+    }
+
+    /// Failed entries whose retry is due, claimed for `consumer` (which counts a delivery).
+    func dueRetries(group: String, consumer: String, count: Int) async throws -> [EventDelivery<Event>] {
+        let waiting = try await self.backend.pending(self.key, group: group, count: count, consumer: Self.retryConsumer)
+        let due = waiting.filter { entry in
+            entry.deliveries < self.configuration.maximumDeliveries
+                && entry.idle >= self.configuration.retryBackoff.delay(afterAttempt: entry.deliveries).milliseconds
+        }
+        guard !due.isEmpty else { return [] }
+        let deliveries = Dictionary(due.map { ($0.id, $0.deliveries + 1) }, uniquingKeysWith: { first, _ in first })
+        return try await self.backend.claim(
+            self.key, group: group, consumer: consumer, ids: due.map(\.id), justID: false
+        )
+        .compactMap { self.decode($0, group: group, deliveries: deliveries[$0.id] ?? 1) }
+    }
+
+    /// Destroys groups whose consumers have all been idle longer than `idle` and that hold
+    /// no pending entries (or have no consumers at all); returns their names.
+    @discardableResult
+    public func removeUnusedGroups(idle: Duration) async throws -> [String] {
+        var removed: [String] = []
+        for group in try await self.backend.groups(self.key) where group.pending == 0 {
+            let consumers = try await self.backend.consumers(self.key, group: group.name)
+            guard consumers.allSatisfy({ $0.idle > idle.milliseconds }) else { continue }
+            try await self.backend.destroyGroup(self.key, group: group.name)
+            removed.append(group.name)
+        }
+        return removed
     }
 
     /// The dead-letter stream's events, oldest first.
@@ -452,9 +509,15 @@ public final class EventConsumer<Event: Sendable>: AsyncSequence, Sendable {
                     return delivery
                 }
                 try Task.checkCancellation()
-                if ContinuousClock.now - self.lastClaim >= stream.configuration.claimIdleAfter / 2 {
+                // Claims (stuck entries, due retries, dead letters) are checked at most this often.
+                let claimPeriod = Swift.min(
+                    stream.configuration.claimIdleAfter / 2, stream.configuration.retryBackoff.initial / 2)
+                if ContinuousClock.now - self.lastClaim >= claimPeriod {
                     self.lastClaim = .now
                     try await stream.deadLetterExhausted(group: self.owner.group)
+                    self.buffer = try await stream.dueRetries(
+                        group: self.owner.group, consumer: self.owner.consumer, count: self.owner.batchSize)
+                    if !self.buffer.isEmpty { continue }
                     let claimed = try await stream.backend.claimIdle(
                         stream.key, group: self.owner.group, consumer: self.owner.consumer,
                         idle: stream.configuration.claimIdleAfter, count: self.owner.batchSize)
@@ -463,7 +526,9 @@ public final class EventConsumer<Event: Sendable>: AsyncSequence, Sendable {
                 }
                 let records = try await stream.backend.readGroup(
                     stream.key, group: self.owner.group, consumer: self.owner.consumer, count: self.owner.batchSize,
-                    wait: self.readingHistory ? nil : .seconds(1), id: self.readingHistory ? self.historyID : ">")
+                    // The wait ends in time for the next claim check.
+                    wait: self.readingHistory ? nil : Swift.max(.milliseconds(10), Swift.min(.seconds(1), claimPeriod)),
+                    id: self.readingHistory ? self.historyID : ">")
                 if self.readingHistory && records.isEmpty {
                     self.readingHistory = false
                     continue

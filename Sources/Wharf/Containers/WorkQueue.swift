@@ -2,33 +2,37 @@ import CoreMetrics
 import Foundation
 import Synchronization
 
+/// Exponential backoff with jitter between deliveries of something that failed (work queue
+/// elements, event stream entries).
+public struct RetryBackoff: Sendable, Hashable {
+    public var initial: Duration
+    public var maximum: Duration
+    public var multiplier: Double
+    /// Each delay is drawn between (1 - jitter) and 1 times the computed one.
+    public var jitter: Double
+
+    public init(
+        initial: Duration = .seconds(1), maximum: Duration = .seconds(300), multiplier: Double = 2,
+        jitter: Double = 0.2
+    ) {
+        self.initial = initial
+        self.maximum = maximum
+        self.multiplier = multiplier
+        self.jitter = jitter
+    }
+
+    func delay(afterAttempt attempt: Int) -> Duration {
+        let base = Double(self.initial.milliseconds) * pow(self.multiplier, Double(max(0, attempt - 1)))
+        let capped = min(base, Double(self.maximum.milliseconds))
+        let jittered = capped * (1 - Double.random(in: 0...max(0, min(1, self.jitter))))
+        return .milliseconds(Int64(jittered))
+    }
+}
+
 /// A ``WorkQueue``'s bound, retries, dead letters and rate limit.
 public struct WorkQueueConfiguration: Sendable {
     /// Exponential backoff between deliveries of an element that failed.
-    public struct Backoff: Sendable, Hashable {
-        public var initial: Duration
-        public var maximum: Duration
-        public var multiplier: Double
-        /// Each delay is drawn between (1 - jitter) and 1 times the computed one.
-        public var jitter: Double
-
-        public init(
-            initial: Duration = .seconds(1), maximum: Duration = .seconds(300), multiplier: Double = 2,
-            jitter: Double = 0.2
-        ) {
-            self.initial = initial
-            self.maximum = maximum
-            self.multiplier = multiplier
-            self.jitter = jitter
-        }
-
-        func delay(afterAttempt attempt: Int) -> Duration {
-            let base = Double(self.initial.milliseconds) * pow(self.multiplier, Double(max(0, attempt - 1)))
-            let capped = min(base, Double(self.maximum.milliseconds))
-            let jittered = capped * (1 - Double.random(in: 0...max(0, min(1, self.jitter))))
-            return .milliseconds(Int64(jittered))
-        }
-    }
+    public typealias Backoff = RetryBackoff
 
     /// At most this many elements wait; nil: unbounded.
     public var bound: Int?

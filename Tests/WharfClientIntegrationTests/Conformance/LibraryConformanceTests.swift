@@ -470,6 +470,41 @@ enum EventStreamChecks {
         try await replay.delete()
         #expect(try await replay.measure().length == 0)
 
+        // A failed event comes back after the retry backoff, counted; after the last allowed
+        // delivery it is dead-lettered; the group, named by the strategy, can then go.
+        var retryConfiguration = EventStreamConfiguration<OrderEvent>()
+        retryConfiguration.retryBackoff = RetryBackoff(
+            initial: .milliseconds(100), maximum: .milliseconds(100), jitter: 0)
+        retryConfiguration.maximumDeliveries = 2
+        retryConfiguration.groupNaming = { "svc-" + $0 }
+        let retried = try wharf.eventStream(unique("retried"), of: OrderEvent.self, configuration: retryConfiguration)
+        try await retried.publish(OrderEvent(order: 5))
+        let retryConsumer = try await retried.consume(group: "g", consumer: "c")
+        var retryIterator = retryConsumer.makeAsyncIterator()
+        let firstTry = try #require(try await retryIterator.next())
+        #expect(firstTry.deliveries == 1)
+        let failedAt = ContinuousClock.now
+        try await firstTry.fail()
+        let secondTry = try #require(try await retryIterator.next())
+        #expect(secondTry.id == firstTry.id && secondTry.deliveries == 2)
+        #expect(ContinuousClock.now - failedAt >= .milliseconds(100))
+        try await secondTry.fail()
+        let drain = Task { [retryIterator] in
+            var iterator = retryIterator
+            return try await iterator.next()
+        }
+        let retryDeadline = ContinuousClock.now + .seconds(10)
+        while try await retried.deadLetters().isEmpty && ContinuousClock.now < retryDeadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        drain.cancel()
+        _ = try? await drain.value
+        #expect(try await retried.deadLetters() == [OrderEvent(order: 5)])
+        #expect(try await retried.measure().groups.map(\.name) == ["svc-g"])
+        try await Task.sleep(for: .milliseconds(20))
+        #expect(try await retried.removeUnusedGroups(idle: .milliseconds(1)) == ["svc-g"])
+        #expect(try await retried.measure().groups.isEmpty)
+
         // Producer identity and sequence travel with each event.
         let tagged = try wharf.eventStream(unique("tagged"), of: OrderEvent.self)
         try await tagged.publish(OrderEvent(order: 1))
