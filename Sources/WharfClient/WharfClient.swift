@@ -179,8 +179,11 @@ public final class WharfClient: WharfCommands, Sendable {
     }
 
     /// A connection outside the pool for a subscription (which keeps it for its lifetime).
-    func openDedicatedConnection() async throws -> WharfConnection {
-        if let router { return try await router.pool(try await router.node(for: nil)).connectDedicated() }
+    func openDedicatedConnection(routingKey: String? = nil) async throws -> WharfConnection {
+        if let router {
+            return try await router.pool(try await router.node(for: routingKey.map { ClusterSlot.of($0) }))
+                .connectDedicated()
+        }
         return try await self.pool.connectDedicated()
     }
 }

@@ -46,8 +46,9 @@ package protocol KeyValueBackend: Sendable {
     /// One SCAN step over keys matching `pattern`, on the node of `routingKey` in a cluster.
     func scan(pattern: String, cursor: String, count: Int, routingKey: [UInt8]?) async throws
         -> (cursor: String, keys: [[UInt8]])
-    /// Makes sure the backend sends the keyspace notifications a watch needs.
-    func enableKeyspaceNotifications(_ flags: String) async throws
+    /// Makes sure the backend (in a cluster, `routingKey`'s node) sends the keyspace
+    /// notifications a watch needs.
+    func enableKeyspaceNotifications(_ flags: String, routingKey: [UInt8]?) async throws
 }
 
 /// Lists and sorted sets as queues: what ``WorkQueue`` needs.
@@ -76,7 +77,8 @@ package protocol QueueBackend: Sendable {
 /// Publishing and subscribing: what ``PubSub`` and watches need.
 package protocol PubSubBackend: Sendable {
     func publish(_ channel: String, _ payload: [UInt8]) async throws -> Int
-    func subscribe(channels: [String], patterns: [String]) async throws -> any MessageSubscription
+    func subscribe(channels: [String], patterns: [String], routingKey: [UInt8]?) async throws
+        -> any MessageSubscription
 }
 
 /// One stream entry as read.
@@ -294,8 +296,14 @@ package struct CommandBackend: KeyValueBackend, QueueBackend, PubSubBackend, Str
         return (parts[0].string ?? "0", keys)
     }
 
-    package func enableKeyspaceNotifications(_ flags: String) async throws {
-        let reply = try await self.transport.run(BackendCommand("CONFIG", "GET", "notify-keyspace-events"))
+    package func enableKeyspaceNotifications(_ flags: String, routingKey: [UInt8]?) async throws {
+        try await self.transport.withSession(routingKey: routingKey) { session in
+            try await Self.enableKeyspaceNotifications(flags, on: session)
+        }
+    }
+
+    private static func enableKeyspaceNotifications(_ flags: String, on session: any CommandSession) async throws {
+        let reply = try await session.run(BackendCommand("CONFIG", "GET", "notify-keyspace-events"))
         let current = reply.elements.flatMap { $0.count == 2 ? $0[1].string : nil } ?? ""
         let all = current.contains("A") ? current + "" : current
         var merged = all
@@ -303,7 +311,7 @@ package struct CommandBackend: KeyValueBackend, QueueBackend, PubSubBackend, Str
             merged.append(flag)
         }
         if merged != current {
-            _ = try await self.transport.run(BackendCommand("CONFIG", "SET", "notify-keyspace-events", merged))
+            _ = try await session.run(BackendCommand("CONFIG", "SET", "notify-keyspace-events", merged))
         }
     }
 
@@ -423,8 +431,10 @@ package struct CommandBackend: KeyValueBackend, QueueBackend, PubSubBackend, Str
         Int(try await self.transport.run(BackendCommand("PUBLISH", channel, payload)).integer ?? 0)
     }
 
-    package func subscribe(channels: [String], patterns: [String]) async throws -> any MessageSubscription {
-        try await self.transport.subscribe(channels: channels, patterns: patterns)
+    package func subscribe(channels: [String], patterns: [String], routingKey: [UInt8]?) async throws
+        -> any MessageSubscription
+    {
+        try await self.transport.subscribe(channels: channels, patterns: patterns, routingKey: routingKey)
     }
 
     // MARK: Streams

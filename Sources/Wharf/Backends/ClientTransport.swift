@@ -86,9 +86,14 @@ package final class ClientTransport: CommandTransport {
         }
     }
 
-    package func subscribe(channels: [String], patterns: [String]) async throws -> any MessageSubscription {
+    package func subscribe(channels: [String], patterns: [String], routingKey: [UInt8]?) async throws
+        -> any MessageSubscription
+    {
         do {
-            return ClientSubscription(try await self.client.subscribe(channels: channels, patterns: patterns))
+            return ClientSubscription(
+                try await self.client.subscribe(
+                    channels: channels, patterns: patterns,
+                    routingKey: routingKey.map { String(decoding: $0, as: UTF8.self) }))
         } catch {
             throw WharfError.from(error)
         }

@@ -53,8 +53,9 @@ package protocol CommandTransport: Sendable {
     func withSession<T: Sendable>(
         routingKey: [UInt8]?, _ body: (any CommandSession) async throws -> T
     ) async throws -> T
-    /// Subscribes to channels and patterns.
-    func subscribe(channels: [String], patterns: [String]) async throws -> any MessageSubscription
+    /// Subscribes to channels and patterns; in a cluster on the node of `routingKey`'s slot.
+    func subscribe(channels: [String], patterns: [String], routingKey: [UInt8]?) async throws
+        -> any MessageSubscription
     /// GET, possibly by a faster path.
     func readString(_ key: [UInt8]) async throws -> [UInt8]?
     /// GET of `prefix` + `key`, handing the value's bytes to `body` (embedded: while the

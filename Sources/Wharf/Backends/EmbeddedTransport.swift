@@ -172,7 +172,9 @@ package final class EmbeddedTransport: CommandTransport {
         return found
     }
 
-    package func subscribe(channels: [String], patterns: [String]) async throws -> any MessageSubscription {
+    package func subscribe(channels: [String], patterns: [String], routingKey: [UInt8]?) async throws
+        -> any MessageSubscription
+    {
         try self.checkOpen()
         let subscription = EmbeddedSubscription(session: EmbeddedSession(engine: self.engine, name: "subscriber"))
         try await subscription.start(channels: channels, patterns: patterns)

@@ -36,8 +36,12 @@ struct TracingTransport: CommandTransport {
         try await self.traced("SESSION") { try await self.inner.withSession(routingKey: routingKey, body) }
     }
 
-    func subscribe(channels: [String], patterns: [String]) async throws -> any MessageSubscription {
-        try await self.traced("SUBSCRIBE") { try await self.inner.subscribe(channels: channels, patterns: patterns) }
+    func subscribe(channels: [String], patterns: [String], routingKey: [UInt8]?) async throws
+        -> any MessageSubscription
+    {
+        try await self.traced("SUBSCRIBE") {
+            try await self.inner.subscribe(channels: channels, patterns: patterns, routingKey: routingKey)
+        }
     }
 
     func readString(_ key: [UInt8]) async throws -> [UInt8]? {

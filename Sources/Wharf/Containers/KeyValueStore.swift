@@ -200,10 +200,11 @@ public final class KeyValueStore<Value: Sendable>: Sendable {
     /// Changes to keys starting with `prefix`, from now on, as keyspace notifications
     /// report them (the backend's `notify-keyspace-events` gains `Khgx` if it lacks them).
     public func watch(prefix: String = "") async throws -> AsyncThrowingStream<KeyValueChange<Value>, any Error> {
-        try await self.backend.enableKeyspaceNotifications("Khgx")
+        let routingKey = Array(self.prefix.utf8)
+        try await self.backend.enableKeyspaceNotifications("Khgx", routingKey: routingKey)
         let channelPrefix = "__keyspace@0__:" + self.prefix
         let subscription = try await self.pubsub.subscribe(
-            channels: [], patterns: [Names.escapeGlob(channelPrefix + prefix) + "*"])
+            channels: [], patterns: [Names.escapeGlob(channelPrefix + prefix) + "*"], routingKey: routingKey)
         return AsyncThrowingStream { continuation in
             let task = Task {
                 do {

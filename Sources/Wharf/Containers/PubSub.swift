@@ -143,7 +143,8 @@ public final class PubSub<Message: Sendable>: Sendable {
             throw WharfError(.invalidConfiguration, "subscribe needs at least one channel or pattern")
         }
         let subscription = try await self.backend.subscribe(
-            channels: channels.map { self.prefix + $0 }, patterns: patterns.map { Names.escapeGlob(self.prefix) + $0 })
+            channels: channels.map { self.prefix + $0 }, patterns: patterns.map { Names.escapeGlob(self.prefix) + $0 },
+            routingKey: nil)
         return PubSubSubscription(
             subscription: subscription, prefix: self.prefix, codec: self.codec, bufferSize: bufferSize,
             overflow: overflow, dropped: self.dropped)

@@ -132,14 +132,18 @@ public final class WharfSubscription: AsyncSequence, Sendable {
     }
 
     private let client: WharfClient
+    /// In a cluster, a key whose slot's node the subscription connects to (keyspace
+    /// notifications are published on the node that holds the key); nil: any node.
+    private let routingKey: String?
     /// Set in RESP3: the client's registry on its shared connection does the work.
     private let shared: SharedSubscriptions?
     private let stream: AsyncThrowingStream<PubSubMessage, any Error>
     private let continuation: AsyncThrowingStream<PubSubMessage, any Error>.Continuation
     private let state = Mutex(State())
 
-    init(client: WharfClient, shared: SharedSubscriptions? = nil) {
+    init(client: WharfClient, shared: SharedSubscriptions? = nil, routingKey: String? = nil) {
         self.client = client
+        self.routingKey = routingKey
         self.shared = shared
         (self.stream, self.continuation) = AsyncThrowingStream.makeStream()
     }
@@ -258,7 +262,7 @@ public final class WharfSubscription: AsyncSequence, Sendable {
         while !self.state.withLock({ $0.closed }) {
             let connection: WharfConnection
             do {
-                connection = try await self.client.openDedicatedConnection()
+                connection = try await self.client.openDedicatedConnection(routingKey: self.routingKey)
             } catch {
                 self.continuation.finish(throwing: error)
                 self.readyOnce(failure: error)
@@ -358,10 +362,12 @@ public final class WharfSubscription: AsyncSequence, Sendable {
 
 extension WharfClient {
     /// Subscribes to channels, patterns and shard channels on a connection of the
-    /// subscription's own; returns once the server has confirmed them.
-    public func subscribe(channels: [String] = [], patterns: [String] = [], shardChannels: [String] = [])
-        async throws -> WharfSubscription
-    {
+    /// subscription's own; returns once the server has confirmed them. In a cluster,
+    /// `routingKey` picks the node (the one serving that key's slot), which keyspace
+    /// notifications need: a node publishes them only for its own keys.
+    public func subscribe(
+        channels: [String] = [], patterns: [String] = [], shardChannels: [String] = [], routingKey: String? = nil
+    ) async throws -> WharfSubscription {
         if let shared = self.sharedSubscriptions(), try await self.sharesConnectionForPush() {
             let subscription = WharfSubscription(client: self, shared: shared)
             try await shared.change(subscription, .channel, channels, add: true)
@@ -370,7 +376,7 @@ extension WharfClient {
             subscription.closeWhenIterationEnds()
             return subscription
         }
-        let subscription = WharfSubscription(client: self)
+        let subscription = WharfSubscription(client: self, routingKey: routingKey)
         await subscription.subscribe(channels: channels)
         await subscription.subscribe(patterns: patterns)
         await subscription.subscribe(shardChannels: shardChannels)

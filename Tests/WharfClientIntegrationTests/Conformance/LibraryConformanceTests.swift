@@ -17,7 +17,7 @@ import WharfClient
             #expect(health.isHealthy, "\(health)")
             if kind != .embedded { #expect(health.roundTrip != nil) }
             try await CacheChecks.run(wharf)
-            try await KeyValueChecks.run(wharf, watches: kind != .cluster)
+            try await KeyValueChecks.run(wharf)
             try await QueueChecks.run(wharf)
             try await PubSubChecks.run(wharf, countsReceivers: kind != .cluster)
             try await EventStreamChecks.run(wharf)
@@ -185,7 +185,7 @@ final class LoadCounter: Sendable {
 }
 
 enum KeyValueChecks {
-    static func run(_ wharf: Wharf, watches: Bool) async throws {
+    static func run(_ wharf: Wharf) async throws {
         let store = try wharf.keyValueStore(unique("settings"), of: Profile.self)
         #expect(try await store.set("k", Profile(name: "A", visits: 1)) == 1)
         #expect(try await store.set("k", Profile(name: "A", visits: 2)) == 2)
@@ -249,7 +249,6 @@ enum KeyValueChecks {
         } while cursor != nil
         #expect(keys.count == 30 && !keys.contains("other"))
 
-        guard watches else { return }
         let changes = try await listed.watch(prefix: "user:")
         try await listed.set("user:1", 100)
         try await listed.delete("user:2")
