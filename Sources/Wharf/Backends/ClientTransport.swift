@@ -17,28 +17,37 @@ package final class ClientTransport: CommandTransport {
     }
 
     package func run(_ command: BackendCommand) async throws -> RESPValue {
-        do {
-            return try await self.client.send(Self.respCommand(command))
-        } catch {
-            throw WharfError.from(error)
+        try await self.retryingUnapplied { try await self.client.send(Self.respCommand(command)) }
+    }
+
+    /// Runs `body`, again (up to twice, 50 ms apart) when the connection was lost before the
+    /// request could have been applied — a failover or a restart closes connections the
+    /// pool has not yet replaced — and turns failures into ``WharfError``s.
+    private func retryingUnapplied<T>(_ body: () async throws -> T) async throws -> T {
+        var attempt = 0
+        while true {
+            do {
+                return try await body()
+            } catch let error as WharfClientError
+                where [.connectionLost, .connectFailed].contains(error.code) && !error.mayHaveBeenApplied && attempt < 2
+            {
+                attempt += 1
+                try await Task.sleep(for: .milliseconds(50))
+            } catch {
+                throw WharfError.from(error)
+            }
         }
     }
 
     package func runBlocking(_ command: BackendCommand, wait: Duration?) async throws -> RESPValue {
-        do {
-            // The command's own wait plus a margin, so the client's deadline never cuts it short.
-            return try await self.client.sendBlocking(Self.respCommand(command), timeout: wait.map { $0 + .seconds(5) })
-        } catch {
-            throw WharfError.from(error)
+        // The command's own wait plus a margin, so the client's deadline never cuts it short.
+        try await self.retryingUnapplied {
+            try await self.client.sendBlocking(Self.respCommand(command), timeout: wait.map { $0 + .seconds(5) })
         }
     }
 
     package func pipeline(_ commands: [BackendCommand]) async throws -> [RESPValue] {
-        do {
-            return try await self.client.pipeline(commands.map(Self.respCommand))
-        } catch {
-            throw WharfError.from(error)
-        }
+        try await self.retryingUnapplied { try await self.client.pipeline(commands.map(Self.respCommand)) }
     }
 
     package func withSession<T: Sendable>(

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import Wharf
 import WharfClient
+import WharfProtocol
 
 /// The backends the library's conformance suite runs against.
 enum LibraryBackendKind: String, CaseIterable, Sendable, CustomTestStringConvertible {
@@ -64,6 +65,39 @@ final class LibraryBackend: @unchecked Sendable {
             self.servers = try await ClusterTests.launchCluster()
             return try await Wharf.open(.redisCluster(seeds: self.servers.map { "127.0.0.1:\($0.port)" }))
         }
+    }
+
+    /// Sentinel only: a manual failover (the replica becomes primary), returning once the
+    /// sentinels name the new primary and a write through `wharf` lands on it.
+    func failOver(_ wharf: Wharf) async throws {
+        guard self.kind == .sentinel, let sentinel = self.sentinels.first else { return }
+        let connection = try await WharfConnection.connect(to: .init(port: sentinel.port, protocolVersion: 2))
+        defer { connection.close() }
+        let before = try await connection.send(RESPCommand("SENTINEL", "get-master-addr-by-name", "orders"))
+        try await connection.send(RESPCommand("SENTINEL", "FAILOVER", "orders"))
+        let probe = try wharf.cache("failover-probe", of: Int.self)
+        let deadline = ContinuousClock.now + .seconds(40)
+        var attempt = 0
+        while ContinuousClock.now < deadline {
+            attempt += 1
+            let now = try await connection.send(RESPCommand("SENTINEL", "get-master-addr-by-name", "orders"))
+            // Done when the client's writes land on the new primary (not the old one, which
+            // takes writes until it is demoted), and once more after the client has had time
+            // to hear the switch announced.
+            if now != before, let port = now.elements?.last?.string.flatMap(Int.init),
+                (try? await probe.set("k", attempt)) != nil
+            {
+                let primary = try await WharfConnection.connect(to: .init(port: port, protocolVersion: 2))
+                let stored = try? await primary.send(RESPCommand("GET", "cache:failover-probe:k"))
+                primary.close()
+                if stored?.string == "\(attempt)" {
+                    try await Task.sleep(for: .milliseconds(500))
+                    if (try? await probe.set("k", 0)) != nil { return }
+                }
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw TestServerError("the failover did not complete")
     }
 
     func stop() async {

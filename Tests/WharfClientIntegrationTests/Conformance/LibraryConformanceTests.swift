@@ -5,8 +5,9 @@ import Wharf
 import WharfClient
 
 /// One suite, written once, run against every backend: the embedded engine, `wharf serve`,
-/// Redis standalone, Redis behind Sentinel and a three-primary Redis Cluster. Each backend
-/// starts once and every container check runs against it in turn.
+/// Redis standalone, Redis behind Sentinel (with a failover between the key-value and the
+/// queue checks) and a three-primary Redis Cluster. Each backend starts once and every
+/// container check runs against it in turn.
 @Suite(.serialized) struct LibraryConformanceTests {
     @Test(arguments: LibraryBackendKind.selected)
     func containersBehaveTheSame(on kind: LibraryBackendKind) async throws {
@@ -18,6 +19,8 @@ import WharfClient
             if kind != .embedded { #expect(health.roundTrip != nil) }
             try await CacheChecks.run(wharf)
             try await KeyValueChecks.run(wharf)
+            // Sentinel: the primary changes in the middle; the rest runs on the new one.
+            try await backend.failOver(wharf)
             try await QueueChecks.run(wharf)
             try await PubSubChecks.run(wharf, countsReceivers: kind != .cluster)
             try await EventStreamChecks.run(wharf)
