@@ -248,18 +248,125 @@ enum ListCommands {
         context.withTypedKey(.list, read: false) { context, shard, key, hash, slot in
             if slot == nil && onlyIfExists { return context.reply.writeInteger(0) }
             let arguments = context.arguments
-            let length = Self.modify(&context, shard, key, hash: hash, slot: slot) { items in
-                for index in 2..<arguments.count {
-                    let element = CompactBytes(arguments[index])
-                    if left { items.prepend(element) } else { items.append(element) }
+            let length =
+                Self.pushPacked(&context, shard, key, hash: hash, slot: slot, left: left)
+                ?? Self.modify(&context, shard, key, hash: hash, slot: slot) { items in
+                    for index in 2..<arguments.count {
+                        let element = CompactBytes(arguments[index])
+                        if left { items.prepend(element) } else { items.append(element) }
+                    }
+                    return items.count
                 }
-                return items.count
-            }
             context.reply.writeInteger(length)
             context.logCommand()
             context.notify(KeyspaceEvents.list, left ? "lpush" : "rpush", key)
             context.signalReady(key)
         }
+    }
+
+    /// LPUSH/RPUSH onto a packed (or new) list that stays packed: the new layout is built
+    /// from the old bytes in one pass, without decoding the elements. Returns the new length,
+    /// or nil when the list is large or would outgrow the packed form (then `modify` runs).
+    private static func pushPacked(
+        _ context: inout CommandContext, _ shard: Shard, _ key: UnsafeRawBufferPointer, hash: UInt64, slot: Int?,
+        left: Bool
+    ) -> Int? {
+        let old: UnsafeRawBufferPointer
+        if let slot {
+            guard shard.entry(at: slot).kind == .packedList else { return nil }
+            old = shard.entry(at: slot).rawValueBytes
+        } else {
+            old = UnsafeRawBufferPointer(start: nil, count: 0)
+        }
+        let arguments = context.arguments
+        let oldCount = Packed.count(old)
+        let oldItems =
+            old.count > 4 ? UnsafeRawBufferPointer(rebasing: old[4...]) : UnsafeRawBufferPointer(start: nil, count: 0)
+        var size = 4 + oldItems.count
+        for index in 2..<arguments.count { size += Packed.encodedLength(arguments[index].count) }
+        let count = oldCount + arguments.count - 2
+        guard Self.fitsPacked(context.settings, count: count, bytes: size) else { return nil }
+        var builder = PackedBuilder(capacity: size)
+        builder.startCounted()
+        if left {
+            // LPUSH a b c makes c b a the list's head.
+            for index in stride(from: arguments.count - 1, through: 2, by: -1) { builder.appendItem(arguments[index]) }
+            builder.appendRaw(oldItems)
+        } else {
+            builder.appendRaw(oldItems)
+            for index in 2..<arguments.count { builder.appendItem(arguments[index]) }
+        }
+        builder.setCount(count)
+        builder.bytes.withUnsafeBytes {
+            context.store(shard, key, hash: hash, slot: slot, kind: .packedList, bytes: $0)
+        }
+        return count
+    }
+
+    /// LPOP/RPOP from a packed list: writes the reply from the entry's bytes and stores the
+    /// rest, without decoding the elements. Returns false when the list is not packed.
+    private static func popPacked(
+        _ context: inout CommandContext, _ shard: Shard, _ key: UnsafeRawBufferPointer, hash: UInt64, slot: Int,
+        left: Bool, count wanted: Int?
+    ) -> Bool {
+        guard shard.entry(at: slot).kind == .packedList else { return false }
+        let bytes = shard.entry(at: slot).rawValueBytes
+        let total = Packed.count(bytes)
+        let taking = Swift.min(wanted ?? 1, total)
+        // The popped run is the first `taking` items (left) or the last ones (right).
+        let firstPopped = left ? 0 : total - taking
+        var offset = 4
+        var runStart = 4
+        var runEnd = bytes.count
+        for index in 0..<total {
+            if index == firstPopped { runStart = offset }
+            if left && index == taking {
+                runEnd = offset
+                break
+            }
+            offset = Packed.item(bytes, at: offset).1
+        }
+        if left && taking == total { runEnd = bytes.count }
+        let run = UnsafeRawBufferPointer(rebasing: bytes[runStart..<runEnd])
+        if wanted == nil {
+            context.reply.writeBulkString(Packed.item(bytes, at: runStart).0)
+        } else {
+            context.reply.writeArrayHeader(count: taking)
+            if left {
+                var position = runStart
+                for _ in 0..<taking {
+                    let (item, next) = Packed.item(bytes, at: position)
+                    context.reply.writeBulkString(item)
+                    position = next
+                }
+            } else {
+                // RPOP with a count answers from the tail inwards.
+                var offsets: [Int] = []
+                offsets.reserveCapacity(taking)
+                var position = runStart
+                for _ in 0..<taking {
+                    offsets.append(position)
+                    position = Packed.item(bytes, at: position).1
+                }
+                for start in offsets.reversed() { context.reply.writeBulkString(Packed.item(bytes, at: start).0) }
+            }
+        }
+        if taking == total {
+            shard.remove(at: slot)
+            return true
+        }
+        var builder = PackedBuilder(capacity: bytes.count - run.count)
+        builder.startCounted()
+        if left {
+            builder.appendRaw(UnsafeRawBufferPointer(rebasing: bytes[runEnd...]))
+        } else {
+            builder.appendRaw(UnsafeRawBufferPointer(rebasing: bytes[4..<runStart]))
+        }
+        builder.setCount(total - taking)
+        builder.bytes.withUnsafeBytes {
+            context.store(shard, key, hash: hash, slot: slot, kind: .packedList, bytes: $0)
+        }
+        return true
     }
 
     /// Pops up to `count` elements from the list at `slot`.
@@ -289,12 +396,15 @@ enum ListCommands {
                 return count == nil ? context.reply.writeNull() : context.reply.writeNullArray()
             }
             if count == 0 { return context.reply.writeArrayHeader(count: 0) }
-            let popped = Self.popElements(&context, shard, key, hash: hash, slot: slot, left: left, count: count ?? 1)
-            if count == nil {
-                popped[0].withBytes { context.reply.writeBulkString($0) }
-            } else {
-                context.reply.writeArrayHeader(count: popped.count)
-                for element in popped { element.withBytes { context.reply.writeBulkString($0) } }
+            if !Self.popPacked(&context, shard, key, hash: hash, slot: slot, left: left, count: count) {
+                let popped = Self.popElements(
+                    &context, shard, key, hash: hash, slot: slot, left: left, count: count ?? 1)
+                if count == nil {
+                    popped[0].withBytes { context.reply.writeBulkString($0) }
+                } else {
+                    context.reply.writeArrayHeader(count: popped.count)
+                    for element in popped { element.withBytes { context.reply.writeBulkString($0) } }
+                }
             }
             context.logCommand()
             context.notifyChange(KeyspaceEvents.list, left ? "lpop" : "rpop", key, in: shard, hash: hash)
