@@ -6,6 +6,33 @@ import pytest
 import redis
 
 
+def test_push_and_pop_match_redis_on_small_and_growing_lists(shared_server, real_redis):
+    """Random LPUSH/RPUSH/LPOP/RPOP (with and without counts) on a few keys, each reply and
+    list compared with Redis's: small lists take the packed fast paths, larger ones convert."""
+    import random
+
+    rng = random.Random(7)
+    wharf, reference = shared_server.client(), real_redis.client()
+    keys = ["pp:%d" % index for index in range(4)]
+    for client in (wharf, reference):
+        client.delete(*keys)
+    for step in range(4000):
+        op = rng.choice(["lpush", "rpush", "lpop", "rpop", "lpop-count", "rpop-count"])
+        key = rng.choice(keys)
+        if op in ("lpush", "rpush"):
+            values = [("v%d" % rng.randint(0, 1000)) * rng.randint(1, 12) for _ in range(rng.randint(1, 4))]
+            answers = [getattr(client, op)(key, *values) for client in (wharf, reference)]
+        elif op in ("lpop", "rpop"):
+            answers = [getattr(client, op)(key) for client in (wharf, reference)]
+        else:
+            count = rng.randint(1, 5)
+            answers = [getattr(client, op.split("-")[0])(key, count) for client in (wharf, reference)]
+        assert answers[0] == answers[1], (step, op, key, answers)
+        if step % 100 == 0:
+            for name in keys:
+                assert wharf.lrange(name, 0, -1) == reference.lrange(name, 0, -1), (step, name)
+
+
 def test_lists(r):
     assert r.lpush("l", "b", "a") == 2
     assert r.rpush("l", "c", "d") == 4
