@@ -140,6 +140,7 @@ public final class EventStream<Event: Sendable>: Sendable {
     private let deadKey: [UInt8]
     /// Identifies this publisher; with ``sequence`` it makes every event unique.
     public let producerID: String
+    private let producerBytes: [UInt8]
     private let sequence = Atomic<Int>(0)
     private let lengthGauge: Gauge
     private let signals: AsyncStream<EventStreamSignal>.Continuation
@@ -179,6 +180,7 @@ public final class EventStream<Event: Sendable>: Sendable {
         self.key = Array("stream:\(self.streamName)".utf8)
         self.deadKey = Array("stream:\(self.streamName):dead".utf8)
         self.producerID = UUID().uuidString.lowercased()
+        self.producerBytes = Array(self.producerID.utf8)
         let dimensions = [("stream", self.streamName)]
         self.metrics = metrics
         self.instrument = instrument ?? InstrumentationSystem.instrument
@@ -233,13 +235,15 @@ public final class EventStream<Event: Sendable>: Sendable {
             throw WharfError(.validationFailed, "stream '\(self.streamName)': \(problem)")
         }
         var fields: [(String, [UInt8])] = [
-            ("data", payload), ("producer", Array(self.producerID.utf8)),
+            ("data", payload), ("producer", self.producerBytes),
             ("seq", Array(String(self.sequence.wrappingAdd(1, ordering: .relaxed).newValue).utf8)),
         ]
-        var carrier: [String: String] = [:]
-        self.instrument.inject(
-            ServiceContext.current ?? .topLevel, into: &carrier, using: HeaderInjector())
-        for (name, value) in carrier.sorted(by: { $0.key < $1.key }) { fields.append((name, Array(value.utf8))) }
+        // Without a current context there is nothing to carry.
+        if let context = ServiceContext.current {
+            var carrier: [String: String] = [:]
+            self.instrument.inject(context, into: &carrier, using: HeaderInjector())
+            for (name, value) in carrier.sorted(by: { $0.key < $1.key }) { fields.append((name, Array(value.utf8))) }
+        }
         return fields
     }
 
@@ -295,24 +299,32 @@ public final class EventStream<Event: Sendable>: Sendable {
             stream: self, group: group, consumer: consumer, batchSize: batchSize, deduplicate: deduplicate)
     }
 
-    /// The entry fields Wharf writes itself; the others are trace context.
-    private static var reservedFields: Set<String> { ["data", "producer", "seq", "origin-id", "group"] }
-
     /// The pseudo-consumer that holds failed entries until their retry is due.
     static var retryConsumer: String { "wharf-retry" }
 
     func decode(_ record: StreamRecord, group: String, deliveries: Int = 1) -> EventDelivery<Event>? {
-        guard let data = record.field("data"), let event = try? self.codec.decode(data) else { return nil }
-        var carrier: [String: String] = [:]
-        // Whatever the instrument injected (W3C `traceparent` and `tracestate` for OpenTelemetry).
-        for (name, value) in record.fields where !Self.reservedFields.contains(name) {
-            carrier[name] = String(decoding: value, as: UTF8.self)
+        var data: [UInt8]?
+        var producer = ""
+        var sequence = 0
+        var carrier: [String: String]?
+        for (name, value) in record.fields {
+            switch name {
+            case "data": data = value
+            case "producer": producer = String(decoding: value, as: UTF8.self)
+            case "seq": sequence = Int(String(decoding: value, as: UTF8.self)) ?? 0
+            case "origin-id", "group": break
+            default:
+                // Whatever the instrument injected (W3C `traceparent` and `tracestate` for
+                // OpenTelemetry); an entry without any costs no extraction.
+                carrier = carrier ?? [:]
+                carrier?[name] = String(decoding: value, as: UTF8.self)
+            }
         }
+        guard let data, let event = try? self.codec.decode(data) else { return nil }
         var context = ServiceContext.topLevel
-        self.instrument.extract(carrier, into: &context, using: HeaderExtractor())
+        if let carrier { self.instrument.extract(carrier, into: &context, using: HeaderExtractor()) }
         return EventDelivery(
-            id: record.id, event: event, producer: String(decoding: record.field("producer") ?? [], as: UTF8.self),
-            sequence: Int(String(decoding: record.field("seq") ?? [], as: UTF8.self)) ?? 0, serviceContext: context,
+            id: record.id, event: event, producer: producer, sequence: sequence, serviceContext: context,
             stream: self, group: group, deliveries: deliveries)
     }
 
