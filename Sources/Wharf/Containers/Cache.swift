@@ -113,6 +113,13 @@ public final class Cache<Value: Sendable>: Sendable {
     }
 
     /// The value for `key`, or nil when absent (or expired, or evicted).
+    // Pre-specialized for the raw value types: a `Cache<Data>` used from another module
+    // would otherwise run the generic code, and look up `Optional<Value>`'s metadata on
+    // every call (a third of an embedded get). `@_specialize` is underscored but is the
+    // only way to give clients a specialized entry point without making the hit path
+    // `@inlinable` (and everything it touches `@usableFromInline`).
+    @_specialize(exported:true,where Value == Data)
+    @_specialize(exported:true,where Value == String)
     public func get(_ key: String) async throws -> Value? {
         if let local, let value = local.get(key) {
             self.hits.increment()
@@ -143,6 +150,8 @@ public final class Cache<Value: Sendable>: Sendable {
     }
 
     /// The embedded engine's hit path: no suspension, no existential backend call.
+    @_specialize(where Value == Data)
+    @_specialize(where Value == String)
     private func readEmbedded(_ embedded: EmbeddedTransport, _ key: String) throws(WharfError) -> Value? {
         let codec = self.codec
         var value: Value?
