@@ -74,6 +74,10 @@ public final class Cache<Value: Sendable>: Sendable {
     /// Set for the embedded engine (without tracing): gets read the engine directly.
     private let embedded: EmbeddedTransport?
     private let codec: any WharfCodec<Value>
+    /// The codec's in-place decoding, resolved once (calling through the existential copied
+    /// it on every get).
+    private let decodesInPlace: Bool
+    private let decodeInPlace: @Sendable (UnsafeRawBufferPointer) throws -> Value
     private let prefix: [UInt8]
     private let local: LocalTier<Value>?
     private let hits: Counter
@@ -94,6 +98,8 @@ public final class Cache<Value: Sendable>: Sendable {
         self.configuration = configuration
         self.backend = backend
         self.codec = codec
+        self.decodesInPlace = codec.decodesInPlace
+        self.decodeInPlace = { try codec.decode(buffer: $0) }
         self.prefix = Array((configuration.prefix ?? "cache:\(name):").utf8)
         let dimensions = [("cache", name)]
         self.hits = Counter(label: "wharf_cache_hits_total", dimensions: dimensions, factory: metrics)
@@ -153,11 +159,11 @@ public final class Cache<Value: Sendable>: Sendable {
     @_specialize(where Value == Data)
     @_specialize(where Value == String)
     private func readEmbedded(_ embedded: EmbeddedTransport, _ key: String) throws(WharfError) -> Value? {
-        let codec = self.codec
         var value: Value?
         var copied: [UInt8]?
         var failure: (any Error)?
-        let inPlace = codec.decodesInPlace
+        let inPlace = self.decodesInPlace
+        let decodeInPlace = self.decodeInPlace
         guard
             try embedded.read(
                 prefix: self.prefix, key: key,
@@ -167,14 +173,14 @@ public final class Cache<Value: Sendable>: Sendable {
                         return
                     }
                     do {
-                        value = try codec.decode(buffer: bytes)
+                        value = try decodeInPlace(bytes)
                     } catch {
                         failure = error
                     }
                 })
         else { return nil }
         if let failure { throw WharfError(.decodingFailed, "cache '\(self.name)' key '\(key)': \(failure)") }
-        if let copied { return try codec.decodeChecked(copied, what: "cache '\(self.name)' key '\(key)'") }
+        if let copied { return try self.codec.decodeChecked(copied, what: "cache '\(self.name)' key '\(key)'") }
         return value
     }
 
