@@ -331,19 +331,29 @@ enum QueueChecks {
         #expect(try await reliable.recoverAbandoned() == 1)
         #expect(try await reliable.dequeue(consumer: "w2", timeout: .seconds(1))?.element == "report")
 
-        // Rate limits: local token bucket and shared sliding window, failing fast.
+        // Rate limits: token bucket and sliding window, each local and shared, failing fast.
         for algorithm in [
             RateLimit.Algorithm.tokenBucket(rate: 0.5, burst: 2), .slidingWindow(limit: 2, window: .seconds(10)),
         ] {
-            let limited = try wharf.workQueue(
-                unique("limited"), of: Int.self, configuration: .init(rateLimit: RateLimit(algorithm, overflow: .fail)))
-            try await limited.enqueue(1)
-            try await limited.enqueue(2)
-            do {
-                try await limited.enqueue(3)
-                Issue.record("\(algorithm) let a third element through")
-            } catch let error as WharfError {
-                #expect(error.code == .rateLimited)
+            for scope in [RateLimit.Scope.local, .shared] {
+                let name = unique("limited")
+                let limit = RateLimit(algorithm, scope: scope, overflow: .fail)
+                let limited = try wharf.workQueue(name, of: Int.self, configuration: .init(rateLimit: limit))
+                try await limited.enqueue(1)
+                try await limited.enqueue(2)
+                do {
+                    try await limited.enqueue(3)
+                    Issue.record("\(algorithm) (\(scope)) let a third element through")
+                } catch let error as WharfError {
+                    #expect(error.code == .rateLimited)
+                }
+                // Shared: another handle on the same queue is refused too; local: it has its own.
+                let other = try wharf.workQueue(name, of: Int.self, configuration: .init(rateLimit: limit))
+                if scope == .shared {
+                    await #expect(throws: WharfError.self) { try await other.enqueue(4) }
+                } else {
+                    try await other.enqueue(4)
+                }
             }
         }
     }
