@@ -227,7 +227,7 @@ public final class WorkQueue<Element: Sendable>: Sendable {
     }
 
     private func checkNotClosed() async throws {
-        let now = EngineTime.monotonicMilliseconds
+        let now = MonotonicTime.milliseconds
         let cached = self.housekeeping.withLock { state -> Bool? in
             if state.closed { return true }
             return now - state.closedChecked < 100 ? false : nil
@@ -308,7 +308,7 @@ public final class WorkQueue<Element: Sendable>: Sendable {
 
     /// Moves retries that are due back to the front of the queue (at most every 100 ms per handle).
     private func promoteDueRetries() async throws {
-        let now = EngineTime.monotonicMilliseconds
+        let now = MonotonicTime.milliseconds
         let due = self.housekeeping.withLock { state -> Bool in
             guard now - state.promoted >= 100 else { return false }
             state.promoted = now
@@ -380,8 +380,8 @@ public final class WorkQueue<Element: Sendable>: Sendable {
 }
 
 /// Monotonic time for throttling housekeeping.
-enum EngineTime {
-    static var monotonicMilliseconds: Int64 {
+enum MonotonicTime {
+    static var milliseconds: Int64 {
         var spec = timespec()
         clock_gettime(CLOCK_MONOTONIC, &spec)
         return Int64(spec.tv_sec) * 1000 + Int64(spec.tv_nsec) / 1_000_000
