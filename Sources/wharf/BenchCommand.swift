@@ -41,6 +41,10 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Protocol to speak: 2 or 3.") var resp = 2
     @Option(help: "For the library scenarios (cache-get, cache-set, queue, events): embedded, server or redis.")
     var backend: LibraryBenchBackend = .server
+    @Option(
+        name: .customLong("local-tier"),
+        help: "For cache-get and cache-set: entries in the Cache's in-process tier (0: none).")
+    var localTier = 0
     @Flag(help: "Print one JSON object per scenario.") var json = false
     @Argument(help: "Scenarios to run, in order.") var scenarios: [BenchScenario] = [.set, .get]
 
@@ -48,6 +52,7 @@ struct BenchCommand: AsyncParsableCommand {
         guard self.connections >= 1 else { throw ValidationError("--connections must be at least 1") }
         guard self.pipeline >= 1 else { throw ValidationError("--pipeline must be at least 1") }
         guard self.keyspace >= 1 else { throw ValidationError("--keyspace must be at least 1") }
+        guard self.localTier >= 0 else { throw ValidationError("--local-tier must not be negative") }
         guard self.valueSize >= 0 else { throw ValidationError("--value-size must not be negative") }
         guard self.threads >= 1 else { throw ValidationError("--threads must be at least 1") }
         guard self.consumers >= 1, self.subscribers >= 1 else {
@@ -70,7 +75,7 @@ struct BenchCommand: AsyncParsableCommand {
                 let bench = LibraryBench(
                     scenario: scenario, backend: self.backend, host: self.host, port: self.port,
                     password: self.password, resp: self.resp, connections: self.connections, consumers: self.consumers,
-                    limit: limit, keyspace: self.keyspace, valueSize: self.valueSize)
+                    limit: limit, keyspace: self.keyspace, valueSize: self.valueSize, localTier: self.localTier)
                 let result = try await bench.run()
                 print(self.json ? result.json : result.text)
                 continue

@@ -24,6 +24,7 @@ struct LibraryBench {
     let limit: BenchLimit
     let keyspace: Int
     let valueSize: Int
+    let localTier: Int
 
     struct Result {
         var scenario: BenchScenario
@@ -84,7 +85,8 @@ struct LibraryBench {
         let histogram: Histogram<UInt64>
         switch self.scenario {
         case .cacheGet:
-            let cache = try wharf.cache("bench", of: Data.self, codec: RawBytesCodec())
+            let cache = try wharf.cache(
+                "bench", of: Data.self, codec: RawBytesCodec(), configuration: self.cacheConfiguration)
             try await self.fill(cache, value)
             if self.backend == .embedded && self.connections == 1 {
                 // One task in a tight loop calling `get` directly, as the dictionary baseline
@@ -96,7 +98,8 @@ struct LibraryBench {
                 }
             }
         case .cacheSet:
-            let cache = try wharf.cache("bench", of: Data.self, codec: RawBytesCodec())
+            let cache = try wharf.cache(
+                "bench", of: Data.self, codec: RawBytesCodec(), configuration: self.cacheConfiguration)
             histogram = try await self.measure(budget) { random in
                 try await cache.set(Self.key(random.next(below: self.keyspace)), value)
             }
@@ -140,6 +143,13 @@ struct LibraryBench {
     }
 
     private static func key(_ number: Int) -> String { "key:\(number)" }
+
+    /// The bench's cache, with `--local-tier` entries in front of the backend.
+    private var cacheConfiguration: CacheConfiguration {
+        guard self.localTier > 0 else { return CacheConfiguration() }
+        return CacheConfiguration(
+            localTier: .init(capacity: self.localTier, eviction: .lru, timeToLive: .seconds(3600)))
+    }
 
     private func fill(_ cache: Cache<Data>, _ value: Data) async throws {
         var batch: [String: Data] = [:]
