@@ -82,6 +82,18 @@ import WharfProtocol
         #expect(fifo.get("a") == nil && fifo.get("b") == 2 && evictions.value == 1)
     }
 
+    @Test func lruGivesHitEntriesASecondChance() {
+        let tier = LocalTier<Int>(capacity: 2, policy: .lru, timeToLive: .seconds(60)) {}
+        tier.set("a", 1, ttl: nil)
+        tier.set("b", 2, ttl: nil)
+        _ = tier.get("a")
+        _ = tier.get("b")
+        // Both were hit: each loses its mark once, then the oldest goes.
+        tier.set("c", 3, ttl: nil)
+        #expect(tier.get("a") == nil && tier.get("b") == 2 && tier.get("c") == 3)
+        #expect(tier.count == 2)
+    }
+
     @Test func entriesExpire() async throws {
         let tier = LocalTier<Int>(capacity: 10, policy: .lru, timeToLive: .seconds(60)) {}
         tier.set("a", 1, ttl: .milliseconds(20))

@@ -2,11 +2,17 @@ import Synchronization
 
 /// The in-process tier in front of a ``Cache``: a bounded map with LRU or FIFO eviction
 /// and a time to live that bounds how stale an entry can get.
+///
+/// LRU is approximated as CLOCK does (second chance): a hit only marks its entry, and
+/// eviction moves marked entries to the back (clearing the mark) until it finds an
+/// unmarked one, so hits never reorder the list.
 final class LocalTier<Value: Sendable>: Sendable {
     private struct Node {
         var key: String
         var value: Value
         var expiresAt: ContinuousClock.Instant
+        /// Set by a hit (LRU): the entry gets a second chance at eviction.
+        var referenced = false
         var previous: Int
         var next: Int
     }
@@ -63,10 +69,7 @@ final class LocalTier<Value: Sendable>: Sendable {
                 state.remove(slot)
                 return nil
             }
-            if self.policy == .lru && state.tail != slot {
-                state.unlink(slot)
-                state.linkAtTail(slot)
-            }
+            if self.policy == .lru { state.nodes[slot].referenced = true }
             return state.nodes[slot].value
         }
     }
@@ -78,14 +81,28 @@ final class LocalTier<Value: Sendable>: Sendable {
             if let slot = state.index[key] {
                 state.nodes[slot].value = value
                 state.nodes[slot].expiresAt = expiresAt
-                state.unlink(slot)
-                state.linkAtTail(slot)
+                if self.policy == .lru {
+                    state.nodes[slot].referenced = true
+                } else {
+                    state.unlink(slot)
+                    state.linkAtTail(slot)
+                }
                 return false
             }
             var evicted = false
-            if state.index.count >= self.capacity, state.head >= 0 {
-                state.remove(state.head)
-                evicted = true
+            if state.index.count >= self.capacity {
+                // Second chance: marked entries go to the back unmarked; the first unmarked goes.
+                while state.head >= 0 {
+                    let head = state.head
+                    guard state.nodes[head].referenced else {
+                        state.remove(head)
+                        evicted = true
+                        break
+                    }
+                    state.nodes[head].referenced = false
+                    state.unlink(head)
+                    state.linkAtTail(head)
+                }
             }
             let node = Node(key: key, value: value, expiresAt: expiresAt, previous: -1, next: -1)
             let slot: Int
