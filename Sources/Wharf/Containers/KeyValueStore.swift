@@ -55,7 +55,7 @@ public struct KeyValuePage: Sendable {
 /// let settings = try wharf.keyValueStore("settings", of: Settings.self)
 /// let version = try await settings.set("tenant-7", defaults)
 /// try await settings.compareAndSet("tenant-7", expectedVersion: version, to: updated)
-/// for try await change in settings.watch(prefix: "tenant-") { print(change.key, change.kind) }
+/// for try await change in try await settings.watch(prefix: "tenant-") { print(change.key, change.kind) }
 /// ```
 public final class KeyValueStore<Value: Sendable>: Sendable {
     public let name: String
