@@ -1,5 +1,5 @@
 import Foundation
-import WharfClient
+package import WharfClient
 import WharfProtocol
 
 /// What a SET needs from the key's current state.
@@ -27,7 +27,6 @@ package enum WriteExpectation: Sendable, Hashable {
 
 /// Plain and versioned keys: what ``Cache`` and ``KeyValueStore`` need from a backend.
 package protocol KeyValueBackend: Sendable {
-    func get(_ key: [UInt8]) async throws -> [UInt8]?
     /// The value of `prefix` + `key` as `body` makes it from the bytes.
     func get<T>(prefix: [UInt8], key: String, _ body: (UnsafeRawBufferPointer) throws -> T) async throws -> T?
     func get(many keys: [[UInt8]]) async throws -> [[UInt8]?]
@@ -81,25 +80,6 @@ package protocol PubSubBackend: Sendable {
         -> any MessageSubscription
 }
 
-/// One stream entry as read.
-package struct StreamRecord: Sendable, Hashable {
-    package var id: String
-    package var fields: [(String, [UInt8])]
-
-    package static func == (lhs: StreamRecord, rhs: StreamRecord) -> Bool {
-        lhs.id == rhs.id && lhs.fields.map(\.0) == rhs.fields.map(\.0) && lhs.fields.map(\.1) == rhs.fields.map(\.1)
-    }
-    package func hash(into hasher: inout Hasher) { hasher.combine(self.id) }
-
-    package func field(_ name: String) -> [UInt8]? { self.fields.first { $0.0 == name }?.1 }
-}
-
-/// How a stream is trimmed.
-package enum StreamTrim: Sendable, Hashable {
-    case maxLength(Int, approximate: Bool)
-    case minimumID(String, approximate: Bool)
-}
-
 /// A consumer group's figures.
 package struct StreamGroupInfo: Sendable, Hashable {
     package var name: String
@@ -110,29 +90,29 @@ package struct StreamGroupInfo: Sendable, Hashable {
 
 /// Streams with consumer groups: what ``EventStream`` needs.
 package protocol StreamBackend: Sendable {
-    func append(_ key: [UInt8], _ fields: [(String, [UInt8])], trim: StreamTrim?) async throws -> String
+    func append(_ key: [UInt8], _ fields: [StreamField], trim: StreamTrim?) async throws -> String
     /// Appends several entries in one round trip.
-    func append(many key: [UInt8], _ entries: [[(String, [UInt8])]], trim: StreamTrim?) async throws -> [String]
+    func append(many key: [UInt8], _ entries: [[StreamField]], trim: StreamTrim?) async throws -> [String]
     /// Appends, then waits (WAIT, on the same connection) until `replicas` replicas have it;
     /// throws when fewer confirm within `timeout`.
     func append(
-        _ key: [UInt8], _ fields: [(String, [UInt8])], trim: StreamTrim?, replicas: Int, timeout: Duration
+        _ key: [UInt8], _ fields: [StreamField], trim: StreamTrim?, replicas: Int, timeout: Duration
     ) async throws -> String
     func createGroup(_ key: [UInt8], _ group: String, from id: String) async throws -> Bool
     func groupExists(_ key: [UInt8], _ group: String) async throws -> Bool
     func readGroup(_ key: [UInt8], group: String, consumer: String, count: Int, wait: Duration?, id: String)
-        async throws -> [StreamRecord]
+        async throws -> [StreamEntry]
     func acknowledge(_ key: [UInt8], group: String, ids: [String]) async throws -> Int
     func claimIdle(_ key: [UInt8], group: String, consumer: String, idle: Duration, count: Int) async throws
-        -> [StreamRecord]
+        -> [StreamEntry]
     /// Pending entries (id, consumer, idle ms, deliveries), oldest first.
     func pending(_ key: [UInt8], group: String, count: Int, consumer: String?) async throws
         -> [(id: String, consumer: String, idle: Int, deliveries: Int)]
     /// XCLAIM of `ids` for `consumer`; `justID` leaves the delivery count alone (a hand-over,
     /// not a delivery) and returns no entries.
     func claim(_ key: [UInt8], group: String, consumer: String, ids: [String], justID: Bool) async throws
-        -> [StreamRecord]
-    func range(_ key: [UInt8], from start: String, to end: String, count: Int?) async throws -> [StreamRecord]
+        -> [StreamEntry]
+    func range(_ key: [UInt8], from start: String, to end: String, count: Int?) async throws -> [StreamEntry]
     func streamLength(_ key: [UInt8]) async throws -> Int
     func trim(_ key: [UInt8], _ trim: StreamTrim) async throws -> Int
     func groups(_ key: [UInt8]) async throws -> [StreamGroupInfo]
@@ -153,10 +133,6 @@ package struct CommandBackend: KeyValueBackend, QueueBackend, PubSubBackend, Str
     }
 
     // MARK: Keys
-
-    package func get(_ key: [UInt8]) async throws -> [UInt8]? {
-        try await self.transport.readString(key)
-    }
 
     package func get<T>(prefix: [UInt8], key: String, _ body: (UnsafeRawBufferPointer) throws -> T) async throws
         -> T?
@@ -439,11 +415,11 @@ package struct CommandBackend: KeyValueBackend, QueueBackend, PubSubBackend, Str
 
     // MARK: Streams
 
-    package func append(_ key: [UInt8], _ fields: [(String, [UInt8])], trim: StreamTrim?) async throws -> String {
+    package func append(_ key: [UInt8], _ fields: [StreamField], trim: StreamTrim?) async throws -> String {
         try await self.transport.run(Self.xadd(key, fields, trim: trim)).string ?? ""
     }
 
-    package func append(many key: [UInt8], _ entries: [[(String, [UInt8])]], trim: StreamTrim?) async throws
+    package func append(many key: [UInt8], _ entries: [[StreamField]], trim: StreamTrim?) async throws
         -> [String]
     {
         try await self.transport.pipeline(entries.map { Self.xadd(key, $0, trim: trim) }).map {
@@ -451,19 +427,19 @@ package struct CommandBackend: KeyValueBackend, QueueBackend, PubSubBackend, Str
         }
     }
 
-    private static func xadd(_ key: [UInt8], _ fields: [(String, [UInt8])], trim: StreamTrim?) -> BackendCommand {
+    private static func xadd(_ key: [UInt8], _ fields: [StreamField], trim: StreamTrim?) -> BackendCommand {
         var command = BackendCommand("XADD", key)
-        if let trim { Self.appendTrim(trim, to: &command) }
+        if let trim { for argument in trim.arguments { command.append(argument) } }
         command.append("*")
-        for (name, value) in fields {
-            command.append(name)
-            command.append(value)
+        for field in fields {
+            command.append(field.name)
+            command.append(field.value)
         }
         return command
     }
 
     package func append(
-        _ key: [UInt8], _ fields: [(String, [UInt8])], trim: StreamTrim?, replicas: Int, timeout: Duration
+        _ key: [UInt8], _ fields: [StreamField], trim: StreamTrim?, replicas: Int, timeout: Duration
     ) async throws -> String {
         let replies = try await self.transport.pipeline([
             Self.xadd(key, fields, trim: trim), BackendCommand("WAIT", replicas, timeout.milliseconds),
@@ -477,19 +453,6 @@ package struct CommandBackend: KeyValueBackend, QueueBackend, PubSubBackend, Str
             )
         }
         return id
-    }
-
-    private static func appendTrim(_ trim: StreamTrim, to command: inout BackendCommand) {
-        switch trim {
-        case .maxLength(let length, let approximate):
-            command.append("MAXLEN")
-            if approximate { command.append("~") }
-            command.append(length)
-        case .minimumID(let id, let approximate):
-            command.append("MINID")
-            if approximate { command.append("~") }
-            command.append(id)
-        }
     }
 
     package func createGroup(_ key: [UInt8], _ group: String, from id: String) async throws -> Bool {
@@ -511,7 +474,7 @@ package struct CommandBackend: KeyValueBackend, QueueBackend, PubSubBackend, Str
 
     package func readGroup(
         _ key: [UInt8], group: String, consumer: String, count: Int, wait: Duration?, id: String
-    ) async throws -> [StreamRecord] {
+    ) async throws -> [StreamEntry] {
         var command = BackendCommand("XREADGROUP", "GROUP", group, consumer, "COUNT", count)
         if let wait {
             command.append("BLOCK")
@@ -523,10 +486,7 @@ package struct CommandBackend: KeyValueBackend, QueueBackend, PubSubBackend, Str
         let reply =
             wait == nil
             ? try await self.transport.run(command) : try await self.transport.runBlocking(command, wait: wait)
-        // RESP3: a map of stream → entries; RESP2: an array of [stream, entries].
-        if let pairs = reply.pairs { return pairs.first.map { Self.records($0.1) } ?? [] }
-        guard let streams = reply.elements, let first = streams.first?.elements, first.count == 2 else { return [] }
-        return Self.records(first[1])
+        return try Self.entries { try StreamEntry.byStream(reply).first?.entries ?? [] }
     }
 
     package func acknowledge(_ key: [UInt8], group: String, ids: [String]) async throws -> Int {
@@ -536,12 +496,12 @@ package struct CommandBackend: KeyValueBackend, QueueBackend, PubSubBackend, Str
     }
 
     package func claimIdle(_ key: [UInt8], group: String, consumer: String, idle: Duration, count: Int) async throws
-        -> [StreamRecord]
+        -> [StreamEntry]
     {
         let reply = try await self.transport.run(
             BackendCommand("XAUTOCLAIM", key, group, consumer, max(0, idle.milliseconds), "0-0", "COUNT", count))
         guard let parts = reply.elements, parts.count >= 2 else { return [] }
-        return Self.records(parts[1])
+        return try Self.entries { try StreamEntry.list(parts[1]) }
     }
 
     package func pending(_ key: [UInt8], group: String, count: Int, consumer: String?) async throws
@@ -559,23 +519,24 @@ package struct CommandBackend: KeyValueBackend, QueueBackend, PubSubBackend, Str
     }
 
     package func claim(_ key: [UInt8], group: String, consumer: String, ids: [String], justID: Bool) async throws
-        -> [StreamRecord]
+        -> [StreamEntry]
     {
         guard !ids.isEmpty else { return [] }
         var command = BackendCommand("XCLAIM", key, group, consumer, 0)
         for id in ids { command.append(id) }
         if justID { command.append("JUSTID") }
         let reply = try await self.transport.run(command)
-        return justID ? [] : Self.records(reply)
+        return justID ? [] : try Self.entries { try StreamEntry.list(reply) }
     }
 
-    package func range(_ key: [UInt8], from start: String, to end: String, count: Int?) async throws -> [StreamRecord] {
+    package func range(_ key: [UInt8], from start: String, to end: String, count: Int?) async throws -> [StreamEntry] {
         var command = BackendCommand("XRANGE", key, start, end)
         if let count {
             command.append("COUNT")
             command.append(count)
         }
-        return Self.records(try await self.transport.run(command))
+        let reply = try await self.transport.run(command)
+        return try Self.entries { try StreamEntry.list(reply) }
     }
 
     package func streamLength(_ key: [UInt8]) async throws -> Int {
@@ -584,7 +545,7 @@ package struct CommandBackend: KeyValueBackend, QueueBackend, PubSubBackend, Str
 
     package func trim(_ key: [UInt8], _ trim: StreamTrim) async throws -> Int {
         var command = BackendCommand("XTRIM", key)
-        Self.appendTrim(trim, to: &command)
+        for argument in trim.arguments { command.append(argument) }
         return Int(try await self.transport.run(command).integer ?? 0)
     }
 
@@ -651,17 +612,12 @@ package struct CommandBackend: KeyValueBackend, QueueBackend, PubSubBackend, Str
         return result
     }
 
-    static func records(_ value: RESPValue) -> [StreamRecord] {
-        (value.elements ?? []).compactMap { entry in
-            guard let parts = entry.elements, parts.count == 2, let id = parts[0].string else { return nil }
-            var fields: [(String, [UInt8])] = []
-            let flat = parts[1].elements ?? []
-            var index = 0
-            while index + 1 < flat.count {
-                fields.append((flat[index].string ?? "", Self.bytes(flat[index + 1]) ?? []))
-                index += 2
-            }
-            return StreamRecord(id: id, fields: fields)
+    /// Stream entries read by the client's own parser, its errors in Wharf's terms.
+    static func entries(_ parse: () throws -> [StreamEntry]) throws(WharfError) -> [StreamEntry] {
+        do {
+            return try parse()
+        } catch {
+            throw WharfError(.backend, "unexpected stream reply: \(error)")
         }
     }
 }

@@ -2,6 +2,7 @@ import CoreMetrics
 public import Foundation
 import Synchronization
 public import Tracing
+import WharfClient
 
 /// How an ``EventStream`` names, trims, consumes and checks its stream.
 public struct EventStreamConfiguration<Event: Sendable>: Sendable {
@@ -196,7 +197,7 @@ public final class EventStream<Event: Sendable>: Sendable {
         case .maxLength(let length, let approximate): return .maxLength(length, approximate: approximate)
         case .maxAge(let age, let approximate):
             let cutoff = Int(Date().timeIntervalSince1970 * 1000) - age.milliseconds
-            return .minimumID("\(max(0, cutoff))-0", approximate: approximate)
+            return .minID("\(max(0, cutoff))-0", approximate: approximate)
         }
     }
 
@@ -217,7 +218,7 @@ public final class EventStream<Event: Sendable>: Sendable {
     }
 
     /// Validates and encodes an event into the entry's fields.
-    private func fields(for event: Event) throws(WharfError) -> [(String, [UInt8])] {
+    private func fields(for event: Event) throws(WharfError) -> [StreamField] {
         if let validator = self.configuration.validator {
             do {
                 try validator(event)
@@ -234,15 +235,15 @@ public final class EventStream<Event: Sendable>: Sendable {
             self.signals.yield(.validationFailed(problem))
             throw WharfError(.validationFailed, "stream '\(self.streamName)': \(problem)")
         }
-        var fields: [(String, [UInt8])] = [
-            ("data", payload), ("producer", self.producerBytes),
-            ("seq", Array(String(self.sequence.wrappingAdd(1, ordering: .relaxed).newValue).utf8)),
+        var fields = [
+            StreamField("data", payload), StreamField("producer", self.producerBytes),
+            StreamField("seq", String(self.sequence.wrappingAdd(1, ordering: .relaxed).newValue)),
         ]
         // Without a current context there is nothing to carry.
         if let context = ServiceContext.current {
             var carrier: [String: String] = [:]
             self.instrument.inject(context, into: &carrier, using: HeaderInjector())
-            for (name, value) in carrier.sorted(by: { $0.key < $1.key }) { fields.append((name, Array(value.utf8))) }
+            for (name, value) in carrier.sorted(by: { $0.key < $1.key }) { fields.append(StreamField(name, value)) }
         }
         return fields
     }
@@ -252,7 +253,7 @@ public final class EventStream<Event: Sendable>: Sendable {
     public func publish(contentsOf events: [Event]) async throws -> [String] {
         var ids: [String] = []
         ids.reserveCapacity(events.count)
-        var batch: [[(String, [UInt8])]] = []
+        var batch: [[StreamField]] = []
         batch.reserveCapacity(events.count)
         for event in events { batch.append(try self.fields(for: event)) }
         let trim = self.configuration.trimOnPublish ? self.trimSpec() : nil
@@ -302,13 +303,14 @@ public final class EventStream<Event: Sendable>: Sendable {
     /// The pseudo-consumer that holds failed entries until their retry is due.
     static var retryConsumer: String { "wharf-retry" }
 
-    func decode(_ record: StreamRecord, group: String, deliveries: Int = 1) -> EventDelivery<Event>? {
+    func decode(_ record: StreamEntry, group: String, deliveries: Int = 1) -> EventDelivery<Event>? {
         var data: [UInt8]?
         var producer = ""
         var sequence = 0
         var carrier: [String: String]?
-        for (name, value) in record.fields {
-            switch name {
+        for field in record.fields {
+            let value = field.value
+            switch field.name {
             case "data": data = value
             case "producer": producer = String(decoding: value, as: UTF8.self)
             case "seq": sequence = Int(String(decoding: value, as: UTF8.self)) ?? 0
@@ -317,7 +319,7 @@ public final class EventStream<Event: Sendable>: Sendable {
                 // Whatever the instrument injected (W3C `traceparent` and `tracestate` for
                 // OpenTelemetry); an entry without any costs no extraction.
                 carrier = carrier ?? [:]
-                carrier?[name] = String(decoding: value, as: UTF8.self)
+                carrier?[field.name] = field.text
             }
         }
         guard let data, let event = try? self.codec.decode(data) else { return nil }
@@ -338,7 +340,7 @@ public final class EventStream<Event: Sendable>: Sendable {
         where (entry.consumer == Self.retryConsumer && entry.deliveries >= maximum) || entry.deliveries > maximum {
             if let record = try await self.backend.range(self.key, from: entry.id, to: entry.id, count: 1).first {
                 _ = try await self.backend.append(
-                    self.deadKey, record.fields + [("origin-id", Array(entry.id.utf8)), ("group", Array(group.utf8))],
+                    self.deadKey, record.fields + [StreamField("origin-id", entry.id), StreamField("group", group)],
                     trim: nil)
             }
             _ = try await self.backend.acknowledge(self.key, group: group, ids: [entry.id])
@@ -378,7 +380,7 @@ public final class EventStream<Event: Sendable>: Sendable {
     /// The dead-letter stream's events, oldest first.
     public func deadLetters(count: Int = 100) async throws -> [Event] {
         try await self.backend.range(self.deadKey, from: "-", to: "+", count: count).compactMap { record in
-            record.field("data").flatMap { try? self.codec.decode($0) }
+            record.fields.first { $0.name == "data" }.flatMap { try? self.codec.decode($0.value) }
         }
     }
 

@@ -49,7 +49,7 @@ public struct StreamEntry: Sendable, Hashable {
         self.deleted = false
     }
 
-    static func list(_ reply: RESPValue) throws(WharfClientError) -> [StreamEntry] {
+    package static func list(_ reply: RESPValue) throws(WharfClientError) -> [StreamEntry] {
         guard let values = reply.elements else { throw .unexpected(reply, as: [StreamEntry].self) }
         var entries: [StreamEntry] = []
         entries.reserveCapacity(values.count)
@@ -58,7 +58,9 @@ public struct StreamEntry: Sendable, Hashable {
     }
 
     /// XREAD/XREADGROUP's answer (RESP3 map or RESP2 array of pairs) as stream → entries.
-    static func byStream(_ reply: RESPValue) throws(WharfClientError) -> [(stream: String, entries: [StreamEntry])] {
+    package static func byStream(_ reply: RESPValue) throws(WharfClientError)
+        -> [(stream: String, entries: [StreamEntry])]
+    {
         if case .null = reply { return [] }
         var result: [(stream: String, entries: [StreamEntry])] = []
         switch reply {
@@ -88,17 +90,18 @@ public enum StreamTrim: Sendable, Hashable {
     /// MINID: entries older than this ID go.
     case minID(String, approximate: Bool = false)
 
-    func append(to command: inout RESPCommand) {
+    /// The trimming arguments of XADD and XTRIM (`MAXLEN ~ 1000`, `MINID 1700000000000-0`).
+    package var arguments: [String] {
         switch self {
         case .maxLength(let count, let approximate):
-            command.append("MAXLEN")
-            if approximate { command.append("~") }
-            command.append(count)
+            return approximate ? ["MAXLEN", "~", String(count)] : ["MAXLEN", String(count)]
         case .minID(let id, let approximate):
-            command.append("MINID")
-            if approximate { command.append("~") }
-            command.append(id)
+            return approximate ? ["MINID", "~", id] : ["MINID", id]
         }
+    }
+
+    func append(to command: inout RESPCommand) {
+        command.append(contentsOf: self.arguments)
     }
 }
 
