@@ -1,6 +1,8 @@
 import CoreMetrics
 import Foundation
 import Synchronization
+import WharfClient
+import WharfEngine
 
 /// Exponential backoff with jitter between deliveries of something that failed (work queue
 /// elements, event stream entries).
@@ -21,11 +23,10 @@ public struct RetryBackoff: Sendable, Hashable {
         self.jitter = jitter
     }
 
+    /// The client's reconnection backoff computes the same curve.
     func delay(afterAttempt attempt: Int) -> Duration {
-        let base = Double(self.initial.milliseconds) * pow(self.multiplier, Double(max(0, attempt - 1)))
-        let capped = min(base, Double(self.maximum.milliseconds))
-        let jittered = capped * (1 - Double.random(in: 0...max(0, min(1, self.jitter))))
-        return .milliseconds(Int64(jittered))
+        Backoff(initial: self.initial, maximum: self.maximum, multiplier: self.multiplier, jitter: self.jitter)
+            .delay(afterAttempt: attempt)
     }
 }
 
@@ -227,7 +228,7 @@ public final class WorkQueue<Element: Sendable>: Sendable {
     }
 
     private func checkNotClosed() async throws {
-        let now = MonotonicTime.milliseconds
+        let now = EngineClock.monotonicNanoseconds() / 1_000_000
         let cached = self.housekeeping.withLock { state -> Bool? in
             if state.closed { return true }
             return now - state.closedChecked < 100 ? false : nil
@@ -308,7 +309,7 @@ public final class WorkQueue<Element: Sendable>: Sendable {
 
     /// Moves retries that are due back to the front of the queue (at most every 100 ms per handle).
     private func promoteDueRetries() async throws {
-        let now = MonotonicTime.milliseconds
+        let now = EngineClock.monotonicNanoseconds() / 1_000_000
         let due = self.housekeeping.withLock { state -> Bool in
             guard now - state.promoted >= 100 else { return false }
             state.promoted = now
@@ -376,14 +377,5 @@ public final class WorkQueue<Element: Sendable>: Sendable {
         let closed = try await self.backend.flag(self.closedKey)
         if closed { self.housekeeping.withLock { $0.closed = true } }
         return closed
-    }
-}
-
-/// Monotonic time for throttling housekeeping.
-enum MonotonicTime {
-    static var milliseconds: Int64 {
-        var spec = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &spec)
-        return Int64(spec.tv_sec) * 1000 + Int64(spec.tv_nsec) / 1_000_000
     }
 }
