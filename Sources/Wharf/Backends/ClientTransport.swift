@@ -87,14 +87,6 @@ package final class ClientTransport: CommandTransport {
         }
     }
 
-    package func readString(_ key: [UInt8]) async throws -> [UInt8]? {
-        switch try await self.run(BackendCommand("GET", key)) {
-        case .bulkString(let bytes): return bytes
-        case .null: return nil
-        case let other: throw WharfError(.backend, "GET answered \(other)")
-        }
-    }
-
     package func subscribe(channels: [String], patterns: [String], routingKey: [UInt8]?) async throws
         -> any MessageSubscription
     {

@@ -56,8 +56,6 @@ package protocol CommandTransport: Sendable {
     /// Subscribes to channels and patterns; in a cluster on the node of `routingKey`'s slot.
     func subscribe(channels: [String], patterns: [String], routingKey: [UInt8]?) async throws
         -> any MessageSubscription
-    /// GET, possibly by a faster path.
-    func readString(_ key: [UInt8]) async throws -> [UInt8]?
     /// GET of `prefix` + `key`, handing the value's bytes to `body` (embedded: while the
     /// key's shard is locked, so `body` must be quick and must not call the backend).
     func readString<T>(prefix: [UInt8], key: String, _ body: (UnsafeRawBufferPointer) throws -> T) async throws -> T?
@@ -81,11 +79,15 @@ package protocol MessageSubscription: Sendable {
 }
 
 extension CommandTransport {
+    /// A GET command: what every transport without a faster path does.
     package func readString<T>(prefix: [UInt8], key: String, _ body: (UnsafeRawBufferPointer) throws -> T)
         async throws -> T?
     {
-        guard let bytes = try await self.readString(prefix + Array(key.utf8)) else { return nil }
-        return try bytes.withUnsafeBytes { try body($0) }
+        switch try await self.run(BackendCommand("GET", prefix + Array(key.utf8))) {
+        case .bulkString(let bytes): return try bytes.withUnsafeBytes { try body($0) }
+        case .null: return nil
+        case let other: throw WharfError(.backend, "GET answered \(other)")
+        }
     }
 }
 

@@ -116,17 +116,6 @@ package final class EmbeddedTransport: CommandTransport {
         }
     }
 
-    package func readString(_ key: [UInt8]) async throws -> [UInt8]? {
-        try self.checkOpen()
-        var value: [UInt8]?
-        let engine = self.engine
-        let found = key.withUnsafeBytes { key in
-            Result { () throws(EmbeddedSession.WrongTypeError) in try engine.readString(key) { value = Array($0) } }
-        }
-        if case .failure(let error) = found { throw WharfError(.wrongType, error.message) }
-        return value
-    }
-
     package func readString<T>(prefix: [UInt8], key: String, _ body: (UnsafeRawBufferPointer) throws -> T)
         async throws -> T?
     {

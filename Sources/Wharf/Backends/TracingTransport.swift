@@ -44,8 +44,10 @@ struct TracingTransport: CommandTransport {
         }
     }
 
-    func readString(_ key: [UInt8]) async throws -> [UInt8]? {
-        try await self.traced("GET") { try await self.inner.readString(key) }
+    func readString<T>(prefix: [UInt8], key: String, _ body: (UnsafeRawBufferPointer) throws -> T) async throws
+        -> T?
+    {
+        try await self.traced("GET") { try await self.inner.readString(prefix: prefix, key: key, body) }
     }
 
     func health() async -> HealthStatus { await self.inner.health() }
