@@ -129,18 +129,33 @@ struct BenchResult {
     var opsPerSecond: Double { self.seconds > 0 ? Double(self.requests) / self.seconds : 0 }
 
     var json: String {
-        let fields: [(String, String)] = [
-            ("scenario", "\"\(self.scenario.rawValue)\""), ("requests", "\(self.requests)"),
-            ("seconds", String(format: "%.4f", self.seconds)),
-            ("ops_per_sec", String(format: "%.1f", self.opsPerSecond)),
-            ("client_cpu_seconds", String(format: "%.4f", self.clientCPUSeconds)),
-            ("p50_us", "\(self.histogram.valueAtPercentile(50))"),
-            ("p99_us", "\(self.histogram.valueAtPercentile(99))"),
-            ("p999_us", "\(self.histogram.valueAtPercentile(99.9))"), ("max_us", "\(self.histogram.max)"),
-            ("connections", "\(self.settings.connections)"), ("pipeline", "\(self.settings.pipeline)"),
-            ("value_size", "\(self.settings.value.count)"), ("keyspace", "\(self.settings.keyspace)"),
+        Self.jsonObject(
+            [("scenario", "\"\(self.scenario.rawValue)\"")]
+                + Self.measuredFields(
+                    requests: self.requests, seconds: self.seconds, clientCPUSeconds: self.clientCPUSeconds,
+                    histogram: self.histogram)
+                + [
+                    ("connections", "\(self.settings.connections)"), ("pipeline", "\(self.settings.pipeline)"),
+                    ("value_size", "\(self.settings.value.count)"), ("keyspace", "\(self.settings.keyspace)"),
+                ])
+    }
+
+    /// The JSON fields of what a run measured, shared by every scenario's object.
+    static func measuredFields(requests: Int, seconds: Double, clientCPUSeconds: Double, histogram: Histogram<UInt64>)
+        -> [(String, String)]
+    {
+        [
+            ("requests", "\(requests)"), ("seconds", String(format: "%.4f", seconds)),
+            ("ops_per_sec", String(format: "%.1f", seconds > 0 ? Double(requests) / seconds : 0)),
+            ("client_cpu_seconds", String(format: "%.4f", clientCPUSeconds)),
+            ("p50_us", "\(histogram.valueAtPercentile(50))"), ("p99_us", "\(histogram.valueAtPercentile(99))"),
+            ("p999_us", "\(histogram.valueAtPercentile(99.9))"), ("max_us", "\(histogram.max)"),
         ]
-        return "{" + fields.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}"
+    }
+
+    /// One line of JSON from name/value pairs whose values are already JSON.
+    static func jsonObject(_ fields: [(String, String)]) -> String {
+        "{" + fields.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}"
     }
 
     var text: String {

@@ -42,22 +42,20 @@ struct LibraryBench {
         var opsPerSecond: Double { self.seconds > 0 ? Double(self.operations) / self.seconds : 0 }
 
         var json: String {
-            var fields: [(String, String)] = [
-                ("scenario", "\"\(self.scenario.rawValue)\""), ("backend", "\"\(self.backend.rawValue)\""),
-                ("requests", "\(self.operations)"), ("seconds", String(format: "%.4f", self.seconds)),
-                ("ops_per_sec", String(format: "%.1f", self.opsPerSecond)),
-                ("client_cpu_seconds", String(format: "%.4f", self.clientCPUSeconds)),
-                ("p50_us", "\(self.histogram.valueAtPercentile(50))"),
-                ("p99_us", "\(self.histogram.valueAtPercentile(99))"),
-                ("p999_us", "\(self.histogram.valueAtPercentile(99.9))"), ("max_us", "\(self.histogram.max)"),
-                ("connections", "\(self.connections)"), ("pipeline", "1"), ("value_size", "\(self.valueSize)"),
-                ("keyspace", "\(self.keyspace)"),
-            ]
+            var fields: [(String, String)] =
+                [("scenario", "\"\(self.scenario.rawValue)\""), ("backend", "\"\(self.backend.rawValue)\"")]
+                + BenchResult.measuredFields(
+                    requests: self.operations, seconds: self.seconds, clientCPUSeconds: self.clientCPUSeconds,
+                    histogram: self.histogram)
+                + [
+                    ("connections", "\(self.connections)"), ("pipeline", "1"), ("value_size", "\(self.valueSize)"),
+                    ("keyspace", "\(self.keyspace)"),
+                ]
             if let baseline = self.baselineOpsPerSecond {
                 fields.append(("baseline_ops_per_sec", String(format: "%.1f", baseline)))
                 fields.append(("ratio_to_baseline", String(format: "%.3f", self.opsPerSecond / baseline)))
             }
-            return "{" + fields.map { "\"\($0.0)\": \($0.1)" }.joined(separator: ", ") + "}"
+            return BenchResult.jsonObject(fields)
         }
 
         var text: String {
